@@ -1,0 +1,58 @@
+"""``hubbub serve`` and ``hubbub migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from hubbub.config import ConfigError, Settings, add_arguments, describe, load_settings
+from hubbub.logs import configure_logging
+from hubbub.storage import StorageError, open_storage
+
+log = logging.getLogger("hubbub")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hubbub", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("serve", "run a node: HTTP and WebSocket on one port"),
+        ("migrate", "apply pending database migrations and exit"),
+    ):
+        add_arguments(commands.add_parser(name, help=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    flags = {key: value for key, value in vars(args).items() if key != "command"}
+    try:
+        settings = load_settings(flags)
+    except ConfigError as error:
+        print(f"hubbub: configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        if args.command == "migrate":
+            trio.run(_migrate, settings)
+        else:
+            from hubbub.node import serve
+
+            trio.run(serve, settings)
+    except KeyboardInterrupt:
+        log.info("stopped")
+    except (StorageError, ConfigError, OSError) as error:
+        print(f"hubbub: cannot start: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    log.info("migrating", extra={"fields": describe(settings)})
+    async with open_storage(settings.database_url) as storage:
+        version = await storage.migrate()
+    log.info("schema is current", extra={"fields": {"version": version}})

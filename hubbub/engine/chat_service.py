@@ -1,0 +1,286 @@
+"""The chat service: what a session's frames do, and what committed writes cause.
+
+It is the sessions' ``FrameHandler`` and the StorageWriter's callbacks. It holds no
+per-user state of its own: that lives in the UserActors (via ``users``), in storage,
+and in presence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from hubbub.config import Settings
+from hubbub.engine.actor import ActorError, MailboxFull
+from hubbub.engine.bus import Bus, Event, user_channel
+from hubbub.engine.directory import UserDirectory
+from hubbub.engine.presence import Presence
+from hubbub.engine.rate_limit import RateLimiter
+from hubbub.engine.registry import Registry
+from hubbub.engine.storage_writer import MarkDelivered, StoreDirect, StoreGroup
+from hubbub.engine.user_actor import Attach, Detach
+from hubbub.metrics import Metrics
+from hubbub.protocol import errors as reasons
+from hubbub.protocol import frames
+from hubbub.protocol.codec import encode
+from hubbub.storage import (
+    DirectMessage,
+    NewDirectMessage,
+    Storage,
+    StorageError,
+    StoredDirect,
+    StoredGroup,
+)
+
+if TYPE_CHECKING:
+    from hubbub.engine.storage_writer import StorageWriter
+    from hubbub.ws.session import Session
+
+log = logging.getLogger("hubbub.engine")
+
+CATCH_UP_PAGE = 200
+ATTACH_TIMEOUT = 60.0
+PRESENCE_QUERY_LIMIT = 200
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def direct_frame(
+    message: DirectMessage, author_name: str, recipient_name: str, status: str
+) -> frames.MessageOut:
+    return frames.MessageOut(
+        message_id=message.id,
+        author_id=message.author_id,
+        author_name=author_name,
+        recipient_id=message.recipient_id,
+        recipient_name=recipient_name,
+        message=message.body,
+        image_url=message.image_url,
+        timestamp=message.created_at.isoformat(),
+        status=status,
+        client_id=message.client_id,
+    )
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        storage: Storage,
+        metrics: Metrics,
+        bus: Bus,
+        presence: Presence,
+        rate_limiter: RateLimiter,
+        directory: UserDirectory,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.metrics = metrics
+        self.bus = bus
+        self.presence = presence
+        self.rate_limiter = rate_limiter
+        self.directory = directory
+        # Wired by the node once the actors exist.
+        self.writer: StorageWriter
+        self.users: Registry[int]
+
+    # -- sessions ----------------------------------------------------------
+
+    async def session_opened(self, session: Session) -> None:
+        self.directory.remember(session.user_id, session.username)
+        try:
+            await self.users.ask(session.user_id, Attach(session), timeout=ATTACH_TIMEOUT)
+        except (ActorError, StorageError) as error:
+            log.warning(
+                "attach failed",
+                extra={"fields": {"user_id": session.user_id, "error": repr(error)}},
+            )
+            session.close_soon(1011, "try again shortly")
+
+    async def session_closed(self, session: Session) -> None:
+        actor = self.users.get(session.user_id)
+        if actor is not None:
+            with contextlib.suppress(ActorError):
+                await actor.tell(Detach(session), timeout=5.0)
+
+    async def handle_frame(self, session: Session, frame: object) -> None:
+        if isinstance(frame, frames.SendDirect):
+            await self._send_direct(session, frame)
+        elif isinstance(frame, frames.ReadDirect):
+            await self._read_direct(session, frame)
+        elif isinstance(frame, frames.PresenceQuery):
+            await self._presence_query(session, frame)
+        else:
+            session.refuse(reasons.UNKNOWN_TYPE, getattr(frame, "client_id", None))
+
+    # -- direct messages ---------------------------------------------------
+
+    async def _send_direct(self, session: Session, frame: frames.SendDirect) -> None:
+        if frame.recipient_id != session.user_id and (
+            await self.directory.name(frame.recipient_id) is None
+        ):
+            session.refuse(reasons.RECIPIENT_NOT_FOUND, frame.client_id)
+            return
+        if not await self.rate_limiter.allow(session.user_id, "direct"):
+            session.refuse(reasons.RATE_LIMITED, frame.client_id)
+            return
+        request = StoreDirect(
+            NewDirectMessage(
+                session.user_id, frame.recipient_id, frame.message, frame.image_url, frame.client_id
+            ),
+            session,
+        )
+        await self._to_writer(session, request, frame.client_id)
+
+    async def _to_writer(self, session: Session, request: object, client_id: str | None) -> None:
+        try:
+            self.writer.tell_nowait(request)
+        except MailboxFull:
+            # Back-pressure: this sender waits for room rather than queueing without bound.
+            try:
+                await self.writer.tell(request, timeout=10.0)
+            except ActorError:
+                session.refuse(reasons.STORAGE_UNAVAILABLE, client_id)
+        except ActorError:
+            session.refuse(reasons.STORAGE_UNAVAILABLE, client_id)
+
+    def on_direct_committed(self, results: Sequence[tuple[StoreDirect, StoredDirect]]) -> None:
+        """After a commit: fan out each new message, then ack its sender."""
+        created = 0
+        for request, stored in results:
+            session: Session = request.origin
+            message = stored.message
+            if not stored.created:
+                session.push(encode(frames.Ack(message.id, message.status, message.client_id)))
+                continue
+            created += 1
+            recipient_online = self._online_here(message.recipient_id)
+            status = "delivered" if recipient_online else "pending"
+            recipient_name = self.directory.cached(message.recipient_id) or ""
+            payload = encode(direct_frame(message, session.username, recipient_name, status))
+            self.bus.publish(
+                user_channel(message.recipient_id), Event("direct", payload, message.id)
+            )
+            if message.author_id != message.recipient_id:
+                self.bus.publish(
+                    user_channel(message.author_id), Event("echo", payload, message.id)
+                )
+            session.push(encode(frames.Ack(message.id, status, message.client_id)))
+        if created:
+            self.metrics.messages_stored.labels("direct").inc(created)
+
+    def on_group_committed(self, results: Sequence[tuple[StoreGroup, StoredGroup]]) -> None:
+        raise NotImplementedError("group messages arrive with the groups issue")
+
+    def on_write_failed(
+        self, requests: Sequence[StoreDirect | StoreGroup], error: StorageError
+    ) -> None:
+        for request in requests:
+            request.origin.refuse(reasons.STORAGE_UNAVAILABLE, request.message.client_id)
+
+    def mark_delivered(self, message_id: int | None) -> None:
+        if message_id is None:
+            return
+        # On failure it stays pending in storage and is delivered again on the next connect.
+        with contextlib.suppress(ActorError):
+            self.writer.tell_nowait(MarkDelivered((message_id,)))
+
+    def _online_here(self, user_id: int) -> bool:
+        actor = self.users.get(user_id)
+        return actor is not None and bool(actor.sessions)
+
+    async def _read_direct(self, session: Session, frame: frames.ReadDirect) -> None:
+        message = await self.storage.direct_message(frame.message_id)
+        if message is None or message.recipient_id != session.user_id:
+            session.refuse(reasons.NOT_ALLOWED)
+            return
+        if message.status != "read":
+            await self.storage.mark_read(message.id)
+        receipt = frames.ReadReceipt(
+            message_id=message.id,
+            reader_id=session.user_id,
+            reader_name=session.username,
+            author_id=message.author_id,
+        )
+        self.bus.publish(user_channel(message.author_id), Event("read_receipt", encode(receipt)))
+
+    # -- offline catch-up ----------------------------------------------------
+
+    async def catch_up(self, session: Session) -> None:
+        """Send ``session`` every direct message never delivered to its user, oldest first,
+        marking each page delivered and telling the authors."""
+        user_id = session.user_id
+        while True:
+            page = await self.storage.pending_direct_messages(user_id, CATCH_UP_PAGE)
+            if not page:
+                return
+            names = await self.directory.names({m.author_id for m in page} | {user_id})
+            for message in page:
+                session.caught_up.add(message.id)
+                frame = direct_frame(
+                    message, names.get(message.author_id, ""), names.get(user_id, ""), "delivered"
+                )
+                if not await session.send(encode(frame)):
+                    return  # The session went away: what it did not get stays pending.
+            await self.storage.mark_delivered([m.id for m in page])
+            for message in page:
+                status = encode(frames.StatusOut(message_id=message.id, status="delivered"))
+                self.bus.publish(user_channel(message.author_id), Event("status", status))
+            if len(page) < CATCH_UP_PAGE:
+                return
+
+    # -- presence ----------------------------------------------------------
+
+    async def user_online(self, user_id: int, username: str) -> None:
+        await self.presence.went_online(user_id)
+        await self._announce(user_id, username, None)
+
+    async def user_offline(self, user_id: int, username: str) -> None:
+        if await self.presence.went_offline(user_id):
+            now = datetime.now(UTC)
+            await self.storage.set_last_seen(user_id, now)
+            await self._announce(user_id, username, now)
+
+    async def _announce(self, user_id: int, username: str, last_seen: datetime | None) -> None:
+        """Tell the users who share a conversation or a group with ``user_id``, no one else."""
+        related = await self.storage.conversation_partners(user_id)
+        related |= await self.storage.co_members(user_id)
+        related.discard(user_id)
+        if not related:
+            return
+        frame = frames.PresenceOut(
+            user_id=user_id,
+            username=username,
+            presence_status="offline" if last_seen else "online",
+            last_seen_iso=iso(last_seen),
+        )
+        event = Event("presence", encode(frame))
+        for other in related:
+            self.bus.publish(user_channel(other), event)
+
+    async def is_online(self, user_id: int) -> bool:
+        return await self.presence.is_online(user_id)
+
+    async def presence_of(self, user_id: int) -> frames.PresenceOut | None:
+        user = await self.storage.user_by_id(user_id)
+        if user is None:
+            return None
+        online = await self.presence.is_online(user_id)
+        return frames.PresenceOut(
+            user_id=user.id,
+            username=user.username,
+            presence_status="online" if online else "offline",
+            last_seen_iso=None if online else iso(user.last_seen),
+        )
+
+    async def _presence_query(self, session: Session, frame: frames.PresenceQuery) -> None:
+        for user_id in frame.user_ids[:PRESENCE_QUERY_LIMIT]:
+            answer = await self.presence_of(user_id)
+            if answer is not None:
+                session.push(encode(answer))

@@ -1,0 +1,102 @@
+"""The UserActor: one per user with a live session on this node.
+
+It owns the user's sessions (devices). Everything addressed to the user arrives on the
+bus channel ``user:<id>`` and passes through this actor's mailbox, which is what orders
+offline catch-up before live traffic: while the actor sends a new session its backlog,
+live events wait in the mailbox.
+
+If the actor crashes, its sessions are closed (1011) before the supervisor restarts it:
+a session must never sit connected but deaf. Clients reconnect and catch up from storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from hubbub.engine.actor import Actor, MailboxFull
+from hubbub.engine.bus import Event, user_channel
+
+if TYPE_CHECKING:
+    from hubbub.engine.chat_service import ChatService
+    from hubbub.ws.session import Session
+
+log = logging.getLogger("hubbub.engine")
+
+
+@attrs.frozen(slots=True)
+class Attach:
+    session: Session
+
+
+@attrs.frozen(slots=True)
+class Detach:
+    session: Session
+
+
+class UserActor(Actor):
+    def __init__(self, user_id: int, chat: ChatService, *, idle_timeout: float = 30.0) -> None:
+        super().__init__(f"user:{user_id}", mailbox_size=4096, idle_timeout=idle_timeout)
+        self.user_id = user_id
+        self.chat = chat
+        self.sessions: list[Session] = []
+
+    def can_passivate(self) -> bool:
+        return not self.sessions
+
+    def _on_event(self, event: Event) -> None:
+        try:
+            self.tell_nowait(event)
+        except MailboxFull:
+            # The user's devices cannot keep up; they reconnect and catch up from storage.
+            for session in self.sessions:
+                session.close_soon(1013, "slow consumer")
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        channel = user_channel(self.user_id)
+        self.chat.bus.subscribe(channel, self._on_event)
+        try:
+            await super().run(task_status=task_status)
+        except BaseException as error:
+            if not isinstance(error, trio.Cancelled):
+                for session in self.sessions:
+                    session.close_soon(1011, "internal error, please reconnect")
+            raise
+        finally:
+            self.chat.bus.unsubscribe(channel, self._on_event)
+
+    async def handle(self, message: object) -> object:
+        if isinstance(message, Event):
+            self._deliver(message)
+        elif isinstance(message, Attach):
+            await self._attach(message.session)
+        elif isinstance(message, Detach):
+            await self._detach(message.session)
+        else:
+            raise TypeError(f"UserActor cannot handle {message!r}")
+        return None
+
+    def _deliver(self, event: Event) -> None:
+        delivered = False
+        for session in self.sessions:
+            if event.message_id is not None and event.message_id in session.caught_up:
+                continue
+            delivered = session.push(event.frame) or delivered
+        if delivered and event.kind == "direct":
+            self.chat.mark_delivered(event.message_id)
+
+    async def _attach(self, session: Session) -> None:
+        first = not self.sessions
+        self.sessions.append(session)
+        if first:
+            await self.chat.user_online(self.user_id, session.username)
+        await self.chat.catch_up(session)
+
+    async def _detach(self, session: Session) -> None:
+        if session in self.sessions:
+            self.sessions.remove(session)
+            if not self.sessions:
+                await self.chat.user_offline(self.user_id, session.username)

@@ -1,0 +1,89 @@
+"""The node's one listening port: WebSocket upgrades to ``/ws/chat`` go to the chat
+endpoint, everything else to the HTTP app.
+
+The front door reads only the request head (bounded in size and time), decides, and
+passes the connection on with the bytes it read. Why not let Hypercorn serve the
+WebSocket too: docs/decisions/0001-websocket-transport.md has the figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from hubbub.ws.handshake import is_chat_upgrade
+
+log = logging.getLogger("hubbub.front_door")
+
+MAX_HEAD_BYTES = 16 * 1024
+HEAD_TIMEOUT = 10.0
+
+ConnectionHandler = Callable[[trio.SocketStream, bytes], Awaitable[None]]
+
+
+def request_line(head: bytes) -> tuple[str, str] | None:
+    """``(method, target)`` of an HTTP/1.x request head, or None if it is not one."""
+    line, _, _ = head.partition(b"\r\n")
+    parts = line.split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        return None
+    try:
+        return parts[0].decode("ascii"), parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+async def read_head(stream: trio.SocketStream) -> bytes | None:
+    """Everything read until the end of the request head; None on EOF, timeout or excess."""
+    buffer = b""
+    with trio.move_on_after(HEAD_TIMEOUT):
+        while b"\r\n\r\n" not in buffer:
+            if len(buffer) > MAX_HEAD_BYTES:
+                return None
+            data = await stream.receive_some(MAX_HEAD_BYTES)
+            if not data:
+                return None
+            buffer += data
+        return buffer
+    return None
+
+
+class FrontDoor:
+    """Accepts connections on ``host:port`` and routes each by its request line."""
+
+    def __init__(
+        self, host: str, port: int, *, websocket: ConnectionHandler, http: ConnectionHandler
+    ):
+        self.host = host
+        self.port = port
+        self._websocket = websocket
+        self._http = http
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen; report the bound port through ``task_status``; serve until cancelled."""
+        listeners = await trio.open_tcp_listeners(self.port, host=self.host, backlog=1024)
+        port = listeners[0].socket.getsockname()[1]
+        log.info("listening", extra={"fields": {"url": f"http://{self.host}:{port}"}})
+        task_status.started(port)
+        await trio.serve_listeners(self._route, listeners)
+
+    async def _route(self, stream: trio.SocketStream) -> None:
+        try:
+            head = await read_head(stream)
+            parsed = request_line(head) if head else None
+            if head is None or parsed is None:
+                await stream.aclose()
+                return
+            if is_chat_upgrade(*parsed):
+                await self._websocket(stream, head)
+            else:
+                await self._http(stream, head)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+            pass
+        except Exception:
+            log.exception("connection handler failed")
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()

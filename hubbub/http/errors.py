@@ -1,0 +1,47 @@
+"""HTTP errors as CONTRACT.md wants them: a status and ``{"detail": "..."}``."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, jsonify
+from werkzeug.exceptions import HTTPException
+
+from hubbub.storage.errors import StorageUnavailable
+
+log = logging.getLogger("hubbub.http")
+
+
+class ApiError(Exception):
+    """Raise from a handler to answer ``status`` with ``detail``."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def install_error_handlers(app: Quart) -> None:
+    """Every error answer is JSON with ``detail``; each is logged once."""
+
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError):  # type: ignore[no-untyped-def]
+        log.info(
+            "request refused", extra={"fields": {"status": error.status, "detail": error.detail}}
+        )
+        return jsonify({"detail": error.detail}), error.status
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+        status = error.code or 500
+        detail = "request body too large" if status == 413 else error.description or error.name
+        log.info("request refused", extra={"fields": {"status": status, "detail": detail}})
+        return jsonify({"detail": detail}), status
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception):  # type: ignore[no-untyped-def]
+        if isinstance(error, StorageUnavailable):
+            log.warning("storage unavailable", extra={"fields": {"error": str(error)}})
+            return jsonify({"detail": "storage unavailable, try again shortly"}), 503
+        log.exception("unhandled error in request")
+        return jsonify({"detail": "internal server error"}), 500

@@ -1,0 +1,53 @@
+"""Prometheus metrics, one registry per node so several nodes can share a process in tests."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    """The counters and gauges a node exports at ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connections = Gauge(
+            "hubbub_ws_connections", "Open WebSocket connections", registry=self.registry
+        )
+        self.connections_total = Counter(
+            "hubbub_ws_connections_opened", "WebSocket connections opened", registry=self.registry
+        )
+        self.frames_in = Counter(
+            "hubbub_ws_frames_in", "Frames received from clients", registry=self.registry
+        )
+        self.frames_out = Counter(
+            "hubbub_ws_frames_out", "Frames sent to clients", registry=self.registry
+        )
+        self.errors = Counter(
+            "hubbub_errors",
+            "Refused frames and requests, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.restarts = Counter(
+            "hubbub_actor_restarts",
+            "Supervised children restarted, by supervisor",
+            ["supervisor"],
+            registry=self.registry,
+        )
+        self.messages_stored = Counter(
+            "hubbub_messages_stored",
+            "Messages committed to storage",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.slow_consumers = Counter(
+            "hubbub_slow_consumers_closed",
+            "Connections closed because they could not keep up",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,182 @@
+"""A node: one process serving HTTP and WebSocket, with its actors under one supervisor.
+
+The tree (``/health/supervisor`` serves it live)::
+
+    node (one_for_one)
+    ├── storage-writer     group commit of every message write
+    ├── users              a UserActor per user with a session here (spawned on demand)
+    ├── http               the Quart app's lifespan (Hypercorn)
+    └── front-door         the listening port: /ws/chat to sessions, the rest to http
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+
+from hubbub.config import Settings, describe
+from hubbub.engine.bus import LocalBus
+from hubbub.engine.chat_service import ChatService
+from hubbub.engine.directory import UserDirectory
+from hubbub.engine.presence import LocalPresence
+from hubbub.engine.rate_limit import InProcessRateLimiter
+from hubbub.engine.registry import Registry
+from hubbub.engine.storage_writer import StorageWriter
+from hubbub.engine.supervisor import ChildSpec, Restart, Supervisor
+from hubbub.engine.task_child import TaskChild
+from hubbub.engine.user_actor import UserActor
+from hubbub.front_door import FrontDoor
+from hubbub.http.app import create_app
+from hubbub.http.context import HttpContext
+from hubbub.http.server import HttpServer
+from hubbub.http.tokens import TokenIssuer
+from hubbub.metrics import Metrics
+from hubbub.storage import Storage, StorageError, open_storage
+from hubbub.ws.endpoint import ChatEndpoint
+
+log = logging.getLogger("hubbub")
+
+READY_TIMEOUT = 2.0
+
+
+@attrs.define
+class Node:
+    """A running node; ``open_node`` builds and starts one."""
+
+    settings: Settings
+    storage: Storage
+    metrics: Metrics
+    chat: ChatService
+    root: Supervisor
+    users: Registry[int]
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.port}"
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"storage": True}
+        try:
+            with trio.fail_after(READY_TIMEOUT):
+                await self.storage.ping()
+        except (StorageError, trio.TooSlowError):
+            checks["storage"] = False
+        return checks
+
+
+@asynccontextmanager
+async def open_node(settings: Settings) -> AsyncIterator[Node]:
+    """Open storage, migrate, start the supervision tree and listen; yield the running
+    node; on exit stop everything. Start-up errors (storage unreachable, port taken)
+    propagate before anything is yielded."""
+    metrics = Metrics()
+    async with open_storage(settings.database_url) as storage:
+        version = await storage.migrate()
+        log.info(
+            "storage ready",
+            extra={"fields": {"backend": storage.backend, "schema_version": version}},
+        )
+        bus = LocalBus()
+        chat = ChatService(
+            settings=settings,
+            storage=storage,
+            metrics=metrics,
+            bus=bus,
+            presence=LocalPresence(),
+            rate_limiter=InProcessRateLimiter(
+                {"direct": settings.direct_rate_limit, "group": settings.group_rate_limit},
+                settings.rate_window,
+            ),
+            directory=UserDirectory(storage),
+        )
+        tokens = TokenIssuer(
+            settings.jwt_secret, settings.access_token_ttl, settings.refresh_token_ttl
+        )
+
+        def on_restart(supervisor: str, child: str, error: BaseException | None) -> None:
+            metrics.restarts.labels(supervisor).inc()
+
+        users_supervisor = Supervisor(
+            "users", on_restart=on_restart, max_restarts=50, within_seconds=10
+        )
+        users = Registry(
+            users_supervisor,
+            lambda user_id: ChildSpec(
+                f"user:{user_id}", lambda: UserActor(user_id, chat), Restart.TRANSIENT
+            ),
+        )
+        chat.users = users
+
+        def make_writer() -> StorageWriter:
+            writer = StorageWriter(
+                storage,
+                on_direct=chat.on_direct_committed,
+                on_group=chat.on_group_committed,
+                on_failed=chat.on_write_failed,
+            )
+            chat.writer = writer
+            return writer
+
+        node_ref: list[Node] = []
+        http_context = HttpContext(
+            settings=settings,
+            storage=storage,
+            tokens=tokens,
+            metrics=metrics,
+            supervisor_snapshot=lambda: node_ref[0].root.snapshot(),
+            readiness=lambda: node_ref[0].readiness(),
+            chat=chat,
+        )
+        http = HttpServer(create_app(http_context))
+        endpoint = ChatEndpoint(
+            settings=settings, tokens=tokens, storage=storage, metrics=metrics, handler=chat
+        )
+        bound: list[int] = []
+
+        async def run_front_door(task_status: trio.TaskStatus[None]) -> None:
+            door = FrontDoor(
+                settings.host,
+                bound[0] if bound else settings.port,
+                websocket=endpoint.serve,
+                http=http.serve_connection,
+            )
+            async with trio.open_nursery() as nursery:
+                port = await nursery.start(door.run)
+                if not bound:
+                    bound.append(port)
+                task_status.started()
+
+        root = Supervisor(
+            "node",
+            [
+                ChildSpec("storage-writer", make_writer),
+                ChildSpec("users", lambda: users_supervisor),
+                ChildSpec("http", lambda: TaskChild("http", http.run)),
+                ChildSpec("front-door", lambda: TaskChild("front-door", run_front_door)),
+            ],
+            on_restart=on_restart,
+        )
+        node = Node(settings, storage, metrics, chat, root, users)
+        node_ref.append(node)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(root.run)
+            node.port = bound[0]
+            log.info(
+                "node started",
+                extra={"fields": {"url": node.url, **describe(settings)}},
+            )
+            try:
+                yield node
+            finally:
+                nursery.cancel_scope.cancel()
+
+
+async def serve(settings: Settings) -> None:
+    """Run a node until interrupted."""
+    async with open_node(settings):
+        await trio.sleep_forever()

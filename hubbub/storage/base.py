@@ -1,0 +1,186 @@
+"""The one storage interface both backends implement.
+
+Contract for implementers:
+
+- Every method is async and safe to call from many Trio tasks at once.
+- Nothing blocks the event loop: SQLite work runs in a worker thread.
+- A method that returns has committed its writes (durable per the backend's
+  settings); a method that raises wrote nothing.
+- Driver errors never escape: unreachable or timed-out databases raise
+  ``StorageUnavailable``; uniqueness violations raise ``Conflict``.
+- Lists come back in ascending id order unless a docstring says otherwise.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from hubbub.storage.records import (
+    DirectMessage,
+    Group,
+    GroupMember,
+    GroupMessage,
+    MemberRole,
+    NewDirectMessage,
+    NewGroupMessage,
+    StoredDirect,
+    StoredGroup,
+    User,
+    UserRef,
+)
+
+
+class Storage(abc.ABC):
+    """Users, direct messages, groups and read state."""
+
+    #: ``"sqlite"`` or ``"postgres"``; shown in logs and health.
+    backend: str
+
+    # -- lifecycle -------------------------------------------------------
+
+    @abc.abstractmethod
+    async def migrate(self) -> int:
+        """Apply every pending migration, in order, each in its own transaction.
+
+        Returns the schema version now in force. Safe to run concurrently from
+        several processes (PostgreSQL: an advisory lock; SQLite: an exclusive
+        transaction)."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int:
+        """The highest applied migration, 0 on an empty database."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Return if the database answers a trivial query, else raise ``StorageUnavailable``."""
+
+    # -- users -----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_user(self, username: str, email: str, password_hash: str) -> User:
+        """Insert a user. Raises ``Conflict("username")`` or ``Conflict("email")``.
+
+        Usernames and emails are unique case-insensitively."""
+
+    @abc.abstractmethod
+    async def user_by_id(self, user_id: int) -> User | None: ...
+
+    @abc.abstractmethod
+    async def user_by_username(self, username: str) -> User | None:
+        """Case-insensitive lookup."""
+
+    @abc.abstractmethod
+    async def list_users(self) -> list[UserRef]:
+        """Every user, by id."""
+
+    @abc.abstractmethod
+    async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
+        """The usernames of those of ``user_ids`` that exist."""
+
+    @abc.abstractmethod
+    async def set_last_seen(self, user_id: int, when: datetime) -> None: ...
+
+    # -- direct messages -------------------------------------------------
+
+    @abc.abstractmethod
+    async def store_direct_messages(
+        self, batch: Sequence[NewDirectMessage], delivered_ids: Sequence[int] = ()
+    ) -> list[StoredDirect]:
+        """Store a batch in ONE transaction (PostgreSQL: one round trip) and answer per input,
+        in input order.
+
+        New rows get status ``pending``. An input whose ``(author_id, client_id)`` already
+        exists (stored earlier, or earlier in this same batch) stores nothing and answers
+        the first stored row with ``created=False``. ``client_id=None`` is never a duplicate.
+        ``delivered_ids`` are marked ``delivered`` (if still ``pending``) in the same
+        transaction, so the writer can piggyback status updates on inserts."""
+
+    @abc.abstractmethod
+    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
+        """Set ``delivered`` on those that are still ``pending`` (never downgrades ``read``)."""
+
+    @abc.abstractmethod
+    async def direct_message(self, message_id: int) -> DirectMessage | None: ...
+
+    @abc.abstractmethod
+    async def mark_read(self, message_id: int) -> DirectMessage | None:
+        """Set ``read`` and return the updated row; None if no such message."""
+
+    @abc.abstractmethod
+    async def pending_direct_messages(self, recipient_id: int, limit: int) -> list[DirectMessage]:
+        """The oldest ``limit`` messages to ``recipient_id`` still ``pending``, ascending id."""
+
+    @abc.abstractmethod
+    async def direct_history(
+        self, user_id: int, other_id: int, before: int | None, limit: int
+    ) -> list[DirectMessage]:
+        """The conversation between the two users (both directions): the newest ``limit``
+        messages with id < ``before`` (or the newest overall), returned in ascending id."""
+
+    @abc.abstractmethod
+    async def conversation_partners(self, user_id: int) -> set[int]:
+        """Every other user that has exchanged a direct message with ``user_id`` (either way)."""
+
+    # -- groups ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_group(self, name: str, creator_id: int) -> Group:
+        """Create a group; the creator joins it as ``admin`` in the same transaction."""
+
+    @abc.abstractmethod
+    async def group(self, group_id: int) -> Group | None: ...
+
+    @abc.abstractmethod
+    async def add_member(self, group_id: int, user_id: int, role: MemberRole = "member") -> None:
+        """Raises ``Conflict("member")`` if already a member. A new member's last read is the
+        group's newest message id at join time (no backlog of history as unread)."""
+
+    @abc.abstractmethod
+    async def remove_member(self, group_id: int, user_id: int) -> bool:
+        """True if a membership was removed."""
+
+    @abc.abstractmethod
+    async def set_member_role(self, group_id: int, user_id: int, role: MemberRole) -> bool:
+        """True if the member exists (and now has ``role``)."""
+
+    @abc.abstractmethod
+    async def group_members(self, group_id: int) -> list[GroupMember]:
+        """Members by user id."""
+
+    @abc.abstractmethod
+    async def member(self, group_id: int, user_id: int) -> GroupMember | None: ...
+
+    @abc.abstractmethod
+    async def groups_of(self, user_id: int) -> list[Group]:
+        """The groups ``user_id`` belongs to, by group id."""
+
+    @abc.abstractmethod
+    async def co_members(self, user_id: int) -> set[int]:
+        """Every user sharing at least one group with ``user_id`` (excluding ``user_id``)."""
+
+    @abc.abstractmethod
+    async def store_group_messages(self, batch: Sequence[NewGroupMessage]) -> list[StoredGroup]:
+        """As ``store_direct_messages``, for group messages (idempotent per author/client_id)."""
+
+    @abc.abstractmethod
+    async def group_history(
+        self, group_id: int, before: int | None, limit: int
+    ) -> list[GroupMessage]:
+        """The newest ``limit`` messages with id < ``before`` (or newest), ascending id."""
+
+    @abc.abstractmethod
+    async def group_messages_after(
+        self, group_id: int, after_id: int, limit: int
+    ) -> list[GroupMessage]:
+        """The OLDEST ``limit`` messages with id > ``after_id``, ascending id."""
+
+    @abc.abstractmethod
+    async def latest_group_message_id(self, group_id: int) -> int:
+        """0 for a group without messages."""
+
+    @abc.abstractmethod
+    async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
+        """Move the member's last read to ``min(message_id, newest id in the group)``, never
+        backwards. Returns the last read now in force, or None if not a member."""

@@ -1,0 +1,500 @@
+"""The production backend: PostgreSQL through asyncpg, run on a trio-asyncio loop.
+
+``open_postgres`` opens its own ``trio_asyncio`` loop and keeps a reference to it, so the
+storage can be called from any Trio task (whatever that task's context) and several
+storages can be open at once in one ``trio.run``.
+
+asyncpg is driven through ``loop.run_aio_coroutine`` rather than triopg's pool proxy: the
+proxy acquires without a timeout and releases under a Trio shield without one, so a
+server that stops answering could hang a caller forever. Here acquiring, the statement
+and releasing are all bounded (asyncpg's own timeouts), and the whole call is bounded again
+on the Trio side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import asyncpg
+import trio
+import trio_asyncio
+
+from hubbub.storage.base import Storage
+from hubbub.storage.errors import Conflict, StorageError, StorageUnavailable
+from hubbub.storage.migrate import Migration, load_migrations
+from hubbub.storage.pg_batch import DIRECT, GROUP, BatchPlan, BatchStatement
+from hubbub.storage.records import (
+    DirectMessage,
+    Group,
+    GroupMember,
+    GroupMessage,
+    MemberRole,
+    NewDirectMessage,
+    NewGroupMessage,
+    StoredDirect,
+    StoredGroup,
+    User,
+    UserRef,
+)
+
+T = TypeVar("T")
+
+_NO_UPPER_BOUND = 2**63 - 1
+# Any constant unique to hubbub: "hubbub" in ASCII, then a 1.
+_MIGRATION_LOCK = 0x6875626275620001
+_MIGRATION_TIMEOUT = 120.0
+
+_USER = "id, username, email, password_hash, created_at, last_seen"
+_DIRECT = "id, author_id, recipient_id, body, image_url, client_id, status, created_at"
+_GROUP = "id, name, created_by, created_at"
+_GROUP_MESSAGE = "id, group_id, author_id, body, image_url, client_id, created_at"
+_MEMBER = (
+    "m.group_id, m.user_id, u.username, m.role, m.last_read_message_id, m.joined_at"
+    " FROM group_members m JOIN users u ON u.id = m.user_id"
+)
+
+# Unique index or constraint name -> the field Conflict reports (see 0001_init.sql).
+_CONFLICTS = {
+    "users_username_key": "username",
+    "users_email_key": "email",
+    "group_members_pkey": "member",
+}
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # e.g. "connection was closed in the middle of operation"
+    asyncpg.exceptions.OperatorInterventionError,  # shutdown, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+)
+
+
+def describe(dsn: str) -> str:
+    """``host:port/database`` of a DSN, for messages: never the password."""
+    parts = urlsplit(dsn)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
+
+
+def _translate(exc: Exception, where: str) -> StorageError:
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        field = _CONFLICTS.get(exc.constraint_name or "")
+        if field is not None:
+            return Conflict(field)
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return StorageError("the user, group or message referred to does not exist")
+    if isinstance(exc, _UNAVAILABLE):
+        return StorageUnavailable(f"PostgreSQL at {where} is unavailable: {exc!r}")
+    return StorageError(f"PostgreSQL at {where} refused the statement: {exc!r}")
+
+
+class PostgresStorage(Storage):
+    """``Storage`` on an asyncpg pool. Build it with ``open_postgres``."""
+
+    backend = "postgres"
+
+    def __init__(
+        self, loop: trio_asyncio.TrioEventLoop, pool: asyncpg.Pool, timeout: float, where: str
+    ) -> None:
+        self._loop = loop
+        self._pool = pool
+        self._timeout = timeout
+        self._where = where
+
+    async def _call(
+        self,
+        op: Callable[[asyncpg.Connection], Awaitable[T]],
+        timeout: float | None = None,
+    ) -> T:
+        """Run ``op(connection)`` on a pooled connection; bounded by ``timeout``.
+
+        Raises ``StorageUnavailable`` when out of time or connection, and ``Conflict`` or
+        ``StorageError`` when the server refuses; never a driver exception."""
+        timeout = self._timeout if timeout is None else timeout
+
+        async def on_asyncio() -> T:
+            async with self._pool.acquire(timeout=timeout) as conn:
+                return await op(conn)
+
+        try:
+            with trio.fail_after(timeout):
+                return await self._loop.run_aio_coroutine(on_asyncio())
+        except (trio.TooSlowError, TimeoutError):  # ours, or one of asyncpg's timeouts
+            raise StorageUnavailable(
+                f"PostgreSQL at {self._where} did not answer within {timeout} s"
+            ) from None
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise _translate(exc, self._where) from exc
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._call(lambda conn: conn.fetch(sql, *args))
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        return await self._call(lambda conn: conn.fetchrow(sql, *args))
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._call(lambda conn: conn.fetchval(sql, *args))
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def migrate(self) -> int:
+        migrations = await trio.to_thread.run_sync(load_migrations, "postgres")
+        for migration in migrations:
+            await self._call(lambda conn, m=migration: _apply(conn, m), timeout=_MIGRATION_TIMEOUT)
+        return await self.schema_version()
+
+    async def schema_version(self) -> int:
+        return await self._call(_schema_version)
+
+    async def ping(self) -> None:
+        await self._fetchval("SELECT 1")
+
+    # -- users -----------------------------------------------------------
+
+    async def create_user(self, username: str, email: str, password_hash: str) -> User:
+        row = await self._fetchrow(
+            f"INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)"
+            f" RETURNING {_USER}",
+            username,
+            email,
+            password_hash,
+        )
+        return User(*row)
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        row = await self._fetchrow(f"SELECT {_USER} FROM users WHERE id = $1", user_id)
+        return User(*row) if row else None
+
+    async def user_by_username(self, username: str) -> User | None:
+        row = await self._fetchrow(
+            f"SELECT {_USER} FROM users WHERE lower(username) = lower($1)", username
+        )
+        return User(*row) if row else None
+
+    async def list_users(self) -> list[UserRef]:
+        rows = await self._fetch("SELECT id, username FROM users ORDER BY id")
+        return [UserRef(*row) for row in rows]
+
+    async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
+        rows = await self._fetch(
+            "SELECT id, username FROM users WHERE id = ANY($1::bigint[])", list(user_ids)
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def set_last_seen(self, user_id: int, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise ValueError("storage needs timezone-aware datetimes; got a naive one")
+        await self._fetchval("UPDATE users SET last_seen = $2 WHERE id = $1", user_id, when)
+
+    # -- direct messages -------------------------------------------------
+
+    async def store_direct_messages(
+        self, batch: Sequence[NewDirectMessage], delivered_ids: Sequence[int] = ()
+    ) -> list[StoredDirect]:
+        if not batch:
+            await self.mark_delivered(delivered_ids)
+            return []
+        plan = BatchPlan.of(batch)
+        rows = await self._store_batch(DIRECT, plan, list(delivered_ids))
+        return plan.answers([StoredDirect(DirectMessage(*row[1:]), row[0]) for row in rows])
+
+    async def _store_batch(
+        self, statement: BatchStatement, plan: BatchPlan, *extra: Any
+    ) -> list[asyncpg.Record]:
+        """One round trip, plus one more only if a concurrent writer raced us."""
+        columns = plan.columns(statement.fields)
+        rows = await self._fetch(statement.sql, *columns, *extra)
+        missing = [i for i, row in enumerate(rows) if row["id"] is None]
+        if not missing:
+            return rows
+        # Another transaction committed the same (author_id, client_id) after our snapshot
+        # was taken: ON CONFLICT saw it, our join did not. A fresh statement sees it.
+        authors, client_ids = columns[0], columns[-1]
+        found = await self._fetch(
+            statement.refetch_sql,
+            [authors[i] for i in missing],
+            [client_ids[i] for i in missing],
+        )
+        by_key = {(row["author_id"], row["client_id"]): row for row in found}
+        rows = list(rows)
+        for i in missing:
+            rows[i] = by_key[(authors[i], client_ids[i])]
+        return rows
+
+    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
+        if message_ids:
+            await self._fetchval(
+                "UPDATE direct_messages SET status = 'delivered'"
+                " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+                list(message_ids),
+            )
+
+    async def direct_message(self, message_id: int) -> DirectMessage | None:
+        row = await self._fetchrow(
+            f"SELECT {_DIRECT} FROM direct_messages WHERE id = $1", message_id
+        )
+        return DirectMessage(*row) if row else None
+
+    async def mark_read(self, message_id: int) -> DirectMessage | None:
+        row = await self._fetchrow(
+            f"UPDATE direct_messages SET status = 'read' WHERE id = $1 RETURNING {_DIRECT}",
+            message_id,
+        )
+        return DirectMessage(*row) if row else None
+
+    async def pending_direct_messages(self, recipient_id: int, limit: int) -> list[DirectMessage]:
+        rows = await self._fetch(
+            f"SELECT {_DIRECT} FROM direct_messages WHERE recipient_id = $1"
+            " AND status = 'pending' ORDER BY id LIMIT $2",
+            recipient_id,
+            max(limit, 0),
+        )
+        return [DirectMessage(*row) for row in rows]
+
+    async def direct_history(
+        self, user_id: int, other_id: int, before: int | None, limit: int
+    ) -> list[DirectMessage]:
+        # The expressions match direct_messages_conversation_idx, so this is one index range.
+        rows = await self._fetch(
+            f"SELECT {_DIRECT} FROM direct_messages"
+            " WHERE least(author_id, recipient_id) = $1"
+            " AND greatest(author_id, recipient_id) = $2"
+            " AND id < $3 ORDER BY id DESC LIMIT $4",
+            min(user_id, other_id),
+            max(user_id, other_id),
+            _NO_UPPER_BOUND if before is None else before,
+            max(limit, 0),
+        )
+        return [DirectMessage(*row) for row in reversed(rows)]
+
+    async def conversation_partners(self, user_id: int) -> set[int]:
+        rows = await self._fetch(
+            "SELECT recipient_id FROM direct_messages WHERE author_id = $1"
+            " UNION SELECT author_id FROM direct_messages WHERE recipient_id = $1",
+            user_id,
+        )
+        return {row[0] for row in rows} - {user_id}
+
+    # -- groups ----------------------------------------------------------
+
+    async def create_group(self, name: str, creator_id: int) -> Group:
+        row = await self._fetchrow(
+            "WITH g AS (INSERT INTO groups (name, created_by) VALUES ($1, $2)"
+            f" RETURNING {_GROUP}),"
+            " m AS (INSERT INTO group_members (group_id, user_id, role)"
+            " SELECT id, created_by, 'admin' FROM g)"
+            f" SELECT {_GROUP} FROM g",
+            name,
+            creator_id,
+        )
+        return Group(*row)
+
+    async def group(self, group_id: int) -> Group | None:
+        row = await self._fetchrow(f"SELECT {_GROUP} FROM groups WHERE id = $1", group_id)
+        return Group(*row) if row else None
+
+    async def add_member(self, group_id: int, user_id: int, role: MemberRole = "member") -> None:
+        await self._fetchval(
+            "INSERT INTO group_members (group_id, user_id, role, last_read_message_id)"
+            " VALUES ($1, $2, $3,"
+            " (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1))",
+            group_id,
+            user_id,
+            role,
+        )
+
+    async def remove_member(self, group_id: int, user_id: int) -> bool:
+        removed = await self._fetchval(
+            "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2 RETURNING true",
+            group_id,
+            user_id,
+        )
+        return bool(removed)
+
+    async def set_member_role(self, group_id: int, user_id: int, role: MemberRole) -> bool:
+        updated = await self._fetchval(
+            "UPDATE group_members SET role = $3 WHERE group_id = $1 AND user_id = $2"
+            " RETURNING true",
+            group_id,
+            user_id,
+            role,
+        )
+        return bool(updated)
+
+    async def group_members(self, group_id: int) -> list[GroupMember]:
+        rows = await self._fetch(
+            f"SELECT {_MEMBER} WHERE m.group_id = $1 ORDER BY m.user_id", group_id
+        )
+        return [GroupMember(*row) for row in rows]
+
+    async def member(self, group_id: int, user_id: int) -> GroupMember | None:
+        row = await self._fetchrow(
+            f"SELECT {_MEMBER} WHERE m.group_id = $1 AND m.user_id = $2", group_id, user_id
+        )
+        return GroupMember(*row) if row else None
+
+    async def groups_of(self, user_id: int) -> list[Group]:
+        rows = await self._fetch(
+            "SELECT g.id, g.name, g.created_by, g.created_at FROM groups g"
+            " JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.id",
+            user_id,
+        )
+        return [Group(*row) for row in rows]
+
+    async def co_members(self, user_id: int) -> set[int]:
+        rows = await self._fetch(
+            "SELECT DISTINCT other.user_id FROM group_members mine"
+            " JOIN group_members other ON other.group_id = mine.group_id"
+            " WHERE mine.user_id = $1 AND other.user_id <> $1",
+            user_id,
+        )
+        return {row[0] for row in rows}
+
+    async def store_group_messages(self, batch: Sequence[NewGroupMessage]) -> list[StoredGroup]:
+        if not batch:
+            return []
+        plan = BatchPlan.of(batch)
+        rows = await self._store_batch(GROUP, plan)
+        return plan.answers([StoredGroup(GroupMessage(*row[1:]), row[0]) for row in rows])
+
+    async def group_history(
+        self, group_id: int, before: int | None, limit: int
+    ) -> list[GroupMessage]:
+        rows = await self._fetch(
+            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE group_id = $1 AND id < $2"
+            " ORDER BY id DESC LIMIT $3",
+            group_id,
+            _NO_UPPER_BOUND if before is None else before,
+            max(limit, 0),
+        )
+        return [GroupMessage(*row) for row in reversed(rows)]
+
+    async def group_messages_after(
+        self, group_id: int, after_id: int, limit: int
+    ) -> list[GroupMessage]:
+        rows = await self._fetch(
+            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE group_id = $1 AND id > $2"
+            " ORDER BY id LIMIT $3",
+            group_id,
+            after_id,
+            max(limit, 0),
+        )
+        return [GroupMessage(*row) for row in rows]
+
+    async def latest_group_message_id(self, group_id: int) -> int:
+        return await self._fetchval(
+            "SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1", group_id
+        )
+
+    async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
+        return await self._fetchval(
+            "UPDATE group_members SET last_read_message_id = greatest(last_read_message_id,"
+            " least($3, (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1)))"
+            " WHERE group_id = $1 AND user_id = $2 RETURNING last_read_message_id",
+            group_id,
+            user_id,
+            message_id,
+        )
+
+
+async def _schema_version(conn: asyncpg.Connection) -> int:
+    if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        return 0
+    return await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+
+
+async def _apply(conn: asyncpg.Connection, migration: Migration) -> None:
+    """Apply ``migration`` unless applied; the transaction-scoped advisory lock makes
+    concurrent migrators take turns, and the loser then sees the version applied."""
+    # Waiting for another migrator, or a long migration, may outlast the pool's
+    # per-statement timeout: the whole call is bounded by _MIGRATION_TIMEOUT instead.
+    timeout = _MIGRATION_TIMEOUT
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK, timeout=timeout)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = await conn.fetchval(
+            "SELECT true FROM schema_migrations WHERE version = $1", migration.version
+        )
+        if not applied:
+            await conn.execute(migration.sql, timeout=timeout)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1)", migration.version
+            )
+
+
+@asynccontextmanager
+async def open_postgres(
+    dsn: str, *, pool_size: int = 10, timeout: float = 10.0
+) -> AsyncIterator[PostgresStorage]:
+    """Open a pool of up to ``pool_size`` connections to ``dsn``; close it on exit.
+
+    Runs its own trio-asyncio loop for as long as the storage is open. Does not migrate.
+    Raises ``StorageUnavailable`` if the first connection fails or takes over ``timeout``
+    seconds; every later call is bounded by ``timeout`` too. An exception raised in the
+    ``async with`` body comes out as itself, not wrapped in the loop's exception groups."""
+    where = describe(dsn)
+    escaping: BaseException | None = None
+    try:
+        async with trio_asyncio.open_loop() as loop:
+            try:
+                pool = await _create_pool(loop, dsn, pool_size, timeout, where)
+                try:
+                    yield PostgresStorage(loop, pool, timeout, where)
+                finally:
+                    await _close_pool(loop, pool, timeout)
+            except BaseException as exc:
+                escaping = exc
+                raise
+        return
+    except BaseExceptionGroup as group:
+        if escaping is None or not _only_wraps(group, escaping):
+            raise
+    # Outside the except block, so that the exception keeps its own __context__.
+    raise escaping
+
+
+def _only_wraps(group: BaseException, exc: BaseException) -> bool:
+    """Whether ``group`` is nothing but ``exc`` nested in single-member exception groups."""
+    while group is not exc and isinstance(group, BaseExceptionGroup):
+        if len(group.exceptions) != 1:
+            return False
+        group = group.exceptions[0]
+    return group is exc
+
+
+async def _create_pool(
+    loop: trio_asyncio.TrioEventLoop, dsn: str, pool_size: int, timeout: float, where: str
+) -> asyncpg.Pool:
+    async def create() -> asyncpg.Pool:
+        return await asyncpg.create_pool(
+            dsn, min_size=1, max_size=pool_size, timeout=timeout, command_timeout=timeout
+        )
+
+    try:
+        with trio.fail_after(timeout):
+            return await loop.run_aio_coroutine(create())
+    except trio.TooSlowError:
+        raise StorageUnavailable(
+            f"PostgreSQL at {where} did not answer within {timeout} s;"
+            " check that it runs and that the URL is right"
+        ) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StorageUnavailable(f"cannot connect to PostgreSQL at {where}: {exc}") from exc
+
+
+async def _close_pool(loop: trio_asyncio.TrioEventLoop, pool: asyncpg.Pool, timeout: float) -> None:
+    """Close gracefully within ``timeout``, else drop the connections; even when cancelled."""
+    with (
+        trio.CancelScope(shield=True),
+        trio.move_on_after(timeout) as waited,
+        contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError),
+    ):
+        await loop.run_aio_coroutine(pool.close())
+    if waited.cancelled_caught:
+        pool.terminate()

@@ -1,0 +1,146 @@
+"""A WebSocket connection: the ``websockets`` Sans-I/O protocol driven over a Trio stream.
+
+This module only moves bytes and frames; it knows nothing of chat. Reads and writes may
+happen from two tasks (a reader and a writer); writes are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+import trio
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+log = logging.getLogger("hubbub.ws")
+
+RECEIVE_SIZE = 65536
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the connection or it broke; stop using it."""
+
+
+class WebSocketConnection:
+    """One accepted or accepting WebSocket over ``stream``."""
+
+    def __init__(self, stream: trio.SocketStream, protocol: ServerProtocol) -> None:
+        self.stream = stream
+        self.protocol = protocol
+        self._send_lock = trio.Lock()
+        self._fragments: list[bytes] = []
+        self._pending: deque[Frame] = deque()
+        #: When the peer last sent anything (trio clock), for the keepalive.
+        self.last_heard = trio.current_time()
+
+    async def read_request(self, already_read: bytes, timeout: float) -> Request | None:
+        """Parse the upgrade request from what the front door read (and more if needed)."""
+        self.protocol.receive_data(already_read)
+        with trio.move_on_after(timeout):
+            while True:
+                for event in self.protocol.events_received():
+                    if isinstance(event, Request):
+                        return event
+                if self.protocol.handshake_exc is not None:
+                    await self.flush()
+                    return None
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+                if not data:
+                    return None
+                self.protocol.receive_data(data)
+        return None
+
+    async def flush(self) -> None:
+        """Write whatever the protocol has queued. Raises ConnectionClosed if the peer is gone."""
+        async with self._send_lock:
+            chunks = self.protocol.data_to_send()
+            if not chunks:
+                return
+            try:
+                for chunk in chunks:
+                    if chunk:
+                        await self.stream.send_all(chunk)
+                    else:
+                        # The protocol asks for a half-close (EOF) after the close handshake.
+                        await self.stream.send_eof()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+                raise ConnectionClosed(str(error)) from None
+
+    async def send_texts(self, payloads: list[bytes]) -> None:
+        """Send each payload (UTF-8 JSON) as one text frame, in one write."""
+        if self.protocol.state is not State.OPEN:
+            raise ConnectionClosed("connection is closing")
+        for payload in payloads:
+            self.protocol.send_text(payload)
+        await self.flush()
+
+    async def receive_text(self) -> bytes | None:
+        """The next complete text (or binary) message, or None once the connection is closed.
+
+        Control frames are answered by the protocol (pong to ping, close handshake)."""
+        while True:
+            while self._pending:
+                message = self._assemble(self._pending.popleft())
+                if message is not None:
+                    return message
+            if self.protocol.state is State.CLOSED:
+                return None
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return None
+            if data:
+                self.last_heard = trio.current_time()
+                self.protocol.receive_data(data)
+            else:
+                self.protocol.receive_eof()
+            self._pending.extend(
+                event for event in self.protocol.events_received() if isinstance(event, Frame)
+            )
+            try:
+                await self.flush()
+            except ConnectionClosed:
+                return None
+            if not data and not self._pending:
+                return None
+
+    def _assemble(self, frame: Frame) -> bytes | None:
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+            if frame.fin:
+                return bytes(frame.data)
+            self._fragments = [bytes(frame.data)]
+        elif frame.opcode is Opcode.CONT:
+            self._fragments.append(bytes(frame.data))
+            if frame.fin:
+                message, self._fragments = b"".join(self._fragments), []
+                return message
+        return None
+
+    async def ping(self, data: bytes = b"hb") -> None:
+        self.protocol.send_ping(data)
+        await self.flush()
+
+    async def close(self, code: int, reason: str = "", *, timeout: float = 2.0) -> None:
+        """Start the closing handshake, wait briefly for the peer's answer, close the socket.
+
+        Never raises; safe to call twice."""
+        with trio.move_on_after(timeout) as scope:
+            scope.shield = True
+            try:
+                if self.protocol.state is State.OPEN:
+                    self.protocol.send_close(code, reason)
+                    await self.flush()
+                while self.protocol.state is not State.CLOSED:
+                    data = await self.stream.receive_some(RECEIVE_SIZE)
+                    if not data:
+                        break
+                    self.protocol.receive_data(data)
+                    self.protocol.events_received()
+                    await self.flush()
+            except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+        with trio.CancelScope(shield=True):
+            await self.stream.aclose()

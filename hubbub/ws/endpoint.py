@@ -1,0 +1,107 @@
+"""``/ws/chat``: the handshake, authentication, then a Session for the connection."""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+from websockets.server import ServerProtocol
+
+from hubbub.config import Settings
+from hubbub.http.tokens import InvalidToken, TokenIssuer
+from hubbub.metrics import Metrics
+from hubbub.storage import Storage, StorageError
+from hubbub.ws.connection import WebSocketConnection
+from hubbub.ws.handshake import find_credentials
+from hubbub.ws.session import CLOSE_INTERNAL, CLOSE_POLICY, FrameHandler, Session
+
+log = logging.getLogger("hubbub.ws")
+
+MAX_FRAME_BYTES = 64 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class ChatEndpoint:
+    """Accepts WebSocket connections for the chat protocol."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tokens: TokenIssuer,
+        storage: Storage,
+        metrics: Metrics,
+        handler: FrameHandler,
+    ) -> None:
+        self.settings = settings
+        self.tokens = tokens
+        self.storage = storage
+        self.metrics = metrics
+        self.handler = handler
+
+    async def serve(self, stream: trio.SocketStream, already_read: bytes) -> None:
+        """Serve one connection to its end. Never raises (but for cancellation)."""
+        # Frames over 64 KiB close the connection with 1009, inside the protocol.
+        protocol = ServerProtocol(max_size=MAX_FRAME_BYTES)
+        connection = WebSocketConnection(stream, protocol)
+        request = await connection.read_request(already_read, HANDSHAKE_TIMEOUT)
+        if request is None:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            return
+        credentials = find_credentials(
+            request.path,
+            request.headers.get("Authorization"),
+            [
+                value.strip()
+                for header in request.headers.get_all("Sec-WebSocket-Protocol")
+                for value in header.split(",")
+                if value.strip()
+            ],
+        )
+        protocol.select_subprotocol = lambda offered: credentials.subprotocol  # type: ignore[method-assign]
+        response = protocol.accept(request)
+        protocol.send_response(response)
+        try:
+            await connection.flush()
+        except Exception:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            return
+        if response.status_code != 101:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            return
+
+        user = await self._authenticate(credentials.token)
+        if isinstance(user, tuple):
+            session = Session(
+                connection,
+                user[0],
+                user[1],
+                settings=self.settings,
+                metrics=self.metrics,
+                handler=self.handler,
+            )
+            await session.run()
+        else:
+            self.metrics.errors.labels("unauthenticated").inc()
+            log.info("connection refused", extra={"fields": {"reason": user}})
+            code = CLOSE_INTERNAL if user == "storage unavailable" else CLOSE_POLICY
+            await connection.close(code, user)
+
+    async def _authenticate(self, token: str | None) -> tuple[int, str] | str:
+        """``(user_id, username)``, or the reason the connection is refused."""
+        if token is None:
+            return "missing token"
+        try:
+            claims = self.tokens.verify(token, "access")
+        except InvalidToken:
+            return "invalid or expired token"
+        try:
+            user = await self.storage.user_by_id(claims.user_id)
+        except StorageError:
+            return "storage unavailable"
+        if user is None:
+            return "unknown user"
+        return user.id, user.username

@@ -1,0 +1,222 @@
+"""A session: one authenticated WebSocket connection of a user (one device).
+
+Three tasks in the session's own nursery: a reader (decode, then hand each frame to the
+chat handler in order), a writer fed by a bounded outbound queue, and a keepalive. The
+queue is what keeps one slow client from slowing anyone else: actors ``push`` without
+ever waiting, and a full queue closes the connection with 1013; the client reconnects
+and catches up from storage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Protocol
+
+import trio
+
+from hubbub.config import Settings
+from hubbub.metrics import Metrics
+from hubbub.protocol import ClientFrame, ProtocolError, decode_client_frame, encode
+from hubbub.protocol.frames import ErrorOut, Ping, Pong
+from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
+
+log = logging.getLogger("hubbub.ws")
+
+WRITE_BATCH = 128
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_LATER = 1013
+
+_ids = itertools.count(1)
+
+
+class FrameHandler(Protocol):
+    """What a session hands its life to: the node's chat service."""
+
+    async def session_opened(self, session: Session) -> None:
+        """Called once the writer runs; offline catch-up happens here."""
+
+    async def handle_frame(self, session: Session, frame: ClientFrame) -> None:
+        """Called for each valid frame other than ``ping``, in the order received."""
+
+    async def session_closed(self, session: Session) -> None:
+        """Called once, whatever ended the session."""
+
+
+class Session:
+    """An authenticated connection of ``user_id``. Create it, then ``await run()``."""
+
+    def __init__(
+        self,
+        connection: WebSocketConnection,
+        user_id: int,
+        username: str,
+        *,
+        settings: Settings,
+        metrics: Metrics,
+        handler: FrameHandler,
+    ) -> None:
+        self.id = next(_ids)
+        self.user_id = user_id
+        self.username = username
+        self.connection = connection
+        self.settings = settings
+        self.metrics = metrics
+        self.handler = handler
+        self._outbox, self._outbox_reader = trio.open_memory_channel[bytes](settings.outbound_queue)
+        #: Direct message ids sent during offline catch-up, so their live copies are skipped.
+        self.caught_up: set[int] = set()
+        self._scope = trio.CancelScope()
+        self._close_code = CLOSE_NORMAL
+        self._close_reason = ""
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} user={self.user_id}>"
+
+    # -- sending (called by actors; never blocks) -----------------------
+
+    def push(self, payload: bytes) -> bool:
+        """Queue an encoded frame. A full queue closes the session (1013): returns False."""
+        try:
+            self._outbox.send_nowait(payload)
+            return True
+        except trio.WouldBlock:
+            self.metrics.slow_consumers.inc()
+            self.close_soon(CLOSE_TRY_LATER, "slow consumer")
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+        return False
+
+    async def send(self, payload: bytes) -> bool:
+        """Queue an encoded frame, waiting for room (catch-up paces itself with this).
+
+        Returns False if the session is gone. Gives up and closes the session (1013) if
+        the client does not drain its queue within the keepalive timeout."""
+        if self._scope.cancel_called:
+            return False
+        try:
+            with trio.fail_after(self.settings.ping_timeout):
+                await self._outbox.send(payload)
+            return True
+        except trio.TooSlowError:
+            self.metrics.slow_consumers.inc()
+            self.close_soon(CLOSE_TRY_LATER, "slow consumer")
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+        return False
+
+    def refuse(self, reason: str, client_id: str | None = None) -> None:
+        """Answer a refused frame with an ``error`` frame; logged once."""
+        self.metrics.errors.labels(reason).inc()
+        log.info(
+            "frame refused",
+            extra={"fields": {"user_id": self.user_id, "session": self.id, "reason": reason}},
+        )
+        self.push(encode(ErrorOut(reason, client_id)))
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Ask the session to close with ``code``. Safe from any task; the first code wins."""
+        if not self._scope.cancel_called:
+            self._close_code, self._close_reason = code, reason
+            self._scope.cancel()
+
+    # -- running ---------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until either side closes it. Never raises."""
+        self.metrics.connections.inc()
+        self.metrics.connections_total.inc()
+        log.info(
+            "connection opened", extra={"fields": {"user_id": self.user_id, "session": self.id}}
+        )
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write_loop)
+                    nursery.start_soon(self._keepalive_loop)
+                    await self.handler.session_opened(self)
+                    await self._read_loop()
+                    nursery.cancel_scope.cancel()
+        except Exception:
+            log.exception("session crashed", extra={"fields": {"user_id": self.user_id}})
+            self._close_code, self._close_reason = CLOSE_INTERNAL, "internal error"
+        finally:
+            self._outbox.close()
+            with trio.move_on_after(5) as cleanup:
+                cleanup.shield = True
+                try:
+                    await self.handler.session_closed(self)
+                except Exception:
+                    log.exception("session close hook failed")
+            await self.connection.close(self._close_code, self._close_reason)
+            self.metrics.connections.dec()
+            log.info(
+                "connection closed",
+                extra={
+                    "fields": {
+                        "user_id": self.user_id,
+                        "session": self.id,
+                        "code": self._close_code,
+                        "reason": self._close_reason,
+                    }
+                },
+            )
+
+    async def _read_loop(self) -> None:
+        max_length = self.settings.max_message_length
+        while True:
+            data = await self.connection.receive_text()
+            if data is None:
+                code = self.connection.protocol.close_code
+                if code is not None and code != CLOSE_NORMAL:
+                    self._close_code, self._close_reason = code, "closed by peer"
+                return
+            self.metrics.frames_in.inc()
+            try:
+                frame = decode_client_frame(data, max_text_length=max_length)
+            except ProtocolError as error:
+                self.refuse(error.reason, error.client_id)
+                continue
+            if isinstance(frame, Ping):
+                self.push(encode(Pong()))
+            else:
+                await self.handler.handle_frame(self, frame)
+
+    async def _write_loop(self) -> None:
+        outbox = self._outbox_reader
+        try:
+            async for first in outbox:
+                batch = [first]
+                while len(batch) < WRITE_BATCH:
+                    try:
+                        batch.append(outbox.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                with trio.fail_after(self.settings.ping_timeout):
+                    await self.connection.send_texts(batch)
+                self.metrics.frames_out.inc(len(batch))
+        except trio.TooSlowError:
+            self.metrics.slow_consumers.inc()
+            self.close_soon(CLOSE_TRY_LATER, "slow consumer")
+        except ConnectionClosed:
+            self.close_soon(CLOSE_GOING_AWAY, "connection lost")
+
+    async def _keepalive_loop(self) -> None:
+        interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
+        while True:
+            await trio.sleep(interval)
+            if trio.current_time() - self.connection.last_heard < interval:
+                continue
+            asked_at = trio.current_time()
+            try:
+                await self.connection.ping()
+            except ConnectionClosed:
+                self.close_soon(CLOSE_GOING_AWAY, "connection lost")
+                return
+            await trio.sleep(timeout)
+            if self.connection.last_heard < asked_at:
+                self.close_soon(CLOSE_INTERNAL, "keepalive timeout")
+                return
