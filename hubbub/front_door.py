@@ -50,24 +50,36 @@ async def read_head(stream: trio.SocketStream) -> bytes | None:
     return None
 
 
+async def open_listeners(host: str, port: int) -> list[trio.SocketListener]:
+    """Bind the node's port. Raises OSError (port taken, bad address) before anything runs."""
+    return await trio.open_tcp_listeners(port, host=host, backlog=1024)
+
+
 class FrontDoor:
-    """Accepts connections on ``host:port`` and routes each by its request line."""
+    """Accepts connections on bound listeners and routes each by its request line.
+
+    The listeners outlive a restart of the front door: the port never closes."""
 
     def __init__(
-        self, host: str, port: int, *, websocket: ConnectionHandler, http: ConnectionHandler
-    ):
-        self.host = host
-        self.port = port
+        self,
+        listeners: list[trio.SocketListener],
+        *,
+        websocket: ConnectionHandler,
+        http: ConnectionHandler,
+    ) -> None:
+        self.listeners = listeners
         self._websocket = websocket
         self._http = http
 
-    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen; report the bound port through ``task_status``; serve until cancelled."""
-        listeners = await trio.open_tcp_listeners(self.port, host=self.host, backlog=1024)
-        port = listeners[0].socket.getsockname()[1]
-        log.info("listening", extra={"fields": {"url": f"http://{self.host}:{port}"}})
-        task_status.started(port)
-        await trio.serve_listeners(self._route, listeners)
+    @property
+    def port(self) -> int:
+        return self.listeners[0].socket.getsockname()[1]
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; report started once accepting."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, self._route, self.listeners)
+            task_status.started()
 
     async def _route(self, stream: trio.SocketStream) -> None:
         try:

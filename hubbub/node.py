@@ -29,7 +29,7 @@ from hubbub.engine.storage_writer import StorageWriter
 from hubbub.engine.supervisor import ChildSpec, Restart, Supervisor
 from hubbub.engine.task_child import TaskChild
 from hubbub.engine.user_actor import UserActor
-from hubbub.front_door import FrontDoor
+from hubbub.front_door import FrontDoor, open_listeners
 from hubbub.http.app import create_app
 from hubbub.http.context import HttpContext
 from hubbub.http.server import HttpServer
@@ -136,20 +136,11 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         endpoint = ChatEndpoint(
             settings=settings, tokens=tokens, storage=storage, metrics=metrics, handler=chat
         )
-        bound: list[int] = []
-
-        async def run_front_door(task_status: trio.TaskStatus[None]) -> None:
-            door = FrontDoor(
-                settings.host,
-                bound[0] if bound else settings.port,
-                websocket=endpoint.serve,
-                http=http.serve_connection,
-            )
-            async with trio.open_nursery() as nursery:
-                port = await nursery.start(door.run)
-                if not bound:
-                    bound.append(port)
-                task_status.started()
+        door = FrontDoor(
+            await open_listeners(settings.host, settings.port),
+            websocket=endpoint.serve,
+            http=http.serve_connection,
+        )
 
         root = Supervisor(
             "node",
@@ -157,7 +148,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 ChildSpec("storage-writer", make_writer),
                 ChildSpec("users", lambda: users_supervisor),
                 ChildSpec("http", lambda: TaskChild("http", http.run)),
-                ChildSpec("front-door", lambda: TaskChild("front-door", run_front_door)),
+                ChildSpec("front-door", lambda: TaskChild("front-door", door.run)),
             ],
             on_restart=on_restart,
         )
@@ -165,7 +156,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         node_ref.append(node)
         async with trio.open_nursery() as nursery:
             await nursery.start(root.run)
-            node.port = bound[0]
+            node.port = door.port
             log.info(
                 "node started",
                 extra={"fields": {"url": node.url, **describe(settings)}},

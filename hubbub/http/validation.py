@@ -9,7 +9,7 @@ from quart import request
 
 from hubbub.http.errors import ApiError
 
-USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 PASSWORD_MIN, PASSWORD_MAX = 8, 256
 
@@ -23,7 +23,7 @@ def require_text(body: dict[str, Any], field: str) -> str:
 
 def check_username(value: str) -> str:
     if not USERNAME.fullmatch(value):
-        raise ApiError(422, "username must be 3-32 characters of letters, digits, '_', '.', '-'")
+        raise ApiError(422, "username must be 1-32 characters of letters, digits, '_', '.', '-'")
     return value
 
 

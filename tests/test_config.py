@@ -1,0 +1,78 @@
+"""Settings: flags over environment over defaults, validated at the boundary."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from hubbub.config import ConfigError, describe, load_settings
+
+
+def test_defaults_put_everything_in_the_data_dir(tmp_path: Path) -> None:
+    settings = load_settings(environ={"HUBBUB_DATA_DIR": str(tmp_path / "d")})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'd' / 'hubbub.db'}"
+    assert settings.media_dir.is_dir()
+    assert settings.redis_url is None
+    assert (settings.direct_rate_limit, settings.group_rate_limit) == (20, 30)
+
+
+def test_the_generated_jwt_secret_is_kept_and_private(tmp_path: Path) -> None:
+    environ = {"HUBBUB_DATA_DIR": str(tmp_path)}
+    first, second = load_settings(environ=environ), load_settings(environ=environ)
+    assert first.jwt_secret == second.jwt_secret
+    assert len(first.jwt_secret) >= 32
+    mode = stat.S_IMODE(os.stat(tmp_path / "jwt-secret").st_mode)
+    assert mode == 0o600
+
+
+def test_flags_win_over_environment(tmp_path: Path) -> None:
+    environ = {"HUBBUB_DATA_DIR": str(tmp_path), "HUBBUB_PORT": "9000", "HUBBUB_LOG_FORMAT": "json"}
+    settings = load_settings({"port": "9100"}, environ)
+    assert settings.port == 9100
+    assert settings.log_format == "json"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "mentions"),
+    [
+        ("HUBBUB_PORT", "eighty", "HUBBUB_PORT"),
+        ("HUBBUB_PORT", "70000", "port number"),
+        ("HUBBUB_DIRECT_RATE_LIMIT", "0", "positive"),
+        ("HUBBUB_LOG_FORMAT", "xml", "text, json"),
+        ("HUBBUB_DATABASE_URL", "mysql://x/y", "sqlite:///"),
+        ("HUBBUB_DATABASE_URL", "postgresql://host:notaport/db", "port"),
+        ("HUBBUB_REDIS_URL", "http://x", "redis://"),
+        ("HUBBUB_JWT_SECRET", "short", "32"),
+    ],
+)
+def test_bad_values_give_one_line_naming_the_setting(
+    tmp_path: Path, name: str, value: str, mentions: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"HUBBUB_DATA_DIR": str(tmp_path), name: value})
+    message = str(raised.value)
+    assert mentions in message
+    assert "\n" not in message
+
+
+def test_an_unwritable_data_dir_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="not writable"):
+        load_settings(environ={"HUBBUB_DATA_DIR": str(blocker / "sub")})
+
+
+def test_describe_masks_secrets(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={
+            "HUBBUB_DATA_DIR": str(tmp_path),
+            "HUBBUB_DATABASE_URL": "postgresql://app:hunter2@db/hubbub",
+        }
+    )
+    shown = describe(settings)
+    assert shown["jwt_secret"] == "***"
+    assert "hunter2" not in str(shown)
