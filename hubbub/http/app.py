@@ -8,6 +8,7 @@ from hubbub.http.auth_routes import auth
 from hubbub.http.context import HttpContext
 from hubbub.http.errors import install_error_handlers
 from hubbub.http.health_routes import health
+from hubbub.http.message_routes import messages
 from hubbub.http.user_routes import users
 
 
@@ -19,6 +20,6 @@ def create_app(ctx: HttpContext) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = ctx.settings.max_upload_bytes + 64 * 1024
     app.config["JSON_SORT_KEYS"] = False
     install_error_handlers(app)
-    for blueprint in (auth, users, health):
+    for blueprint in (auth, users, messages, health):
         app.register_blueprint(blueprint)
     return app

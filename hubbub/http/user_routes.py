@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from quart import Blueprint
+from quart.wrappers import Response
 
 from hubbub.http.context import context
 from hubbub.http.errors import ApiError
@@ -33,8 +34,28 @@ async def me() -> dict:
 
 
 @users.get("/all")
-async def all_users() -> list[dict]:
+async def all_users() -> Response:
     caller()
     return [
         {"id": ref.id, "username": ref.username} for ref in await context().storage.list_users()
     ]
+
+
+@users.get("/presence/<int:user_id>")
+async def presence(user_id: int) -> dict:
+    caller()
+    answer = await context().chat.presence_of(user_id)
+    if answer is None:
+        raise ApiError(404, "no such user")
+    return {
+        "user_id": answer.user_id,
+        "username": answer.username,
+        "presence_status": answer.presence_status,
+        "last_seen": answer.last_seen_iso,
+    }
+
+
+@users.get("/online")
+async def online() -> dict:
+    caller()
+    return {"online": await context().chat.presence.online_users()}

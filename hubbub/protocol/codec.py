@@ -150,6 +150,12 @@ def encode(frame: ServerFrame | ClientFrame) -> bytes:
     return orjson.dumps(_ENCODERS[type(frame)](frame))
 
 
+def as_dict(frame: ServerFrame) -> dict[str, Any]:
+    """The plain dict ``encode`` would serialise (``type`` included): for HTTP answers that
+    embed frame-shaped objects, such as message history."""
+    return _ENCODERS[type(frame)](frame)
+
+
 def decode_server_frame(data: str | bytes) -> dict[str, Any]:
     """Parse a frame the server sent into a plain dict, for clients and tests.
 

@@ -1,0 +1,94 @@
+"""Presence: events to related users only, the query frame, and the HTTP views."""
+
+from __future__ import annotations
+
+import trio
+
+from hubbub.client import ChatClient, HubbubHTTP
+from hubbub.node import Node
+from tests.e2e.chat_helpers import next_message, send_direct
+from tests.e2e.conftest import UserMaker
+
+
+async def test_presence_events_reach_conversation_partners_and_no_one_else(
+    node: Node, make_user: UserMaker
+) -> None:
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    async with (
+        ChatClient.connect(node.url, alice.access_token) as alice_chat,
+        ChatClient.connect(node.url, carol.access_token) as carol_chat,
+    ):
+        await send_direct(alice_chat, bob.id, "we have a conversation now", "c1")
+        async with ChatClient.connect(node.url, bob.access_token) as bob_chat:
+            online = await alice_chat.receive_type("presence")
+            assert online == {
+                "type": "presence",
+                "user_id": bob.id,
+                "username": bob.username,
+                "presence_status": "online",
+                "last_seen_iso": None,
+            }
+            await bob_chat.receive_type("message")  # the offline message
+        offline = await alice_chat.receive_type("presence")
+        assert offline["user_id"] == bob.id
+        assert offline["presence_status"] == "offline"
+        assert offline["last_seen_iso"] is not None
+
+        # Carol shares nothing with Bob. Anything published to her before this message
+        # would have passed through her mailbox first: she got no presence frame.
+        await send_direct(alice_chat, carol.id, "barrier", "c2")
+        received = []
+        while True:
+            frame = await carol_chat.receive()
+            received.append(frame["type"])
+            if frame["type"] == "message":
+                break
+        assert "presence" not in received
+
+
+async def test_presence_query_answers_each_known_user(node: Node, make_user: UserMaker) -> None:
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    async with (
+        ChatClient.connect(node.url, alice.access_token) as alice_chat,
+        ChatClient.connect(node.url, bob.access_token) as bob_chat,
+    ):
+        # A session answers frames only once attached (online): the pong is the proof.
+        await bob_chat.send({"type": "ping"})
+        await bob_chat.receive_type("pong")
+        await alice_chat.send({"type": "presence", "user_ids": [bob.id, carol.id, 10**9]})
+        answers = [await alice_chat.receive_type("presence") for _ in range(2)]
+        by_user = {answer["user_id"]: answer for answer in answers}
+        assert by_user[bob.id]["presence_status"] == "online"
+        assert by_user[bob.id]["last_seen_iso"] is None
+        assert by_user[carol.id]["presence_status"] == "offline"
+
+
+async def test_http_presence_and_online_list(
+    node: Node, http: HubbubHTTP, make_user: UserMaker
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    async with ChatClient.connect(node.url, bob.access_token) as bob_chat:
+        await bob_chat.send({"type": "ping"})  # attached once it answers
+        await bob_chat.receive_type("pong")
+        online = (await http.get("/users/online", alice.access_token)).json()
+        assert online == {"online": [bob.id]}
+        bob_now = (await http.get(f"/users/presence/{bob.id}", alice.access_token)).json()
+        assert bob_now["presence_status"] == "online"
+        assert bob_now["last_seen"] is None
+        me = (await http.get("/users/me", bob.access_token)).json()
+        assert me["presence_status"] == "online"
+    # Going offline is asynchronous to the client's close: wait for the effect.
+    async with ChatClient.connect(node.url, alice.access_token) as alice_chat:
+        await send_direct(alice_chat, alice.id, "note to self", "self")
+        await next_message(alice_chat)
+        with trio.fail_after(5):
+            while (await http.get("/users/online", alice.access_token)).json()["online"] != [
+                alice.id
+            ]:
+                await alice_chat.send({"type": "ping"})
+                await alice_chat.receive_type("pong")
+    bob_later = (await http.get(f"/users/presence/{bob.id}", alice.access_token)).json()
+    assert bob_later["presence_status"] == "offline"
+    assert bob_later["last_seen"] is not None
+    assert (await http.get(f"/users/presence/{10**9}", alice.access_token)).status_code == 404
+    assert (await http.get("/users/online")).status_code == 401
