@@ -5,6 +5,7 @@ The tree (``/health/supervisor`` serves it live)::
     node (one_for_one)
     ├── storage-writer     group commit of every message write
     ├── users              a UserActor per user with a session here (spawned on demand)
+    ├── groups             a GroupActor per group with a member online here
     ├── http               the Quart app's lifespan (Hypercorn)
     └── front-door         the listening port: /ws/chat to sessions, the rest to http
 """
@@ -22,6 +23,7 @@ from hubbub.config import Settings, describe
 from hubbub.engine.bus import LocalBus
 from hubbub.engine.chat_service import ChatService
 from hubbub.engine.directory import UserDirectory
+from hubbub.engine.group_actor import GroupActor
 from hubbub.engine.presence import LocalPresence
 from hubbub.engine.rate_limit import InProcessRateLimiter
 from hubbub.engine.registry import Registry
@@ -111,6 +113,15 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             ),
         )
         chat.users = users
+        groups_supervisor = Supervisor(
+            "groups", on_restart=on_restart, max_restarts=50, within_seconds=10
+        )
+        chat.groups.groups = Registry(
+            groups_supervisor,
+            lambda group_id: ChildSpec(
+                f"group:{group_id}", lambda: GroupActor(group_id, chat), Restart.TRANSIENT
+            ),
+        )
 
         def make_writer() -> StorageWriter:
             writer = StorageWriter(
@@ -147,6 +158,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             [
                 ChildSpec("storage-writer", make_writer),
                 ChildSpec("users", lambda: users_supervisor),
+                ChildSpec("groups", lambda: groups_supervisor),
                 ChildSpec("http", lambda: TaskChild("http", http.run)),
                 ChildSpec("front-door", lambda: TaskChild("front-door", door.run)),
             ],

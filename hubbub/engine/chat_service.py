@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from hubbub.config import Settings
 from hubbub.engine.actor import ActorError, MailboxFull
 from hubbub.engine.bus import Bus, Event, user_channel
 from hubbub.engine.directory import UserDirectory
+from hubbub.engine.group_chat import GroupChat
 from hubbub.engine.presence import Presence
 from hubbub.engine.rate_limit import RateLimiter
 from hubbub.engine.registry import Registry
@@ -86,6 +87,9 @@ class ChatService:
         self.presence = presence
         self.rate_limiter = rate_limiter
         self.directory = directory
+        self.groups = GroupChat(self)
+        #: Decides which ``image_url`` a message may carry; set by the node (uploads).
+        self.image_policy: Callable[[str], Awaitable[bool]] | None = None
         # Wired by the node once the actors exist.
         self.writer: StorageWriter
         self.users: Registry[int]
@@ -112,8 +116,12 @@ class ChatService:
     async def handle_frame(self, session: Session, frame: object) -> None:
         if isinstance(frame, frames.SendDirect):
             await self._send_direct(session, frame)
+        elif isinstance(frame, frames.SendGroup):
+            await self.groups.send(session, frame)
         elif isinstance(frame, frames.ReadDirect):
             await self._read_direct(session, frame)
+        elif isinstance(frame, frames.ReadGroup):
+            await self.groups.read(session, frame)
         elif isinstance(frame, frames.PresenceQuery):
             await self._presence_query(session, frame)
         else:
@@ -127,8 +135,11 @@ class ChatService:
         ):
             session.refuse(reasons.RECIPIENT_NOT_FOUND, frame.client_id)
             return
+        if not await self.allowed_image(frame.image_url):
+            session.refuse(reasons.INVALID_IMAGE_URL, frame.client_id)
+            return
         if not await self.rate_limiter.allow(session.user_id, "direct"):
-            session.refuse(reasons.RATE_LIMITED, frame.client_id)
+            await self.refuse_rate_limited(session, "direct", frame.client_id)
             return
         request = StoreDirect(
             NewDirectMessage(
@@ -136,9 +147,31 @@ class ChatService:
             ),
             session,
         )
-        await self._to_writer(session, request, frame.client_id)
+        await self.to_writer(session, request, frame.client_id)
 
-    async def _to_writer(self, session: Session, request: object, client_id: str | None) -> None:
+    async def allowed_image(self, image_url: str | None) -> bool:
+        """Whether a message may carry ``image_url`` (no image is always fine)."""
+        if image_url is None or self.image_policy is None:
+            return True
+        return await self.image_policy(image_url)
+
+    async def refuse_rate_limited(self, session: Session, kind: str, client_id: str | None) -> None:
+        """Refuse a send over the limit, unless it resends a message already stored: that
+        one still gets its first ack, so a retrying client learns it got through."""
+        if client_id is not None:
+            lookup = (
+                self.storage.direct_by_client_id
+                if kind == "direct"
+                else self.storage.group_by_client_id
+            )
+            earlier = await lookup(session.user_id, client_id)
+            if earlier is not None:
+                status = getattr(earlier, "status", "delivered")
+                session.push(encode(frames.Ack(earlier.id, status, client_id)))
+                return
+        session.refuse(reasons.RATE_LIMITED, client_id)
+
+    async def to_writer(self, session: Session, request: object, client_id: str | None) -> None:
         try:
             self.writer.tell_nowait(request)
         except MailboxFull:
@@ -176,7 +209,7 @@ class ChatService:
             self.metrics.messages_stored.labels("direct").inc(created)
 
     def on_group_committed(self, results: Sequence[tuple[StoreGroup, StoredGroup]]) -> None:
-        raise NotImplementedError("group messages arrive with the groups issue")
+        self.groups.on_committed(results)
 
     def on_write_failed(
         self, requests: Sequence[StoreDirect | StoreGroup], error: StorageError
@@ -190,6 +223,12 @@ class ChatService:
         # On failure it stays pending in storage and is delivered again on the next connect.
         with contextlib.suppress(ActorError):
             self.writer.tell_nowait(MarkDelivered((message_id,)))
+
+    def deliver_here(self, user_id: int, event: Event) -> None:
+        """Hand ``event`` to ``user_id``'s actor if the user is live on this node."""
+        actor = self.users.get(user_id)
+        if actor is not None:
+            actor.on_event(event)
 
     def _online_here(self, user_id: int) -> bool:
         actor = self.users.get(user_id)
@@ -213,13 +252,19 @@ class ChatService:
     # -- offline catch-up ----------------------------------------------------
 
     async def catch_up(self, session: Session) -> None:
+        """Offline delivery for a new session: direct messages never delivered, then
+        unread group messages (CONTRACT.md's order)."""
+        if await self._catch_up_direct(session):
+            await self.groups.catch_up(session)
+
+    async def _catch_up_direct(self, session: Session) -> bool:
         """Send ``session`` every direct message never delivered to its user, oldest first,
-        marking each page delivered and telling the authors."""
+        marking each page delivered and telling the authors. False if the session left."""
         user_id = session.user_id
         while True:
             page = await self.storage.pending_direct_messages(user_id, CATCH_UP_PAGE)
             if not page:
-                return
+                return True
             names = await self.directory.names({m.author_id for m in page} | {user_id})
             for message in page:
                 session.caught_up.add(message.id)
@@ -227,13 +272,20 @@ class ChatService:
                     message, names.get(message.author_id, ""), names.get(user_id, ""), "delivered"
                 )
                 if not await session.send(encode(frame)):
-                    return  # The session went away: what it did not get stays pending.
+                    return False  # The session left: what it did not get stays pending.
             await self.storage.mark_delivered([m.id for m in page])
             for message in page:
                 status = encode(frames.StatusOut(message_id=message.id, status="delivered"))
                 self.bus.publish(user_channel(message.author_id), Event("status", status))
             if len(page) < CATCH_UP_PAGE:
-                return
+                return True
+
+    # -- groups --------------------------------------------------------------
+
+    async def membership_changed(self, group_id: int) -> None:
+        """Membership of ``group_id`` changed in storage: every node's live GroupActor
+        for it reloads its members."""
+        await self.groups.membership_changed(group_id)
 
     # -- presence ----------------------------------------------------------
 

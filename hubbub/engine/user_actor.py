@@ -47,7 +47,8 @@ class UserActor(Actor):
     def can_passivate(self) -> bool:
         return not self.sessions
 
-    def _on_event(self, event: Event) -> None:
+    def on_event(self, event: Event) -> None:
+        """Queue an event for the user's sessions; never blocks."""
         try:
             self.tell_nowait(event)
         except MailboxFull:
@@ -57,7 +58,7 @@ class UserActor(Actor):
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         channel = user_channel(self.user_id)
-        self.chat.bus.subscribe(channel, self._on_event)
+        self.chat.bus.subscribe(channel, self.on_event)
         try:
             await super().run(task_status=task_status)
         except BaseException as error:
@@ -66,7 +67,7 @@ class UserActor(Actor):
                     session.close_soon(1011, "internal error, please reconnect")
             raise
         finally:
-            self.chat.bus.unsubscribe(channel, self._on_event)
+            self.chat.bus.unsubscribe(channel, self.on_event)
 
     async def handle(self, message: object) -> object:
         if isinstance(message, Event):
@@ -81,8 +82,9 @@ class UserActor(Actor):
 
     def _deliver(self, event: Event) -> None:
         delivered = False
+        message_id = event.message_id
         for session in self.sessions:
-            if event.message_id is not None and event.message_id in session.caught_up:
+            if message_id is not None and message_id in session.already_sent(event.kind):
                 continue
             delivered = session.push(event.frame) or delivered
         if delivered and event.kind == "direct":

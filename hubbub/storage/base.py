@@ -105,6 +105,10 @@ class Storage(abc.ABC):
     async def direct_message(self, message_id: int) -> DirectMessage | None: ...
 
     @abc.abstractmethod
+    async def direct_by_client_id(self, author_id: int, client_id: str) -> DirectMessage | None:
+        """The direct message ``author_id`` stored under ``client_id``, if any."""
+
+    @abc.abstractmethod
     async def mark_read(self, message_id: int) -> DirectMessage | None:
         """Set ``read`` and return the updated row; None if no such message."""
 
@@ -163,6 +167,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def store_group_messages(self, batch: Sequence[NewGroupMessage]) -> list[StoredGroup]:
         """As ``store_direct_messages``, for group messages (idempotent per author/client_id)."""
+
+    @abc.abstractmethod
+    async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
+        """The group message ``author_id`` stored under ``client_id``, if any."""
 
     @abc.abstractmethod
     async def group_history(

@@ -238,6 +238,22 @@ class PostgresStorage(Storage):
         )
         return DirectMessage(*row) if row else None
 
+    async def direct_by_client_id(self, author_id: int, client_id: str) -> DirectMessage | None:
+        row = await self._fetchrow(
+            f"SELECT {_DIRECT} FROM direct_messages WHERE author_id = $1 AND client_id = $2",
+            author_id,
+            client_id,
+        )
+        return DirectMessage(*row) if row else None
+
+    async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
+        row = await self._fetchrow(
+            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE author_id = $1 AND client_id = $2",
+            author_id,
+            client_id,
+        )
+        return GroupMessage(*row) if row else None
+
     async def mark_read(self, message_id: int) -> DirectMessage | None:
         row = await self._fetchrow(
             f"UPDATE direct_messages SET status = 'read' WHERE id = $1 RETURNING {_DIRECT}",

@@ -305,6 +305,22 @@ class SqliteStorage(Storage):
         rows = await self._rows(f"SELECT {_DIRECT} FROM direct_messages WHERE id = ?", message_id)
         return _direct(rows[0]) if rows else None
 
+    async def direct_by_client_id(self, author_id: int, client_id: str) -> DirectMessage | None:
+        rows = await self._rows(
+            f"SELECT {_DIRECT} FROM direct_messages WHERE author_id = ? AND client_id = ?",
+            author_id,
+            client_id,
+        )
+        return _direct(rows[0]) if rows else None
+
+    async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
+        rows = await self._rows(
+            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE author_id = ? AND client_id = ?",
+            author_id,
+            client_id,
+        )
+        return _group_message(rows[0]) if rows else None
+
     async def mark_read(self, message_id: int) -> DirectMessage | None:
         rows = await self._rows(
             f"UPDATE direct_messages SET status = 'read' WHERE id = ? RETURNING {_DIRECT}",

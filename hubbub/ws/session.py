@@ -67,8 +67,10 @@ class Session:
         self.metrics = metrics
         self.handler = handler
         self._outbox, self._outbox_reader = trio.open_memory_channel[bytes](settings.outbound_queue)
-        #: Direct message ids sent during offline catch-up, so their live copies are skipped.
+        #: Message ids sent during offline catch-up (direct, group), so that their live
+        #: copies, if already on the way, are skipped.
         self.caught_up: set[int] = set()
+        self.caught_up_group: set[int] = set()
         self._scope = trio.CancelScope()
         self._close_code = CLOSE_NORMAL
         self._close_reason = ""
@@ -77,6 +79,11 @@ class Session:
         return f"<Session {self.id} user={self.user_id}>"
 
     # -- sending (called by actors; never blocks) -----------------------
+
+    def already_sent(self, kind: str) -> set[int]:
+        """The catch-up ids for events of ``kind`` (ids of groups and direct messages are
+        separate sequences)."""
+        return self.caught_up_group if kind == "group" else self.caught_up
 
     def push(self, payload: bytes) -> bool:
         """Queue an encoded frame. A full queue closes the session (1013): returns False."""

@@ -156,6 +156,9 @@ async def test_error_reasons_of_direct_messages(node_factory, make_user: UserMak
             assert (await send_direct(chat, friend.id, "2", "b"))["type"] == "ack"
             refused = await send_direct(chat, friend.id, "3", "c")
             assert refused == {"type": "error", "reason": "rate limit exceeded", "client_id": "c"}
+            # Over the limit, a resend of a stored message still gets its first ack.
+            late = await send_direct(chat, friend.id, "1", "a")
+            assert late["type"] == "ack" and late["status"] == "pending"
             async with HubbubHTTP(limited.url) as http:
                 history = (await http.get(f"/messages/{friend.id}", sender.access_token)).json()
             assert [m["message"] for m in history] == ["1", "2"]

@@ -146,6 +146,17 @@ async def test_a_resent_client_id_answers_the_first_message(storage: Storage) ->
     assert len(await storage.direct_history(alice.id, bob.id, None, 10)) == 1
 
 
+async def test_messages_are_found_by_author_and_client_id(storage: Storage) -> None:
+    alice, bob = await make_users(storage, "alice", "bob")
+    [direct] = await storage.store_direct_messages([dm(alice, bob, "hi", "c1")])
+    group = await storage.create_group("g", alice.id)
+    [grouped] = await storage.store_group_messages([gm(group.id, alice, "all", "c1")])
+    assert await storage.direct_by_client_id(alice.id, "c1") == direct.message
+    assert await storage.group_by_client_id(alice.id, "c1") == grouped.message
+    assert await storage.direct_by_client_id(bob.id, "c1") is None
+    assert await storage.group_by_client_id(alice.id, "c2") is None
+
+
 async def test_a_repeat_inside_one_batch_answers_its_first_occurrence(storage: Storage) -> None:
     alice, bob, carol = await make_users(storage, "alice", "bob", "carol")
     stored = await storage.store_direct_messages(
