@@ -1,7 +1,7 @@
 """Measure WebSocket echo transports on this machine and print one table.
 
     .venv/bin/python -m bench.ws_transports [--seconds 10] [--connections 50]
-        [--inflight 10] [--only a,b,c,d,e] [--procs 2] [--pin] [--repeat 1]
+        [--inflight 10] [--only a,b,c,d,e] [--procs 2] [--pin] [--repeat 1] [--settle 0]
 
 Each candidate server (see bench/transports/servers.py) runs in its own subprocess;
 lean load processes (bench/transports/load.py) drive it twice: request/response (one
@@ -44,6 +44,8 @@ CANDIDATES = {
 }
 START_TIMEOUT = 20.0
 TICKS = os.sysconf("SC_CLK_TCK")
+# Busy cores below which the machine counts as quiet enough to start a run.
+QUIET = 0.15
 
 
 @attrs.frozen
@@ -110,6 +112,20 @@ def machine_busy_seconds() -> float:
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     # user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
     return (sum(values[:8]) - values[3] - values[4]) / TICKS
+
+
+def wait_for_quiet(limit: float) -> float:
+    """Wait up to ``limit`` seconds for the machine to be nearly idle; return busy cores.
+
+    Other sessions share this machine; a run that starts while they compute measures them.
+    """
+    deadline = time.monotonic() + limit
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(0.5)
+        busy = (machine_busy_seconds() - before) / 0.5
+        if busy < QUIET or time.monotonic() >= deadline:
+            return busy
 
 
 def read_line(proc: subprocess.Popen, timeout: float) -> str:
@@ -287,6 +303,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--procs", type=int, default=2, help="load processes")
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, load on CPU 1")
     parser.add_argument(
+        "--settle", type=float, default=0.0, help="wait up to this long for an idle machine"
+    )
+    parser.add_argument(
         "--repeat", type=int, default=1, help="runs per cell; the one with least other CPU is kept"
     )
     args = parser.parse_args(argv)
@@ -313,6 +332,7 @@ def main(argv: list[str] | None = None) -> None:
                 for inflight in inflights:
                     runs = []
                     for _ in range(args.repeat):
+                        wait_for_quiet(args.settle)
                         runs.append(measure(label, server, port, args, inflight, Path(tmp)))
                         print(f"  {' | '.join(runs[-1].row())}", file=sys.stderr)
                     # Other sessions share this machine: keep the least disturbed run.

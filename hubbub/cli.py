@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import trio
 
+from hubbub.cluster import ClusterUnavailable
 from hubbub.config import ConfigError, Settings, add_arguments, describe, load_settings
 from hubbub.logs import configure_logging
 from hubbub.storage import StorageError, open_storage
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             trio.run(serve, settings)
     except KeyboardInterrupt:
         log.info("stopped")
-    except (StorageError, ConfigError, OSError) as error:
+    except (StorageError, ConfigError, ClusterUnavailable, OSError) as error:
         print(f"hubbub: cannot start: {error}", file=sys.stderr)
         return 1
     return 0

@@ -60,3 +60,6 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     logging.getLogger("hubbub").setLevel(level.upper())
     # Hypercorn logs every request at info; its errors still come through.
     logging.getLogger("hypercorn.access").setLevel(logging.WARNING)
+    # coredis logs a traceback per failed connection attempt; hubbub logs each Redis
+    # outage once, when it starts and when it ends.
+    logging.getLogger("coredis").setLevel(logging.CRITICAL)

@@ -3,6 +3,8 @@
 The tree (``/health/supervisor`` serves it live)::
 
     node (one_for_one)
+    ├── redis-bridge       with HUBBUB_REDIS_URL: the bus across nodes
+    ├── presence           with HUBBUB_REDIS_URL: heartbeats; expires dead nodes' users
     ├── storage-writer     group commit of every message write
     ├── users              a UserActor per user with a session here (spawned on demand)
     ├── groups             a GroupActor per group with a member online here
@@ -19,13 +21,11 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
+from hubbub.cluster import Cluster, ClusterHooks, open_cluster
 from hubbub.config import Settings, describe
-from hubbub.engine.bus import LocalBus
 from hubbub.engine.chat_service import ChatService
 from hubbub.engine.directory import UserDirectory
 from hubbub.engine.group_actor import GroupActor
-from hubbub.engine.presence import LocalPresence
-from hubbub.engine.rate_limit import InProcessRateLimiter
 from hubbub.engine.registry import Registry
 from hubbub.engine.storage_writer import StorageWriter
 from hubbub.engine.supervisor import ChildSpec, Restart, Supervisor
@@ -36,6 +36,7 @@ from hubbub.http.app import create_app
 from hubbub.http.context import HttpContext
 from hubbub.http.server import HttpServer
 from hubbub.http.tokens import TokenIssuer
+from hubbub.media import store_for
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError, open_storage
 from hubbub.ws.endpoint import ChatEndpoint
@@ -55,6 +56,7 @@ class Node:
     chat: ChatService
     root: Supervisor
     users: Registry[int]
+    cluster: Cluster
     port: int = 0
 
     @property
@@ -68,6 +70,7 @@ class Node:
                 await self.storage.ping()
         except (StorageError, trio.TooSlowError):
             checks["storage"] = False
+        checks.update(await self.cluster.readiness())
         return checks
 
 
@@ -77,25 +80,32 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     node; on exit stop everything. Start-up errors (storage unreachable, port taken)
     propagate before anything is yielded."""
     metrics = Metrics()
-    async with open_storage(settings.database_url) as storage:
+    chat_ref: list[ChatService] = []
+    hooks = ClusterHooks(
+        local_users=lambda: chat_ref[0].local_users(),
+        user_expired=lambda user_id: chat_ref[0].user_expired(user_id),
+        resync=lambda: chat_ref[0].resync(),
+    )
+    async with (
+        open_storage(settings.database_url) as storage,
+        open_cluster(settings, hooks) as cluster,
+    ):
         version = await storage.migrate()
         log.info(
             "storage ready",
             extra={"fields": {"backend": storage.backend, "schema_version": version}},
         )
-        bus = LocalBus()
         chat = ChatService(
             settings=settings,
             storage=storage,
             metrics=metrics,
-            bus=bus,
-            presence=LocalPresence(),
-            rate_limiter=InProcessRateLimiter(
-                {"direct": settings.direct_rate_limit, "group": settings.group_rate_limit},
-                settings.rate_window,
-            ),
+            bus=cluster.bus,
+            presence=cluster.presence,
+            rate_limiter=cluster.rate_limiter,
             directory=UserDirectory(storage),
         )
+        chat_ref.append(chat)
+        chat.image_policy = store_for(settings.media_dir).knows_url
         tokens = TokenIssuer(
             settings.jwt_secret, settings.access_token_ttl, settings.refresh_token_ttl
         )
@@ -156,6 +166,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         root = Supervisor(
             "node",
             [
+                *cluster.children,
                 ChildSpec("storage-writer", make_writer),
                 ChildSpec("users", lambda: users_supervisor),
                 ChildSpec("groups", lambda: groups_supervisor),
@@ -164,7 +175,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             ],
             on_restart=on_restart,
         )
-        node = Node(settings, storage, metrics, chat, root, users)
+        node = Node(settings, storage, metrics, chat, root, users, cluster)
         node_ref.append(node)
         async with trio.open_nursery() as nursery:
             await nursery.start(root.run)

@@ -43,9 +43,11 @@ class Bus(abc.ABC):
     """Publish events to channels; subscribers are plain non-blocking callbacks."""
 
     @abc.abstractmethod
-    def subscribe(self, channel: str, subscriber: Subscriber) -> None:
+    async def subscribe(self, channel: str, subscriber: Subscriber) -> None:
         """Receive every event published on ``channel`` from now on. One subscriber per
-        channel per node (the channel's owning actor)."""
+        channel per node (the channel's owning actor). Returns once events from other
+        nodes flow too (or after a bounded wait, if the shared bus is down: it catches up
+        when it reconnects)."""
 
     @abc.abstractmethod
     def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
@@ -68,7 +70,7 @@ class LocalBus(Bus):
     def __init__(self) -> None:
         self._subscribers: dict[str, Subscriber] = {}
 
-    def subscribe(self, channel: str, subscriber: Subscriber) -> None:
+    async def subscribe(self, channel: str, subscriber: Subscriber) -> None:
         self._subscribers[channel] = subscriber
 
     def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:

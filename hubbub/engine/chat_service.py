@@ -22,7 +22,7 @@ from hubbub.engine.presence import Presence
 from hubbub.engine.rate_limit import RateLimiter
 from hubbub.engine.registry import Registry
 from hubbub.engine.storage_writer import MarkDelivered, StoreDirect, StoreGroup
-from hubbub.engine.user_actor import Attach, Detach
+from hubbub.engine.user_actor import Attach, Detach, Resync
 from hubbub.metrics import Metrics
 from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
@@ -172,6 +172,10 @@ class ChatService:
         session.refuse(reasons.RATE_LIMITED, client_id)
 
     async def to_writer(self, session: Session, request: object, client_id: str | None) -> None:
+        """Queue a write; the commit callbacks answer it. Holds one of the session's
+        unacked-send slots until then."""
+        if not await session.reserve_send():
+            return
         try:
             self.writer.tell_nowait(request)
         except MailboxFull:
@@ -179,22 +183,28 @@ class ChatService:
             try:
                 await self.writer.tell(request, timeout=10.0)
             except ActorError:
+                session.settle_send()
                 session.refuse(reasons.STORAGE_UNAVAILABLE, client_id)
         except ActorError:
+            session.settle_send()
             session.refuse(reasons.STORAGE_UNAVAILABLE, client_id)
 
-    def on_direct_committed(self, results: Sequence[tuple[StoreDirect, StoredDirect]]) -> None:
+    async def on_direct_committed(
+        self, results: Sequence[tuple[StoreDirect, StoredDirect]]
+    ) -> None:
         """After a commit: fan out each new message, then ack its sender."""
+        recipients = {stored.message.recipient_id for _, stored in results if stored.created}
+        online = await self.presence.online_among(recipients) if recipients else set()
         created = 0
         for request, stored in results:
             session: Session = request.origin
+            session.settle_send()
             message = stored.message
             if not stored.created:
                 session.push(encode(frames.Ack(message.id, message.status, message.client_id)))
                 continue
             created += 1
-            recipient_online = self._online_here(message.recipient_id)
-            status = "delivered" if recipient_online else "pending"
+            status = "delivered" if message.recipient_id in online else "pending"
             recipient_name = self.directory.cached(message.recipient_id) or ""
             payload = encode(direct_frame(message, session.username, recipient_name, status))
             self.bus.publish(
@@ -208,13 +218,14 @@ class ChatService:
         if created:
             self.metrics.messages_stored.labels("direct").inc(created)
 
-    def on_group_committed(self, results: Sequence[tuple[StoreGroup, StoredGroup]]) -> None:
+    async def on_group_committed(self, results: Sequence[tuple[StoreGroup, StoredGroup]]) -> None:
         self.groups.on_committed(results)
 
     def on_write_failed(
         self, requests: Sequence[StoreDirect | StoreGroup], error: StorageError
     ) -> None:
         for request in requests:
+            request.origin.settle_send()
             request.origin.refuse(reasons.STORAGE_UNAVAILABLE, request.message.client_id)
 
     def mark_delivered(self, message_id: int | None) -> None:
@@ -230,9 +241,21 @@ class ChatService:
         if actor is not None:
             actor.on_event(event)
 
-    def _online_here(self, user_id: int) -> bool:
+    def local_users(self) -> list[int]:
+        """Users with at least one session on this node (presence heartbeats claim them)."""
+        return [user_id for user_id in list(self.users.keys()) if self._has_sessions(user_id)]
+
+    def _has_sessions(self, user_id: int) -> bool:
         actor = self.users.get(user_id)
         return actor is not None and bool(actor.sessions)
+
+    async def resync(self) -> None:
+        """After the shared bus was down: live users fetch what they may have missed."""
+        for user_id in list(self.users.keys()):
+            actor = self.users.get(user_id)
+            if actor is not None:
+                with contextlib.suppress(ActorError):
+                    actor.tell_nowait(Resync())
 
     async def _read_direct(self, session: Session, frame: frames.ReadDirect) -> None:
         message = await self.storage.direct_message(frame.message_id)
@@ -254,10 +277,10 @@ class ChatService:
     async def catch_up(self, session: Session) -> None:
         """Offline delivery for a new session: direct messages never delivered, then
         unread group messages (CONTRACT.md's order)."""
-        if await self._catch_up_direct(session):
+        if await self.catch_up_direct(session):
             await self.groups.catch_up(session)
 
-    async def _catch_up_direct(self, session: Session) -> bool:
+    async def catch_up_direct(self, session: Session) -> bool:
         """Send ``session`` every direct message never delivered to its user, oldest first,
         marking each page delivered and telling the authors. False if the session left."""
         user_id = session.user_id
@@ -282,10 +305,11 @@ class ChatService:
 
     # -- groups --------------------------------------------------------------
 
-    async def membership_changed(self, group_id: int) -> None:
+    async def membership_changed(self, group_id: int, joined: int | None = None) -> None:
         """Membership of ``group_id`` changed in storage: every node's live GroupActor
-        for it reloads its members."""
-        await self.groups.membership_changed(group_id)
+        for it reloads its members, and the node of a ``joined`` user starts listening to
+        the group if it did not."""
+        await self.groups.membership_changed(group_id, joined)
 
     # -- presence ----------------------------------------------------------
 
@@ -295,9 +319,18 @@ class ChatService:
 
     async def user_offline(self, user_id: int, username: str) -> None:
         if await self.presence.went_offline(user_id):
-            now = datetime.now(UTC)
-            await self.storage.set_last_seen(user_id, now)
-            await self._announce(user_id, username, now)
+            await self._gone(user_id, username)
+
+    async def user_expired(self, user_id: int) -> None:
+        """The node holding the user's sessions died (its presence heartbeat expired)."""
+        username = await self.directory.name(user_id)
+        if username is not None:
+            await self._gone(user_id, username)
+
+    async def _gone(self, user_id: int, username: str) -> None:
+        now = datetime.now(UTC)
+        await self.storage.set_last_seen(user_id, now)
+        await self._announce(user_id, username, now)
 
     async def _announce(self, user_id: int, username: str, last_seen: datetime | None) -> None:
         """Tell the users who share a conversation or a group with ``user_id``, no one else."""

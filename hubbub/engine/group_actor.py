@@ -54,7 +54,7 @@ class GroupActor(Actor):
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         channel = group_channel(self.group_id)
         # Subscribe before loading, so no membership change slips between the two.
-        self.chat.bus.subscribe(channel, self._on_event)
+        await self.chat.bus.subscribe(channel, self._on_event)
         try:
             await self._load_members()
             await super().run(task_status=task_status)

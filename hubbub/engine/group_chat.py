@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hubbub.engine.actor import ActorError
-from hubbub.engine.bus import Event, group_channel
+from hubbub.engine.bus import Event, group_channel, user_channel
 from hubbub.engine.group_actor import MEMBERSHIP, IsMember
 from hubbub.engine.registry import Registry
 from hubbub.engine.storage_writer import StoreGroup
@@ -28,6 +28,8 @@ log = logging.getLogger("hubbub.engine")
 GROUP_CATCH_UP_CAP = 100
 ASK_TIMEOUT = 10.0
 GROUP_MESSAGE_STATUS = "delivered"
+#: A user-channel event: the user joined the group ``message_id``.
+JOINED = "joined"
 
 
 def group_frame(message: GroupMessage, group_name: str, author_name: str) -> frames.GroupMessageOut:
@@ -115,6 +117,7 @@ class GroupChat:
         created = 0
         for request, stored in results:
             session: Session = request.origin
+            session.settle_send()
             message = stored.message
             if stored.created:
                 created += 1
@@ -126,8 +129,14 @@ class GroupChat:
         if created:
             self.chat.metrics.messages_stored.labels("group").inc(created)
 
-    async def membership_changed(self, group_id: int) -> None:
+    async def membership_changed(self, group_id: int, joined: int | None) -> None:
         self.chat.bus.publish(group_channel(group_id), Event(MEMBERSHIP, b""))
+        if joined is not None:
+            self.chat.bus.publish(user_channel(joined), Event(JOINED, b"", group_id))
+
+    async def listen(self, group_id: int) -> None:
+        """Make sure this node's GroupActor for ``group_id`` runs (a member is online here)."""
+        await self.groups.ensure(group_id)
 
     # -- connect -----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ heartbeats so a dead node's users expire.
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection
 
 
 class Presence(abc.ABC):
@@ -20,6 +21,10 @@ class Presence(abc.ABC):
 
     @abc.abstractmethod
     async def is_online(self, user_id: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def online_among(self, user_ids: Collection[int]) -> set[int]:
+        """Which of ``user_ids`` are online (one round trip where there is one to make)."""
 
     @abc.abstractmethod
     async def online_users(self) -> list[int]:
@@ -42,6 +47,9 @@ class LocalPresence(Presence):
 
     def is_online_now(self, user_id: int) -> bool:
         return user_id in self._online
+
+    async def online_among(self, user_ids: Collection[int]) -> set[int]:
+        return self._online.intersection(user_ids)
 
     async def online_users(self) -> list[int]:
         return sorted(self._online)

@@ -9,7 +9,7 @@ Writes from one sender keep their order, because one batch is in flight at a tim
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -49,8 +49,8 @@ class MarkDelivered:
     message_ids: tuple[int, ...]
 
 
-DirectCommitted = Callable[[Sequence[tuple[StoreDirect, StoredDirect]]], None]
-GroupCommitted = Callable[[Sequence[tuple[StoreGroup, StoredGroup]]], None]
+DirectCommitted = Callable[[Sequence[tuple[StoreDirect, StoredDirect]]], Awaitable[None]]
+GroupCommitted = Callable[[Sequence[tuple[StoreGroup, StoredGroup]]], Awaitable[None]]
 WriteFailed = Callable[[Sequence[StoreDirect | StoreGroup], StorageError], None]
 
 
@@ -104,7 +104,7 @@ class StorageWriter(Actor):
                 )
                 self.on_failed(directs, error)
             else:
-                self.on_direct(list(zip(directs, stored, strict=True)))
+                await self.on_direct(list(zip(directs, stored, strict=True)))
         elif delivered:
             try:
                 await self.storage.mark_delivered(delivered)
@@ -123,4 +123,4 @@ class StorageWriter(Actor):
                 )
                 self.on_failed(groups, error)
             else:
-                self.on_group(list(zip(groups, stored_groups, strict=True)))
+                await self.on_group(list(zip(groups, stored_groups, strict=True)))

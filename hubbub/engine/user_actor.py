@@ -19,6 +19,7 @@ import trio
 
 from hubbub.engine.actor import Actor, MailboxFull
 from hubbub.engine.bus import Event, user_channel
+from hubbub.engine.group_chat import JOINED
 
 if TYPE_CHECKING:
     from hubbub.engine.chat_service import ChatService
@@ -35,6 +36,11 @@ class Attach:
 @attrs.frozen(slots=True)
 class Detach:
     session: Session
+
+
+@attrs.frozen(slots=True)
+class Resync:
+    """The shared bus was down: fetch from storage what live delivery may have missed."""
 
 
 class UserActor(Actor):
@@ -58,7 +64,7 @@ class UserActor(Actor):
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         channel = user_channel(self.user_id)
-        self.chat.bus.subscribe(channel, self.on_event)
+        await self.chat.bus.subscribe(channel, self.on_event)
         try:
             await super().run(task_status=task_status)
         except BaseException as error:
@@ -71,11 +77,17 @@ class UserActor(Actor):
 
     async def handle(self, message: object) -> object:
         if isinstance(message, Event):
-            self._deliver(message)
+            if message.kind == JOINED and message.message_id is not None:
+                await self.chat.groups.listen(message.message_id)
+            else:
+                self._deliver(message)
         elif isinstance(message, Attach):
             await self._attach(message.session)
         elif isinstance(message, Detach):
             await self._detach(message.session)
+        elif isinstance(message, Resync):
+            for session in list(self.sessions):
+                await self.chat.catch_up_direct(session)
         else:
             raise TypeError(f"UserActor cannot handle {message!r}")
         return None

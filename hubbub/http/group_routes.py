@@ -15,19 +15,17 @@ from typing import Any
 from quart import Blueprint, jsonify, request
 from quart.wrappers import Response
 
+from hubbub.engine.group_chat import group_frame
 from hubbub.http.context import context
 from hubbub.http.errors import ApiError
 from hubbub.http.guards import caller
 from hubbub.http.message_routes import history_object, page_args
 from hubbub.http.validation import int_arg, json_body
-from hubbub.protocol import frames
-from hubbub.storage import Conflict, Group, GroupMember, GroupMessage, MessageStatus
+from hubbub.storage import Conflict, Group, GroupMember
 
 groups = Blueprint("groups", __name__, url_prefix="/groups")
 
 NAME_MAX = 100
-#: Group messages have no per-member delivery state; history reports them as delivered.
-HISTORY_STATUS: MessageStatus = "delivered"
 
 
 # -- groups ------------------------------------------------------------------
@@ -74,7 +72,9 @@ async def history(group_id: int) -> Response:
         raise _not_visible()
     page = await ctx.storage.group_history(group_id, before, limit)
     names = await ctx.chat.directory.names({m.author_id for m in page})
-    return jsonify([history_object(_frame(group, m, names.get(m.author_id, ""))) for m in page])
+    return jsonify(
+        [history_object(group_frame(m, group.name, names.get(m.author_id, ""))) for m in page]
+    )
 
 
 # -- membership ----------------------------------------------------------------
@@ -105,7 +105,7 @@ async def add_member(group_id: int) -> dict:
         if conflict.field != "member":
             raise
         raise ApiError(409, "that user is already a member of this group") from None
-    await ctx.chat.membership_changed(group_id)
+    await ctx.chat.membership_changed(group_id, joined=user_id)
     return {"Success": "User added to the group"}
 
 
@@ -215,21 +215,6 @@ def _member_object(member: GroupMember) -> dict[str, Any]:
         "last_read_message_id": member.last_read_message_id,
         "joined_at": member.joined_at.isoformat(),
     }
-
-
-def _frame(group: Group, message: GroupMessage, author_name: str) -> frames.GroupMessageOut:
-    return frames.GroupMessageOut(
-        group_id=group.id,
-        group_name=group.name,
-        message_id=message.id,
-        author_id=message.author_id,
-        author_name=author_name,
-        message=message.body,
-        image_url=message.image_url,
-        timestamp=message.created_at.isoformat(),
-        status=HISTORY_STATUS,
-        client_id=message.client_id,
-    )
 
 
 async def _optional_json() -> dict[str, Any]:

@@ -9,6 +9,7 @@ and catches up from storage.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from typing import Protocol
@@ -24,6 +25,8 @@ from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
 log = logging.getLogger("hubbub.ws")
 
 WRITE_BATCH = 128
+#: How long a send may wait for a slot among the connection's unacked sends.
+ACK_WAIT = 30.0
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
@@ -71,6 +74,11 @@ class Session:
         #: copies, if already on the way, are skipped.
         self.caught_up: set[int] = set()
         self.caught_up_group: set[int] = set()
+        # Each send in flight comes back as an ack plus an echo: bounding the unacked
+        # sends keeps a fast pipelining client from overflowing its own queue. The reader
+        # waits instead, and TCP slows the client down.
+        unacked = max(1, settings.outbound_queue // 4)
+        self._unacked = trio.Semaphore(unacked, max_value=unacked)
         self._scope = trio.CancelScope()
         self._close_code = CLOSE_NORMAL
         self._close_reason = ""
@@ -91,8 +99,7 @@ class Session:
             self._outbox.send_nowait(payload)
             return True
         except trio.WouldBlock:
-            self.metrics.slow_consumers.inc()
-            self.close_soon(CLOSE_TRY_LATER, "slow consumer")
+            self._close_slow()
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass
         return False
@@ -109,8 +116,7 @@ class Session:
                 await self._outbox.send(payload)
             return True
         except trio.TooSlowError:
-            self.metrics.slow_consumers.inc()
-            self.close_soon(CLOSE_TRY_LATER, "slow consumer")
+            self._close_slow()
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass
         return False
@@ -123,6 +129,28 @@ class Session:
             extra={"fields": {"user_id": self.user_id, "session": self.id, "reason": reason}},
         )
         self.push(encode(ErrorOut(reason, client_id)))
+
+    async def reserve_send(self) -> bool:
+        """Take one of this connection's slots for a send awaiting its ack, waiting while
+        all are taken. False (and the session closes) if none frees up in time, which
+        only happens if the storage writer lost the sends."""
+        try:
+            with trio.fail_after(ACK_WAIT):
+                await self._unacked.acquire()
+            return True
+        except trio.TooSlowError:
+            self.close_soon(CLOSE_INTERNAL, "server busy, please reconnect")
+            return False
+
+    def settle_send(self) -> None:
+        """The send holding a slot was acked or refused."""
+        with contextlib.suppress(ValueError):  # a slot lost to a writer restart
+            self._unacked.release()
+
+    def _close_slow(self) -> None:
+        if not self._scope.cancel_called:
+            self.metrics.slow_consumers.inc()
+            self.close_soon(CLOSE_TRY_LATER, "slow consumer")
 
     def close_soon(self, code: int, reason: str) -> None:
         """Ask the session to close with ``code``. Safe from any task; the first code wins."""
@@ -206,8 +234,7 @@ class Session:
                     await self.connection.send_texts(batch)
                 self.metrics.frames_out.inc(len(batch))
         except trio.TooSlowError:
-            self.metrics.slow_consumers.inc()
-            self.close_soon(CLOSE_TRY_LATER, "slow consumer")
+            self._close_slow()
         except ConnectionClosed:
             self.close_soon(CLOSE_GOING_AWAY, "connection lost")
 

@@ -123,7 +123,7 @@ async def node_process(
     and reaped on exit. Raises ``NodeDidNotStart``, with the log's tail, if the node exits
     early (after ``START_ATTEMPTS`` tries, in case the port was taken) or is not ready
     within ``ready_timeout``."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    await trio.Path(data_dir).mkdir(parents=True, exist_ok=True)
     log_file: IO[bytes] = await trio.to_thread.run_sync(log_path.open, "ab")
     try:
         for _attempt in range(START_ATTEMPTS):

@@ -21,8 +21,14 @@ KILL_AFTER_ACKS = 200
 ACKED_RESENDS = 50
 HISTORY_PAGE = 200
 PASSWORD = "correct horse battery"
-#: Far above the burst, so the rate limiter refuses nothing.
-NODE_SETTINGS = {"direct_rate_limit": "1000000"}
+NODE_SETTINGS = {
+    # Far above the burst, so the rate limiter refuses nothing.
+    "direct_rate_limit": "1000000",
+    # Room for an ack and an echo per message of the burst: a sender that pipelines more
+    # than about half the queue is closed as a slow consumer however promptly it reads
+    # (test_slow_consumer.py shows it), and this test is about durability, not that.
+    "outbound_queue": str(4 * BURST),
+}
 
 
 @attrs.define
@@ -76,12 +82,16 @@ async def blast_and_kill(node: NodeProcess, sender: Account, recipient_id: int) 
                         frame = await chat.receive(timeout=10)
                         if frame["type"] == "ack":
                             burst.acked[frame["client_id"]] = frame["message_id"]
-                            if len(burst.acked) >= KILL_AFTER_ACKS:
+                            if len(burst.acked) == KILL_AFTER_ACKS:
                                 node.kill()
                         elif frame["type"] == "error":
                             burst.errors.append(frame)
-                except ConnectionClosed:
-                    pass
+                except ConnectionClosed as closed:
+                    if len(burst.acked) < KILL_AFTER_ACKS:
+                        raise AssertionError(
+                            f"the node closed the sender after {len(burst.acked)} acks, "
+                            f"before the kill: {closed.reason}"
+                        ) from None
     assert await node.wait_dead() < 0, "the node should have died of SIGKILL"
     return burst
 
@@ -107,7 +117,9 @@ async def conversation(http: HubbubHTTP, account: Account, other_id: int) -> lis
             return [message for page in reversed(pages) for message in page]
 
 
-async def resend(node: NodeProcess, sender: Account, recipient_id: int, client_ids: list[str]):
+async def resend(
+    node: NodeProcess, sender: Account, recipient_id: int, client_ids: list[str]
+) -> dict[str, int]:
     """Send each client_id again; return the ``ack`` each got (client_id -> message_id)."""
     acks: dict[str, int] = {}
     async with ChatClient.connect(node.url, sender.access_token) as chat:

@@ -1,0 +1,99 @@
+"""How a node reaches the others: nothing (one node) or Redis (many nodes).
+
+``open_cluster`` picks the bus, presence and rate limiter for the settings: in-process
+ones without ``HUBBUB_REDIS_URL``; with it, the RedisBridge, Redis presence (heartbeats,
+so a dead node's users expire) and a Redis rate limiter shared by every node.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+
+import attrs
+import coredis
+import trio
+
+from hubbub.config import Settings
+from hubbub.engine.bus import Bus, LocalBus
+from hubbub.engine.presence import LocalPresence, Presence
+from hubbub.engine.rate_limit import InProcessRateLimiter, RateLimiter
+from hubbub.engine.redis_bridge import REDIS_DOWN, RedisBridge
+from hubbub.engine.redis_presence import RedisPresence
+from hubbub.engine.redis_rate_limit import RedisRateLimiter
+from hubbub.engine.supervisor import ChildSpec
+from hubbub.engine.task_child import TaskChild
+
+log = logging.getLogger("hubbub")
+
+CONNECT_TIMEOUT = 5.0
+
+
+class ClusterUnavailable(Exception):
+    """Redis did not answer at start-up."""
+
+
+@attrs.define
+class ClusterHooks:
+    """What the cluster calls back into the node's chat service."""
+
+    local_users: Callable[[], Iterable[int]]
+    user_expired: Callable[[int], Awaitable[None]]
+    resync: Callable[[], Awaitable[None]]
+
+
+@attrs.define
+class Cluster:
+    node_id: str
+    bus: Bus
+    presence: Presence
+    rate_limiter: RateLimiter
+    #: Long-running parts to supervise (the bridge, presence heartbeats).
+    children: list[ChildSpec]
+
+    async def readiness(self) -> dict[str, bool]:
+        """``{"redis": ...}`` when there is a Redis, else nothing to check."""
+        if isinstance(self.bus, RedisBridge):
+            return {"redis": await self.bus.ready()}
+        return {}
+
+
+@asynccontextmanager
+async def open_cluster(settings: Settings, hooks: ClusterHooks) -> AsyncIterator[Cluster]:
+    node_id = secrets.token_hex(4)
+    local = InProcessRateLimiter(
+        {"direct": settings.direct_rate_limit, "group": settings.group_rate_limit},
+        settings.rate_window,
+    )
+    if settings.redis_url is None:
+        yield Cluster(node_id, LocalBus(), LocalPresence(), local, [])
+        return
+    client = coredis.Redis.from_url(
+        settings.redis_url, decode_responses=False, connect_timeout=CONNECT_TIMEOUT
+    )
+    async with client:
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT):
+                await client.ping()
+        except REDIS_DOWN as error:
+            raise ClusterUnavailable(
+                f"Redis at {settings.redis_url} did not answer: {error!r}"
+            ) from None
+        bridge = RedisBridge(client, node_id, on_reconnect=hooks.resync)
+        presence = RedisPresence(
+            client, node_id, local_users=hooks.local_users, on_expired=hooks.user_expired
+        )
+        limiter = RedisRateLimiter(client, local.limits, settings.rate_window, fallback=local)
+        log.info("joining the cluster", extra={"fields": {"node": node_id}})
+        yield Cluster(
+            node_id,
+            bridge,
+            presence,
+            limiter,
+            [
+                ChildSpec("redis-bridge", lambda: TaskChild("redis-bridge", bridge.run)),
+                ChildSpec("presence", lambda: TaskChild("presence", presence.run)),
+            ],
+        )

@@ -1,0 +1,270 @@
+"""The media store: name validation, format detection, uploads on disk, the URL policy."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+import trio
+from PIL import Image
+
+from hubbub import media
+from hubbub.media import (
+    GIF,
+    JPEG,
+    PNG,
+    WEBP,
+    ImageFormat,
+    MediaStore,
+    NotAnImage,
+    TooLarge,
+    detect_format,
+    format_of_name,
+    name_of_url,
+    store_for,
+)
+
+NAME = "0123456789abcdef0123456789abcdef.png"
+
+
+def encoded_image(
+    pillow_format: str, size: tuple[int, int] = (7, 5), *, noisy: bool = False
+) -> bytes:
+    """The bytes of a real image made with Pillow; ``noisy`` ones barely compress."""
+    if noisy:
+        image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    else:
+        image = Image.new("RGB", size, (200, 30, 90))
+    buffer = io.BytesIO()
+    image.save(buffer, format=pillow_format)
+    return buffer.getvalue()
+
+
+def temp_files(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+@pytest.mark.parametrize(
+    "name",
+    [NAME, NAME.replace(".png", ".jpg"), NAME.replace(".png", ".gif"), "f" * 32 + ".webp"],
+)
+def test_names_the_store_gives_out_are_valid(name: str) -> None:
+    assert format_of_name(name) is not None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "../" + NAME,
+        "..",
+        "/" + NAME,
+        "sub/" + NAME,
+        "..\\" + NAME,
+        NAME.upper(),
+        NAME.replace(".png", ".jpeg"),
+        NAME.replace(".png", ".svg"),
+        NAME + ".png",
+        NAME + "\n",
+        NAME[1:],
+        "g" + NAME[1:],
+        NAME.replace(".png", ""),
+        ".upload-abc.part",
+        "jwt-secret",
+    ],
+)
+def test_every_other_name_is_invalid(name: str) -> None:
+    assert format_of_name(name) is None
+
+
+def test_the_format_of_a_name_follows_its_extension() -> None:
+    assert format_of_name(NAME) is PNG
+    assert format_of_name(NAME.replace(".png", ".jpg")) is JPEG
+    assert format_of_name(NAME.replace(".png", ".gif")) is GIF
+    assert format_of_name(NAME.replace(".png", ".webp")) is WEBP
+
+
+@pytest.mark.parametrize(
+    ("pillow_format", "expected"),
+    [("PNG", PNG), ("JPEG", JPEG), ("GIF", GIF), ("WEBP", WEBP)],
+)
+def test_formats_are_detected_from_their_first_bytes(
+    pillow_format: str, expected: ImageFormat
+) -> None:
+    head = encoded_image(pillow_format)[: media.MAGIC_BYTES]
+    assert detect_format(head) is expected
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"",
+        b"hello, world",
+        b"<svg xmlns='http://www.w3.org/2000/svg'>",
+        b"RIFF\x00\x00\x00\x00WAVE",
+        b"\x89PNG\r\n",  # a PNG signature cut short
+        b"GIF88a" + b"\x00" * 6,
+        b"BM" + b"\x00" * 10,  # BMP: an image, but not one we accept
+    ],
+)
+def test_anything_else_is_no_format(head: bytes) -> None:
+    assert detect_format(head) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/media/" + NAME, NAME),
+        ("/media/" + NAME.upper(), None),
+        ("/media/../" + NAME, None),
+        ("/media/" + NAME + "?x=1", None),
+        ("/media/" + NAME + "#top", None),
+        ("media/" + NAME, None),
+        ("/media//" + NAME, None),
+        ("http://example.com/media/" + NAME, None),
+        ("https://localhost:8000/media/" + NAME, None),
+        ("//evil.example/media/" + NAME, None),
+        ("/static/" + NAME, None),
+        ("", None),
+    ],
+)
+def test_only_relative_media_urls_name_a_file(url: str, expected: str | None) -> None:
+    assert name_of_url(url) == expected
+
+
+async def store_image(store: MediaStore, data: bytes, chunk: int = 5) -> media.StoredImage:
+    async with store.upload(limit=1024 * 1024) as upload:
+        for start in range(0, len(data), chunk):
+            await upload.write(data[start : start + chunk])
+        return await upload.finish()
+
+
+async def test_an_upload_is_stored_under_a_new_name_with_its_size(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    data = encoded_image("PNG", (13, 8))
+    first = await store_image(store, data)
+    second = await store_image(store, data)
+    assert first.filename != second.filename
+    assert format_of_name(first.filename) is PNG
+    assert (first.width, first.height, first.size) == (13, 8, len(data))
+    assert first.url == "/media/" + first.filename
+    assert (tmp_path / first.filename).read_bytes() == data
+    assert await store.read(first.filename) == data
+    assert temp_files(tmp_path) == sorted([first.filename, second.filename])
+
+
+async def test_a_write_past_the_limit_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    data = encoded_image("PNG", (20, 20), noisy=True)
+    with pytest.raises(TooLarge, match="limit of 100 bytes"):
+        async with store.upload(limit=100) as upload:
+            await upload.write(data[:60])
+            await upload.write(data[60:120])
+    assert temp_files(tmp_path) == []
+
+
+async def test_a_wrong_signature_is_refused_as_soon_as_it_arrives(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    with pytest.raises(NotAnImage):
+        async with store.upload(limit=1000) as upload:
+            await upload.write(b"just some text, not an image")
+    assert temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        encoded_image("PNG", (40, 40), noisy=True)[:200],  # right signature, cut body
+        encoded_image("JPEG", (40, 40), noisy=True)[:300],
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 50,  # signature and garbage
+        b"\x89PNG",  # too short to say
+    ],
+)
+async def test_a_file_that_does_not_decode_is_refused(tmp_path: Path, data: bytes) -> None:
+    store = MediaStore(tmp_path)
+    with pytest.raises(NotAnImage):
+        await store_image(store, data)
+    assert temp_files(tmp_path) == []
+
+
+async def test_a_jpeg_signature_on_a_png_body_is_refused(tmp_path: Path) -> None:
+    # Pillow is told the format the signature claims, so it may not guess another.
+    data = b"\xff\xd8\xff" + encoded_image("PNG")
+    with pytest.raises(NotAnImage):
+        await store_image(MediaStore(tmp_path), data)
+
+
+async def test_too_many_pixels_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(media, "MAX_PIXELS", 99)
+    with pytest.raises(TooLarge, match="10x10 pixels"):
+        await store_image(MediaStore(tmp_path), encoded_image("GIF", (10, 10)))
+    assert temp_files(tmp_path) == []
+
+
+async def test_a_cancelled_upload_leaves_no_temporary_file(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    wrote = trio.Event()
+
+    async def stalled_upload() -> None:
+        async with store.upload(limit=1000) as upload:
+            await upload.write(encoded_image("PNG")[:20])
+            wrote.set()
+            await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stalled_upload)
+        with trio.fail_after(5):
+            await wrote.wait()
+        assert len(temp_files(tmp_path)) == 1
+        nursery.cancel_scope.cancel()
+    assert temp_files(tmp_path) == []
+
+
+async def test_read_refuses_invalid_and_unknown_names(tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("no")
+    store = MediaStore(tmp_path / "media")
+    (tmp_path / "media").mkdir()
+    assert await store.read("../secret.txt") is None
+    assert await store.read(NAME) is None
+
+
+async def test_known_urls_are_stored_files_only(tmp_path: Path) -> None:
+    (tmp_path / NAME).write_bytes(b"placed by another node")
+    urls = [
+        "/media/" + NAME,
+        "/media/" + "a" * 32 + ".png",  # valid name, no such file
+        "http://localhost/media/" + NAME,
+        "/media/../" + NAME,
+    ]
+    expected = [True, False, False, False]
+    assert [MediaStore(tmp_path).is_known_url(url) for url in urls] == expected
+    assert [await MediaStore(tmp_path).knows_url(url) for url in urls] == expected
+
+
+async def test_saved_names_are_known_without_the_disk(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    image = await store_image(store, encoded_image("WEBP"))
+    # Stored files never go away, so the store trusts its memory; removing the file behind
+    # its back shows the answer did not come from the disk.
+    (tmp_path / image.filename).unlink()
+    assert store.is_known_url(image.url)
+    assert await store.knows_url(image.url)
+
+
+async def test_the_memory_of_names_is_bounded(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path, cache_size=2)
+    names = [f"{n:032x}.gif" for n in range(3)]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+        assert await store.knows_url("/media/" + name)
+        (tmp_path / name).unlink()
+    assert [store.is_known_url("/media/" + name) for name in names] == [False, True, True]
+
+
+def test_one_store_per_folder(tmp_path: Path) -> None:
+    assert store_for(tmp_path) is store_for(tmp_path / "sub" / "..")
+    assert store_for(tmp_path) is not store_for(tmp_path / "other")
