@@ -54,6 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _migrate(settings: Settings) -> None:
     log.info("migrating", extra={"fields": describe(settings)})
-    async with open_storage(settings.database_url) as storage:
+    async with open_storage(settings.database_url, timeout=settings.database_timeout) as storage:
         version = await storage.migrate()
     log.info("schema is current", extra={"fields": {"version": version}})

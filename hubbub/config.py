@@ -84,6 +84,12 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "sqlite:///path.db or postgresql://...; default: SQLite in the data dir",
     ),
+    Option(
+        "database_timeout",
+        _positive_float,
+        10.0,
+        "seconds a database call may take before it counts as unavailable",
+    ),
     Option("redis_url", _optional_text, None, "redis://host:port/db; unset: one node, no Redis"),
     Option("jwt_secret", _optional_text, None, "token signing key; default: kept in the data dir"),
     Option("access_token_ttl", _positive_int, 900, "access token lifetime, seconds"),
@@ -109,6 +115,7 @@ class Settings:
     port: int
     data_dir: Path
     database_url: str
+    database_timeout: float
     redis_url: str | None
     jwt_secret: str
     access_token_ttl: int

@@ -87,7 +87,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         resync=lambda: chat_ref[0].resync(),
     )
     async with (
-        open_storage(settings.database_url) as storage,
+        open_storage(settings.database_url, timeout=settings.database_timeout) as storage,
         open_cluster(settings, hooks) as cluster,
     ):
         version = await storage.migrate()

@@ -114,6 +114,18 @@ class ChatService:
                 await actor.tell(Detach(session), timeout=5.0)
 
     async def handle_frame(self, session: Session, frame: object) -> None:
+        """Do what ``frame`` asks. A database that cannot answer refuses the frame with
+        ``storage unavailable``; the session lives on."""
+        try:
+            await self._dispatch(session, frame)
+        except StorageError as error:
+            log.warning(
+                "storage unavailable",
+                extra={"fields": {"user_id": session.user_id, "error": str(error)}},
+            )
+            session.refuse(reasons.STORAGE_UNAVAILABLE, getattr(frame, "client_id", None))
+
+    async def _dispatch(self, session: Session, frame: object) -> None:
         if isinstance(frame, frames.SendDirect):
             await self._send_direct(session, frame)
         elif isinstance(frame, frames.SendGroup):

@@ -17,6 +17,7 @@ import trio
 
 from hubbub.engine.actor import Actor, MailboxFull
 from hubbub.engine.bus import Event, group_channel
+from hubbub.storage import StorageError
 
 if TYPE_CHECKING:
     from hubbub.engine.chat_service import ChatService
@@ -32,12 +33,18 @@ class IsMember:
     user_id: int
 
 
+@attrs.frozen(slots=True)
+class Reload:
+    """Load the members from storage."""
+
+
 class GroupActor(Actor):
     def __init__(self, group_id: int, chat: ChatService, *, idle_timeout: float = 60.0) -> None:
         super().__init__(f"group:{group_id}", mailbox_size=8192, idle_timeout=idle_timeout)
         self.group_id = group_id
         self.chat = chat
         self.members: frozenset[int] = frozenset()
+        self._stale = True
 
     def can_passivate(self) -> bool:
         users = self.chat.users
@@ -55,25 +62,41 @@ class GroupActor(Actor):
         channel = group_channel(self.group_id)
         # Subscribe before loading, so no membership change slips between the two.
         await self.chat.bus.subscribe(channel, self._on_event)
+        # Members load as the first message, after the start: a slow database must not
+        # hold up the supervisor, which starts its children one at a time.
+        self.tell_nowait(Reload())
         try:
-            await self._load_members()
             await super().run(task_status=task_status)
         finally:
             self.chat.bus.unsubscribe(channel, self._on_event)
 
     async def _load_members(self) -> None:
-        members = await self.chat.storage.group_members(self.group_id)
+        """Refresh the member cache; on a database error keep the old one and retry at the
+        next message (an outage is not a crash)."""
+        try:
+            members = await self.chat.storage.group_members(self.group_id)
+        except StorageError as error:
+            self._stale = True
+            log.warning(
+                "members not loaded",
+                extra={"fields": {"group": self.group_id, "error": str(error)}},
+            )
+            return
         self.members = frozenset(member.user_id for member in members)
+        self._stale = False
 
     async def handle(self, message: object) -> object:
+        membership = isinstance(message, Event) and message.kind == MEMBERSHIP
+        if self._stale or membership or isinstance(message, Reload):
+            await self._load_members()
         if isinstance(message, Event):
-            if message.kind == MEMBERSHIP:
-                await self._load_members()
-            else:
+            if not membership:
                 self._fan_out(message)
             return None
         if isinstance(message, IsMember):
             return message.user_id in self.members
+        if isinstance(message, Reload):
+            return None
         raise TypeError(f"GroupActor cannot handle {message!r}")
 
     def _fan_out(self, event: Event) -> None:

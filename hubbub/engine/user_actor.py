@@ -11,6 +11,7 @@ a session must never sit connected but deaf. Clients reconnect and catch up from
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import trio
 from hubbub.engine.actor import Actor, MailboxFull
 from hubbub.engine.bus import Event, user_channel
 from hubbub.engine.group_chat import JOINED
+from hubbub.storage import StorageError
 
 if TYPE_CHECKING:
     from hubbub.engine.chat_service import ChatService
@@ -82,12 +84,13 @@ class UserActor(Actor):
             else:
                 self._deliver(message)
         elif isinstance(message, Attach):
-            await self._attach(message.session)
+            return await self._attach(message.session)
         elif isinstance(message, Detach):
             await self._detach(message.session)
         elif isinstance(message, Resync):
             for session in list(self.sessions):
-                await self.chat.catch_up_direct(session)
+                with contextlib.suppress(StorageError):  # the next connect catches up
+                    await self.chat.catch_up_direct(session)
         else:
             raise TypeError(f"UserActor cannot handle {message!r}")
         return None
@@ -102,15 +105,28 @@ class UserActor(Actor):
         if delivered and event.kind == "direct":
             self.chat.mark_delivered(event.message_id)
 
-    async def _attach(self, session: Session) -> None:
+    async def _attach(self, session: Session) -> StorageError | None:
+        """Register the session and catch it up. A database outage is an answer, not a
+        crash: the session is turned away (and reconnects), the actor carries on."""
         first = not self.sessions
         self.sessions.append(session)
-        if first:
-            await self.chat.user_online(self.user_id, session.username)
-        await self.chat.catch_up(session)
+        try:
+            if first:
+                await self.chat.user_online(self.user_id, session.username)
+            await self.chat.catch_up(session)
+        except StorageError as error:
+            await self._detach(session)
+            return error
+        return None
 
     async def _detach(self, session: Session) -> None:
         if session in self.sessions:
             self.sessions.remove(session)
             if not self.sessions:
-                await self.chat.user_offline(self.user_id, session.username)
+                try:
+                    await self.chat.user_offline(self.user_id, session.username)
+                except StorageError as error:
+                    log.warning(
+                        "offline not recorded",
+                        extra={"fields": {"user_id": self.user_id, "error": str(error)}},
+                    )
