@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from hubbub.client import Account, ChatClient, HubbubHTTP
 from hubbub.node import Node
 from hubbub.storage import NewDirectMessage, NewGroupMessage
-from tests.e2e.chat_helpers import send_direct
+from tests.e2e.chat_helpers import send_direct, send_group
 from tests.e2e.conftest import UserMaker
 
 
@@ -16,18 +14,6 @@ async def make_group(node: Node, admin: Account, *members: Account, name: str = 
     for member in members:
         await node.storage.add_member(group.id, member.id)
     return group.id
-
-
-async def send_group(
-    chat: ChatClient, group_id: int, text: str, client_id: str | None = None
-) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "group_message", "group_id": group_id, "message": text}
-    if client_id is not None:
-        frame["client_id"] = client_id
-    await chat.send(frame)
-    return await chat.receive_where(
-        lambda f: f["type"] in ("ack", "error") and f.get("client_id") == client_id
-    )
 
 
 async def attached(chat: ChatClient) -> ChatClient:

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from hubbub.client import ChatClient, HubbubHTTP
 from hubbub.node import Node
+from tests.e2e.chat_helpers import find_in_tree
 from tests.e2e.conftest import UserMaker
-
-
-def find(tree: dict, name: str) -> dict | None:
-    if tree["name"] == name:
-        return tree
-    for child in tree["children"]:
-        if (found := find(child, name)) is not None:
-            return found
-    return None
 
 
 async def test_live_and_ready(http: HubbubHTTP) -> None:
@@ -59,9 +51,9 @@ async def test_a_crashed_actor_restarts_and_its_siblings_keep_serving(
 
         tree = (await http.get("/health/supervisor")).json()
         # Each entry counts its own restarts: the child's rose, its supervisor's did not.
-        users = find(tree, "users")
+        users = find_in_tree(tree, "users")
         assert users is not None and users["restarts"] == 0
-        restarted = find(tree, f"user:{alice.id}")
+        restarted = find_in_tree(tree, f"user:{alice.id}")
         assert restarted is not None and restarted["restarts"] == 1
 
         # Bob's actor, a sibling under the same supervisor, still serves him.

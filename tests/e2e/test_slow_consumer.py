@@ -23,6 +23,7 @@ from trio_websocket import ConnectionClosed
 
 from hubbub.client import Account, ChatClient, HubbubHTTP
 from hubbub.logs import fields_of
+from tests.e2e.chat_helpers import find_in_tree
 
 SETTINGS = {
     "outbound_queue": "64",
@@ -69,15 +70,6 @@ async def metric(http: HubbubHTTP, name: str) -> float:
             if sample.name == name:
                 return sample.value
     raise AssertionError(f"{name} is not in /metrics")
-
-
-def find(tree: dict, name: str) -> dict | None:
-    if tree["name"] == name:
-        return tree
-    for child in tree["children"]:
-        if (found := find(child, name)) is not None:
-            return found
-    return None
 
 
 @asynccontextmanager
@@ -212,7 +204,7 @@ class MailboxWatch:
     async def depth(self) -> int | None:
         response = await self.http.get("/health/supervisor")
         response.raise_for_status()
-        entry = find(response.json(), self.actor)
+        entry = find_in_tree(response.json(), self.actor)
         return None if entry is None else entry["mailbox_depth"]
 
     async def sample(self) -> None:
