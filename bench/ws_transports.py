@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import attrs
 import orjson
@@ -65,6 +66,7 @@ class Result:
     problems: tuple[str, ...]
 
     def row(self) -> list[str]:
+        """The table cells for this run, in HEADER's order."""
         ordered = sorted(self.latencies)
 
         def percentile(q: float) -> str:
@@ -139,13 +141,15 @@ def read_line(proc: subprocess.Popen, timeout: float) -> str:
     return line.strip()
 
 
-def spawn(args: list[str], **kwargs) -> subprocess.Popen:
+def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen:
+    """Start ``python -m <args>`` from the repository root, stdout piped as text."""
     return subprocess.Popen(
         [sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True, **kwargs
     )
 
 
 def pin(proc: subprocess.Popen, cpu: int, enabled: bool) -> None:
+    """Restrict ``proc`` to one CPU when ``enabled``."""
     if enabled:
         os.sched_setaffinity(proc.pid, {cpu})
 
@@ -182,7 +186,12 @@ def measure(
         before = [cpu_seconds(p.pid) for p in (server, *loads)], machine_busy_seconds()
         time.sleep(max(0.0, until - time.monotonic()))
         after = [cpu_seconds(p.pid) for p in (server, *loads)], machine_busy_seconds()
-        summaries = [orjson.loads(p.communicate(timeout=3 * DRAIN_TIMEOUT + 5)[0]) for p in loads]
+        summaries = []
+        for proc in loads:
+            out, _ = proc.communicate(timeout=3 * DRAIN_TIMEOUT + 5)
+            if proc.returncode:
+                raise RuntimeError(f"load process exited with {proc.returncode}: see its stderr")
+            summaries.append(orjson.loads(out))
     finally:
         for proc in loads:
             if proc.poll() is None:
@@ -208,18 +217,21 @@ def measure(
 
 def start_server(kind: str, workdir: Path, pinned: bool) -> tuple[subprocess.Popen, int]:
     """Start one candidate; return it and its port once it accepts connections."""
-    log = (workdir / f"{kind}.log").open("w")
-    server = spawn(["bench.transports.servers", kind], stderr=log)
+    log_path = workdir / f"{kind}.log"
+    # The child keeps its own copy of the descriptor; ours can close at once.
+    with log_path.open("w") as log:
+        server = spawn(["bench.transports.servers", kind], stderr=log)
     pin(server, 0, pinned)
     try:
         line = read_line(server, START_TIMEOUT)
-    except RuntimeError:
+    except RuntimeError as error:
         stop_server(server)
-        raise
+        raise RuntimeError(f"{error}; server log:\n{log_path.read_text()}") from error
     return server, int(line.split()[1])
 
 
 def stop_server(server: subprocess.Popen) -> None:
+    """SIGINT, then SIGKILL if it has not exited within 10 s."""
     server.send_signal(signal.SIGINT)
     try:
         server.wait(timeout=10)
@@ -332,7 +344,8 @@ def main(argv: list[str] | None = None) -> None:
                 for inflight in inflights:
                     runs = []
                     for _ in range(args.repeat):
-                        wait_for_quiet(args.settle)
+                        if args.settle > 0 and wait_for_quiet(args.settle) >= QUIET:
+                            print("  machine still busy; measuring anyway", file=sys.stderr)
                         runs.append(measure(label, server, port, args, inflight, Path(tmp)))
                         print(f"  {' | '.join(runs[-1].row())}", file=sys.stderr)
                     # Other sessions share this machine: keep the least disturbed run.

@@ -19,6 +19,11 @@ log = logging.getLogger("hubbub.front_door")
 
 MAX_HEAD_BYTES = 16 * 1024
 HEAD_TIMEOUT = 10.0
+TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"content-length: 44\r\nconnection: close\r\n\r\n"
+    b'{"detail": "request head over 16 KiB limit"}'
+)
 
 ConnectionHandler = Callable[[trio.SocketStream, bytes], Awaitable[None]]
 
@@ -35,18 +40,30 @@ def request_line(head: bytes) -> tuple[str, str] | None:
         return None
 
 
+class HeadTooLarge(Exception):
+    """The request head did not end within ``MAX_HEAD_BYTES``."""
+
+
 async def read_head(stream: trio.SocketStream) -> bytes | None:
-    """Everything read until the end of the request head; None on EOF, timeout or excess."""
+    """Everything read up to the end of the request head (perhaps a little beyond it).
+
+    None on EOF or if the head does not arrive within ``HEAD_TIMEOUT``; raises
+    ``HeadTooLarge`` if it does not end within ``MAX_HEAD_BYTES``, however it was split
+    into reads."""
     buffer = b""
     with trio.move_on_after(HEAD_TIMEOUT):
-        while b"\r\n\r\n" not in buffer:
-            if len(buffer) > MAX_HEAD_BYTES:
-                return None
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end != -1:
+                if end + 4 > MAX_HEAD_BYTES:
+                    raise HeadTooLarge
+                return buffer
+            if len(buffer) >= MAX_HEAD_BYTES:
+                raise HeadTooLarge
             data = await stream.receive_some(MAX_HEAD_BYTES)
             if not data:
                 return None
             buffer += data
-        return buffer
     return None
 
 
@@ -83,7 +100,11 @@ class FrontDoor:
 
     async def _route(self, stream: trio.SocketStream) -> None:
         try:
-            head = await read_head(stream)
+            try:
+                head = await read_head(stream)
+            except HeadTooLarge:
+                await stream.send_all(TOO_LARGE)
+                return
             parsed = request_line(head) if head else None
             if head is None or parsed is None:
                 await stream.aclose()

@@ -79,6 +79,8 @@ class HttpServer:
                 self._ready = False
                 with trio.move_on_after(5) as scope:
                     scope.shield = True
+                    # Keep-alive connections see this and close after their request.
+                    await self.context.terminated.set()
                     await lifespan.wait_for_shutdown()
                 nursery.cancel_scope.cancel()
 

@@ -140,3 +140,19 @@ async def test_closing_from_the_client_side_is_clean(node: Node, make_user: User
         await chat.ws.aclose(code=1000)
         with pytest.raises(ConnectionClosed):
             await chat.ws.get_message()
+
+
+async def test_an_oversize_request_head_gets_431_and_the_node_serves_on(
+    node: Node, make_user: UserMaker
+) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", node.port)
+    async with stream:
+        await stream.send_all(b"GET /users/me HTTP/1.1\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n")
+        with trio.fail_after(5):
+            answer = await stream.receive_some(4096)
+    assert answer.startswith(b"HTTP/1.1 431")
+    assert b'"detail"' in answer
+    user = await make_user()
+    async with ChatClient.connect(node.url, user.access_token) as chat:
+        await chat.send({"type": "ping"})
+        assert await chat.receive() == {"type": "pong"}

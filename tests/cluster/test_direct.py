@@ -1,0 +1,127 @@
+"""Direct messages across nodes: live delivery to every device, offline delivery, and
+idempotent resends, whichever node each client is connected to (CONTRACT.md)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import trio
+
+from hubbub.client import ChatClient
+from tests.cluster.conftest import (
+    Cluster,
+    counts,
+    direct_history,
+    drain,
+    frames_until,
+    is_text,
+    send_direct,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+A, B, C = range(3)
+
+
+async def test_every_device_on_every_node_gets_each_message_once(cluster: Cluster) -> None:
+    sender, recipient = await cluster.register_all("sender", "recipient")
+    async with (
+        cluster.connect(sender, A) as sender_a,
+        cluster.connect(sender, C) as sender_c,
+        cluster.connect(recipient, B) as recipient_b,
+        cluster.connect(recipient, C) as recipient_c,
+    ):
+        acks = [
+            await send_direct(sender_a, recipient.id, f"hello {n}", f"hello-{n}") for n in range(3)
+        ]
+        assert [(ack["type"], ack["status"]) for ack in acks] == [("ack", "delivered")] * 3
+        # Anything doubled would come before this, from the same sender in the same
+        # conversation: live frames keep their order.
+        barrier = await send_direct(sender_a, recipient.id, "barrier", "barrier")
+        expected = Counter([*(ack["message_id"] for ack in acks), barrier["message_id"]])
+
+        devices = {
+            "recipient on B": recipient_b,
+            "recipient on C": recipient_c,
+            "sender's other device on C": sender_c,
+            "sending connection on A": sender_a,
+        }
+        for device, chat in devices.items():
+            seen = await frames_until(chat, is_text("message", "barrier"))
+            assert counts(seen, "message") == expected, device
+            texts = [frame["message"] for frame in seen if frame["type"] == "message"]
+            assert texts == ["hello 0", "hello 1", "hello 2", "barrier"], device
+
+        first = next(frame for frame in seen if frame["type"] == "message")
+        assert first["author_id"] == sender.id
+        assert first["author_name"] == sender.username
+        assert first["recipient_id"] == recipient.id
+        assert first["recipient_name"] == recipient.username
+        assert first["status"] == "delivered"
+
+
+async def test_messages_sent_while_offline_arrive_on_another_node_in_order(
+    cluster: Cluster,
+) -> None:
+    author, reader = await cluster.register_all("author", "reader")
+    async with cluster.connect(author, A) as author_a:
+        acks = [
+            await send_direct(author_a, reader.id, f"while away {n}", f"away-{n}") for n in range(3)
+        ]
+        assert [(ack["type"], ack["status"]) for ack in acks] == [("ack", "pending")] * 3
+        sent = [ack["message_id"] for ack in acks]
+
+        async with ChatClient.connect(cluster.url(B), reader.access_token) as reader_b:
+            await reader_b.send({"type": "ping"})
+            caught_up = await frames_until(reader_b, lambda frame: frame["type"] == "pong")
+        assert [(f["type"], f["message_id"], f["status"]) for f in caught_up[:-1]] == [
+            ("message", message_id, "delivered") for message_id in sent
+        ]
+        assert [f["message"] for f in caught_up[:-1]] == [f"while away {n}" for n in range(3)]
+
+        with trio.fail_after(10):
+            statuses = [await author_a.receive_type("status") for _ in sent]
+        assert statuses == [
+            {"type": "status", "message_id": message_id, "status": "delivered"}
+            for message_id in sent
+        ]
+
+    history = await direct_history(cluster, C, author, reader.id)
+    assert [(m["message_id"], m["status"]) for m in history] == [(i, "delivered") for i in sent]
+
+
+async def test_a_client_id_resent_through_another_node_stores_one_message(
+    cluster: Cluster,
+) -> None:
+    sender, recipient = await cluster.register_all("sender", "recipient")
+    async with cluster.connect(sender, A) as on_a, cluster.connect(sender, B) as on_b:
+        first = await send_direct(on_a, recipient.id, "only once", "same")
+        again = await send_direct(on_b, recipient.id, "only once", "same")
+        assert first["type"] == "ack"
+        assert again == first
+
+        # The same client_ids through both nodes at once: the two nodes' writers race.
+        racing = [f"race-{n}" for n in range(10)]
+        for client_id in racing:
+            frame = {"type": "message", "recipient_id": recipient.id, "client_id": client_id}
+            await on_a.send({**frame, "message": f"raced {client_id}"})
+            await on_b.send({**frame, "message": f"raced {client_id}"})
+        answers = {}
+        for name, chat in (("A", on_a), ("B", on_b)):
+            for client_id in racing:
+                answer = await chat.receive_where(
+                    lambda f, c=client_id: f["type"] in ("ack", "error") and f.get("client_id") == c
+                )
+                assert answer["type"] == "ack", answer
+                answers[name, client_id] = answer["message_id"]
+        assert [answers["A", c] for c in racing] == [answers["B", c] for c in racing]
+
+    stored = [first["message_id"], *(answers["A", c] for c in racing)]
+    history = await direct_history(cluster, C, sender, recipient.id)
+    assert sorted(m["message_id"] for m in history) == sorted(stored)
+
+    # The recipient, connecting afterwards, is sent each stored message once.
+    async with cluster.connect(recipient, C) as recipient_c:
+        caught_up = await drain(recipient_c)
+    assert counts(caught_up, "message") == Counter(stored)

@@ -1,0 +1,84 @@
+"""Redis killed and restarted mid-traffic: the nodes say they are not ready, still ack what
+they store, and once Redis is back carry traffic across nodes again; what was acked during
+the outage reaches its recipient exactly once by the end."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubbub.client import Account
+from tests.cluster.conftest import (
+    NODES,
+    Cluster,
+    counts,
+    drain,
+    eventually,
+    frames_until,
+    is_text,
+    presence_view,
+    send_direct,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+A, B, C = range(3)
+DURING = 3
+#: Redis's absence shows at the next readiness probe (its ping times out in 1 s).
+NOT_READY_TIMEOUT = 15.0
+#: The bridges reconnect with a back-off of at most 5 s.
+READY_AGAIN_TIMEOUT = 30.0
+#: Redis restarts empty: every node re-claims its users at its next heartbeat (5 s).
+RECLAIM_TIMEOUT = 15.0
+
+
+async def all_ready_status(cluster: Cluster, status: int) -> bool:
+    return all([await cluster.ready_status(index) == status for index in range(NODES)])
+
+
+async def test_traffic_survives_a_redis_restart_and_nothing_acked_is_lost(
+    cluster: Cluster,
+) -> None:
+    sender, recipient = await cluster.register_all("sender", "recipient")
+    async with (
+        cluster.connect(sender, A) as sender_a,
+        cluster.connect(recipient, B) as recipient_b,
+    ):
+        before = await send_direct(sender_a, recipient.id, "before", "before")
+        assert before["status"] == "delivered"
+        await recipient_b.receive_where(is_text("message", "before"), timeout=10)
+
+        cluster.redis.kill()
+        await eventually(
+            lambda: all_ready_status(cluster, 503), "every node answering 503", NOT_READY_TIMEOUT
+        )
+        during = [
+            await send_direct(sender_a, recipient.id, f"during {n}", f"during-{n}")
+            for n in range(DURING)
+        ]
+        assert [answer["type"] for answer in during] == ["ack"] * DURING, during
+
+        cluster.redis.start()
+        await eventually(
+            lambda: all_ready_status(cluster, 200), "every node ready again", READY_AGAIN_TIMEOUT
+        )
+        await eventually(
+            lambda: _is_online(cluster, sender, recipient.id),
+            "the recipient shown online again",
+            RECLAIM_TIMEOUT,
+        )
+        after = await send_direct(sender_a, recipient.id, "after", "after")
+        assert (after["type"], after["status"]) == ("ack", "delivered"), after
+        live = await frames_until(recipient_b, is_text("message", "after"))
+        live += await drain(recipient_b)
+
+    # The recipient comes back on another node: what it missed live comes as catch-up.
+    async with cluster.connect(recipient, C) as again:
+        caught_up = await drain(again)
+    got = counts(live + caught_up, "message")
+    assert {ack["message_id"]: got[ack["message_id"]] for ack in [*during, after]} == {
+        ack["message_id"]: 1 for ack in [*during, after]
+    }
+
+
+async def _is_online(cluster: Cluster, viewer: Account, user_id: int) -> bool:
+    return await presence_view(cluster, A, viewer, user_id) == "online"
