@@ -191,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     nonce = secrets.token_hex(4)
     try:
+        snapshot(args.server_pid, args.db_pid)  # fail now on a wrong pid, not after setup
         plans = make_plans(args, nonce)
-    except (SetupError, ValueError) as error:
+    except (SetupError, ValueError, ProcessLookupError) as error:
         print(f"setup failed: {error}", file=sys.stderr)
         return 1
     snapshots: list[Snapshot] = []
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             before_go=lambda: snapshots.append(snapshot(args.server_pid, args.db_pid)),
             after_done=lambda: snapshots.append(snapshot(args.server_pid, args.db_pid)),
         )
-    except WorkerFailed as error:
+    except (WorkerFailed, ProcessLookupError) as error:
         print(f"load failed: {error}", file=sys.stderr)
         return 1
     figures = summarise(args, outcome, Span(*snapshots))

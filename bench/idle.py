@@ -8,6 +8,9 @@ user's actor), then the rest (users repeat: a user may hold many connections). E
 connection counts once it has answered a ``ping``. RSS (``VmRSS``) is read after each
 step has been idle for ``--settle`` seconds, and once more after every connection is
 closed, so both the cost per connection and what is given back show.
+
+Measure a freshly started node: Python keeps freed memory for reuse, so a node that
+has already held as many connections shows almost no growth.
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     limit = raise_fd_limit(args.connections + 64)
     if limit < args.connections + 16:
         print(f"this process may open only {limit} files: lower --connections", file=sys.stderr)
+        return 1
+    try:
+        snapshot(args.server_pid)
+    except ProcessLookupError as error:
+        print(f"setup failed: {error}", file=sys.stderr)
         return 1
     warnings = server_fd_warnings(args.server_pid, args.connections)
     for warning in warnings:

@@ -115,6 +115,8 @@ class PairLoad:
         self.counts: collections.Counter[str] = collections.Counter()
         self.errors: collections.Counter[str] = collections.Counter()
         self.last_receive = 0.0
+        #: False once everything is sent or the run timed out.
+        self.sending = True
         #: Sends still to be answered (by an ack or an error), planned ones included.
         self.unresolved = plan.messages * len(pairs)
 
@@ -143,6 +145,9 @@ class PairLoad:
         pair.inflight -= 1
         pair.resolved += 1
         self.unresolved -= 1
+        self.counts["answered"] += 1
+        if not self.sending:
+            return
         if pair.backlog:
             # Measured from when it should have gone: a full window shows up as latency.
             self.send(pair, pair.backlog.popleft())
@@ -194,7 +199,10 @@ class PairLoad:
     # -- running ---------------------------------------------------------
 
     def run(self, start_at: float) -> bool:
-        """Send everything, wait for the deliveries; False if the run timed out."""
+        """Send everything, then wait (at most the drain timeout) for the deliveries.
+
+        Returns False if the run timeout struck first: sending stopped there, and what
+        was in flight still had the drain timeout to arrive."""
         plan = self.plan
         total = plan.messages * len(self.pairs)
         deadline = start_at + plan.run_timeout
@@ -208,18 +216,15 @@ class PairLoad:
         drain_until = None
         while True:
             now = time.monotonic()
-            if plan.rate is not None:
+            if self.sending and plan.rate is not None:
                 scheduled = self.send_due(scheduled, total, start_at, interval, now)
-            if drain_until is None and self.unresolved <= 0:
+            if drain_until is None and (self.unresolved <= 0 or now >= deadline):
+                self.sending = False
                 drain_until = now + plan.drain_timeout
-            if drain_until is not None and (
-                self.counts["delivered"] >= self.counts["acked"] or now >= drain_until
-            ):
-                return True
-            if now >= deadline:
-                return False
+            if drain_until is not None and (self.settled() or now >= drain_until):
+                return self.unresolved <= 0
             wait = 0.1
-            if scheduled < total:
+            if plan.rate is not None and self.sending and scheduled < total:
                 wait = max(0.0, min(wait, start_at + scheduled * interval - now))
             for conn, frames in self.loop.poll(wait):
                 pair = conn.key
@@ -234,7 +239,13 @@ class PairLoad:
                     if conn is pair.sender:
                         # Nothing more will be answered on this pair: stop waiting for it.
                         self.unresolved -= plan.messages - pair.resolved
+                        self.counts["answered"] += pair.inflight
                         pair.resolved = plan.messages
+
+    def settled(self) -> bool:
+        """Every send answered, every acked message received."""
+        counts = self.counts
+        return counts["answered"] >= counts["sent"] and counts["delivered"] >= counts["acked"]
 
     def send_due(self, scheduled: int, total: int, start_at: float, interval: float, now: float):
         """Send (or backlog, if the window is full) every message due by ``now``."""

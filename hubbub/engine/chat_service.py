@@ -99,11 +99,13 @@ class ChatService:
     async def session_opened(self, session: Session) -> None:
         self.directory.remember(session.user_id, session.username)
         try:
-            await self.users.ask(session.user_id, Attach(session), timeout=ATTACH_TIMEOUT)
-        except (ActorError, StorageError) as error:
+            failure = await self.users.ask(session.user_id, Attach(session), timeout=ATTACH_TIMEOUT)
+        except ActorError as error:
+            failure = error
+        if failure is not None:
             log.warning(
                 "attach failed",
-                extra={"fields": {"user_id": session.user_id, "error": repr(error)}},
+                extra={"fields": {"user_id": session.user_id, "error": repr(failure)}},
             )
             session.close_soon(1011, "try again shortly")
 

@@ -95,11 +95,11 @@ async def pump(chat: ChatClient, recipient_id: int, burst: Burst, stop: trio.Eve
         burst.closed = True
 
 
-async def received(cluster: Cluster, live: ChatClient, account: Account) -> list[Frame]:
+async def received(cluster: Cluster, live: ChatClient, account: Account, via: int) -> list[Frame]:
     """What ``account`` got: on its live connection until now, then as catch-up on a new
-    connection (messages the live one missed are still pending, so they come there)."""
+    connection to node ``via`` (what the live one missed is still pending, so comes there)."""
     frames = await drain(live)
-    async with cluster.connect(account, A) as again:
+    async with cluster.connect(account, via) as again:
         frames += await drain(again)
     return frames
 
@@ -148,6 +148,8 @@ async def test_a_sigkilled_node_loses_no_acked_message_and_its_users_go_offline(
         assert doomed.closed, "on-b's connection should have died with node B"
         assert len(doomed.sent) > len(doomed.acked), "the kill should land mid-burst"
         assert len(survivor.sent) == len(survivor.acked)
+        # Back on a new port while its users' presence claims run out.
+        await cluster.start(B)
 
         for contact in (on_a_chat, to_b_chat):
             offline = await contact.receive_where(
@@ -163,6 +165,6 @@ async def test_a_sigkilled_node_loses_no_acked_message_and_its_users_go_offline(
         await assert_in_history(cluster, on_b, to_b, doomed)
         # At least once, whichever node acked: live, or from storage on the next connect.
         for recipient, live, burst in ((to_a, to_a_chat, survivor), (to_b, to_b_chat, doomed)):
-            got = counts(await received(cluster, live, recipient), "message")
+            got = counts(await received(cluster, live, recipient, via=B), "message")
             missing = set(burst.acked.values()) - set(got)
             assert missing == set(), f"{recipient.username} never got {sorted(missing)}"

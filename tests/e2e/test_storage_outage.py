@@ -65,9 +65,11 @@ async def test_sends_during_an_outage_are_refused_and_succeed_after(
             ready = await http.get("/health/ready")
             assert ready.status_code == 503
             assert ready.json()["checks"]["storage"] is False
-            # The connection lives on through the outage.
+            # The connection lives on through the outage; a new one is asked to retry.
             await alice_chat.send({"type": "ping"})
             assert (await alice_chat.receive_type("pong"))["type"] == "pong"
+            async with ChatClient.connect(node.url, bob.access_token) as newcomer:
+                assert await newcomer.wait_closed(timeout=15) == 1011
 
             await trio.to_thread.run_sync(own_postgres.start)
             with trio.fail_after(30):
