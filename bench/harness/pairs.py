@@ -321,7 +321,10 @@ def run_pair_worker(plan: PairPlan, start: StartSignal) -> None:
         lost=_lost(complete),
         stale=counts["stale"],
         late_sends=counts["late_sends"],
-        errors=dict(load.errors),
+        errors={
+            **load.errors,
+            **({"duplicate acks": n} if (n := counts["duplicate_acks"]) else {}),
+        },
         closed={k[8:]: v for k, v in counts.items() if k.startswith("closed: ")},
         unfinished=not finished,
         latencies=load.latencies.tobytes(),

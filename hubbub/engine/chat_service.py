@@ -328,8 +328,10 @@ class ChatService:
     # -- presence ----------------------------------------------------------
 
     async def user_online(self, user_id: int, username: str) -> None:
-        await self.presence.went_online(user_id)
-        await self._announce(user_id, username, None)
+        """The user's first session on this node: tell contacts, unless another node
+        already had the user online."""
+        if await self.presence.went_online(user_id):
+            await self._announce(user_id, username, None)
 
     async def user_offline(self, user_id: int, username: str) -> None:
         if await self.presence.went_offline(user_id):

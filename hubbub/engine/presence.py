@@ -12,8 +12,9 @@ from collections.abc import Collection
 
 class Presence(abc.ABC):
     @abc.abstractmethod
-    async def went_online(self, user_id: int) -> None:
-        """The user's first session on this node opened."""
+    async def went_online(self, user_id: int) -> bool:
+        """The user's first session on this node opened. True if they were offline
+        everywhere before (so their contacts are to be told)."""
 
     @abc.abstractmethod
     async def went_offline(self, user_id: int) -> bool:
@@ -35,8 +36,10 @@ class LocalPresence(Presence):
     def __init__(self) -> None:
         self._online: set[int] = set()
 
-    async def went_online(self, user_id: int) -> None:
+    async def went_online(self, user_id: int) -> bool:
+        fresh = user_id not in self._online
         self._online.add(user_id)
+        return fresh
 
     async def went_offline(self, user_id: int) -> bool:
         self._online.discard(user_id)

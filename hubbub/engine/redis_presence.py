@@ -56,17 +56,22 @@ end
 )
 
 # KEYS[1] online, KEYS[2..] the users' claim sets; ARGV[1] node, ARGV[2] ttl in ms,
-# ARGV[3..] the users in KEYS' order. Claims (or re-claims) each user for ttl.
+# ARGV[3..] the users in KEYS' order. Claims (or re-claims) each user for ttl; returns
+# how many of them had no live claim before (were offline everywhere).
 _CLAIM = (
     _SETTLE
     + """
 local now = now_ms()
 local expiry = now + tonumber(ARGV[2])
+local fresh = 0
 for i = 2, #KEYS do
+  if redis.call('ZCOUNT', KEYS[i], '(' .. now, '+inf') == 0 then
+    fresh = fresh + 1
+  end
   redis.call('ZADD', KEYS[i], expiry, ARGV[1])
   settle(KEYS[i], KEYS[1], ARGV[i + 1], now)
 end
-return #KEYS - 1
+return fresh
 """
 )
 
@@ -180,20 +185,23 @@ class RedisPresence(Presence):
 
     # -- Presence --------------------------------------------------------------
 
-    async def went_online(self, user_id: int) -> None:
-        """Claim the user for this node. With Redis away, logs (once) and returns: the
-        next heartbeat that reaches Redis claims them."""
+    async def went_online(self, user_id: int) -> bool:
+        """Claim the user for this node; True if no other node held them (they were
+        offline everywhere). With Redis away, logs (once) and returns True, as a lone node
+        would: the next heartbeat that reaches Redis claims them."""
         self._leaving.discard(user_id)
 
-        async def claim() -> None:
+        async def claim() -> Any:
             async with self._writing:
-                await self._claim(
+                return await self._claim(
                     keys=[self._online_key, self._claims_key(user_id)],
                     args=[self.node_id, self._ttl_ms, user_id],
                 )
 
-        with contextlib.suppress(RedisUnavailable):
-            await self._guard.call(claim)
+        try:
+            return bool(await self._guard.call(claim))
+        except RedisUnavailable:
+            return True
 
     async def went_offline(self, user_id: int) -> bool:
         """Drop this node's claim. True if that took the user offline everywhere (then

@@ -107,12 +107,6 @@ async def test_a_user_on_two_nodes_stays_online_until_the_last_connection_closes
     assert history[-2:] == ["offline", "online"], history
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: each node announces 'online' when the user's first session there "
-    "attaches (UserActor._attach), though the user was already online on another node; "
-    "RedisPresence.went_online does not say whether the user was offline before",
-)
 async def test_a_second_device_on_another_node_announces_nothing(cluster: Cluster) -> None:
     """Contacts hear "online" when a user goes online, not once per node they connect to
     (a second device on the same node announces nothing either)."""

@@ -52,9 +52,9 @@ class Node:
     presence: RedisPresence
     users: set[int]
 
-    async def join(self, user_id: int) -> None:
+    async def join(self, user_id: int) -> bool:
         self.users.add(user_id)
-        await self.presence.went_online(user_id)
+        return await self.presence.went_online(user_id)
 
     async def leave(self, user_id: int) -> bool:
         self.users.discard(user_id)
@@ -103,6 +103,17 @@ async def wait_until(condition: Callable[[], Awaitable[bool]]) -> None:
     with trio.fail_after(SOON):
         while not await condition():  # noqa: ASYNC110 -- polling Redis: no event to await
             await trio.sleep(0.02)
+
+
+async def test_only_the_first_claim_anywhere_says_the_user_came_online(
+    nodes: list[Node],
+) -> None:
+    a, b, _ = nodes
+    assert await a.join(11) is True
+    assert await b.join(11) is False
+    assert await a.leave(11) is False
+    assert await b.leave(11) is True
+    assert await b.join(11) is True
 
 
 async def test_online_while_any_node_holds_the_user(nodes: list[Node]) -> None:
