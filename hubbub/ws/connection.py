@@ -59,13 +59,15 @@ class WebSocketConnection:
             chunks = self.protocol.data_to_send()
             if not chunks:
                 return
+            # The protocol queues one chunk per frame; one write for all of them saves a
+            # system call per frame. An empty last chunk asks for a half-close (EOF).
+            eof = not chunks[-1]
+            data = b"".join(chunks)
             try:
-                for chunk in chunks:
-                    if chunk:
-                        await self.stream.send_all(chunk)
-                    else:
-                        # The protocol asks for a half-close (EOF) after the close handshake.
-                        await self.stream.send_eof()
+                if data:
+                    await self.stream.send_all(data)
+                if eof:
+                    await self.stream.send_eof()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
                 raise ConnectionClosed(str(error)) from None
 
