@@ -109,10 +109,12 @@ class FrontDoor:
             if head is None or parsed is None:
                 await stream.aclose()
                 return
-            if is_chat_upgrade(*parsed):
-                await self._websocket(stream, head)
-            else:
-                await self._http(stream, head)
+            handler = self._websocket if is_chat_upgrade(*parsed) else self._http
+            handling = handler(stream, head)
+            # The handler owns the head now and drops it after the handshake; holding it
+            # here would keep it for the connection's whole life.
+            del head, parsed
+            await handling
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
             pass
         except Exception:

@@ -8,6 +8,7 @@ The tree (``/health/supervisor`` serves it live)::
     ├── storage-writer     group commit of every message write
     ├── users              a UserActor per user with a session here (spawned on demand)
     ├── groups             a GroupActor per group with a member online here
+    ├── keepalive          pings silent connections, closes the unanswering
     ├── http               the Quart app's lifespan (Hypercorn)
     └── front-door         the listening port: /ws/chat to sessions, the rest to http
 """
@@ -40,6 +41,7 @@ from hubbub.media import store_for
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError, open_storage
 from hubbub.ws.endpoint import ChatEndpoint
+from hubbub.ws.keepalive import Keepalive
 
 log = logging.getLogger("hubbub")
 
@@ -154,8 +156,14 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             chat=chat,
         )
         http = HttpServer(create_app(http_context))
+        keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
         endpoint = ChatEndpoint(
-            settings=settings, tokens=tokens, storage=storage, metrics=metrics, handler=chat
+            settings=settings,
+            tokens=tokens,
+            storage=storage,
+            metrics=metrics,
+            handler=chat,
+            keepalive=keepalive,
         )
         door = FrontDoor(
             await open_listeners(settings.host, settings.port),
@@ -170,6 +178,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 ChildSpec("storage-writer", make_writer),
                 ChildSpec("users", lambda: users_supervisor),
                 ChildSpec("groups", lambda: groups_supervisor),
+                ChildSpec("keepalive", lambda: TaskChild("keepalive", keepalive.run)),
                 ChildSpec("http", lambda: TaskChild("http", http.run)),
                 ChildSpec("front-door", lambda: TaskChild("front-door", door.run)),
             ],

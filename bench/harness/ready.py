@@ -81,15 +81,26 @@ def open_ready(
     return Opened(ready, dict(failures), dict(early))
 
 
-def keep_idle(loop: Loop, seconds: float) -> dict[str, int]:
+def keep_idle(loop: Loop, seconds: float, *, until_quiet: float | None = None) -> dict[str, int]:
     """Serve the connections (answer the server's pings) for ``seconds`` without sending
-    anything; return what happened meanwhile: frames by ``type`` and closes by reason."""
+    anything; return what happened meanwhile: frames by ``type`` and closes by reason.
+
+    With ``until_quiet``, return as soon as no frame has arrived for that many seconds
+    (e.g. to let the presence frames of a crowd's connects pass before measuring)."""
     seen: collections.Counter[str] = collections.Counter()
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
+    now = time.monotonic()
+    deadline, last_frame = now + seconds, now
+    while (left := deadline - now) > 0:
+        if until_quiet is not None:
+            if now - last_frame >= until_quiet:
+                break
+            left = min(left, last_frame + until_quiet - now)
         for conn, frames in loop.poll(min(left, 0.5)):
             for frame in frames:
                 seen[f"frame {orjson.loads(frame).get('type')}"] += 1
+            if frames:
+                last_frame = time.monotonic()
             if conn.closed is not None:
                 seen[f"closed: {conn.closed}"] += 1
+        now = time.monotonic()
     return dict(seen)

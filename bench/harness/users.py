@@ -28,7 +28,19 @@ TOKEN_MARGIN = 300.0
 
 
 class SetupError(Exception):
-    """A bench user could not be signed up or logged in."""
+    """A bench user (or group) could not be set up: signed up, logged in, created."""
+
+
+def first_setup_error(group: ExceptionGroup) -> SetupError:
+    """The first SetupError inside ``group`` (nested groups searched), copied so it can be
+    raised ``from group``. Raises ``group`` itself if it holds no SetupError."""
+    failed = group.subgroup(SetupError)
+    if failed is None:
+        raise group
+    first = failed.exceptions[0]
+    while isinstance(first, ExceptionGroup):
+        first = first.exceptions[0]
+    return SetupError(str(first))
 
 
 @attrs.frozen
@@ -145,12 +157,6 @@ def ensure_users(
     try:
         users = trio.run(_ensure_users, base_url, names, cache, concurrency, timeout)
     except ExceptionGroup as group:
-        failed = group.subgroup(SetupError)
-        if failed is None:
-            raise
-        first = failed.exceptions[0]
-        while isinstance(first, ExceptionGroup):
-            first = first.exceptions[0]
-        raise SetupError(str(first)) from group
+        raise first_setup_error(group) from group
     _save_cache(base_url, users)
     return users

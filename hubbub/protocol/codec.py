@@ -147,7 +147,9 @@ def encode(frame: ServerFrame | ClientFrame) -> bytes:
     Meant for server frames; client frames encode the same way (the Python client uses
     it), and ``decode_client_frame(encode(f)) == f`` for every valid client frame.
     """
-    return orjson.dumps(_ENCODERS[type(frame)](frame))
+    # orjson's result keeps the ~4 KiB buffer it wrote into; frames wait in queues and
+    # mailboxes, so a right-sized copy (about 0.2 us) saves ~4 KiB per frame held.
+    return bytes(memoryview(orjson.dumps(_ENCODERS[type(frame)](frame))))
 
 
 def as_dict(frame: ServerFrame) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from hubbub.config import Settings
 from hubbub.http.tokens import InvalidToken, TokenIssuer
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError
-from hubbub.ws.connection import WebSocketConnection
+from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
 from hubbub.ws.handshake import find_credentials
+from hubbub.ws.keepalive import Keepalive
 from hubbub.ws.session import CLOSE_INTERNAL, CLOSE_POLICY, FrameHandler, Session
 
 log = logging.getLogger("hubbub.ws")
@@ -32,23 +33,57 @@ class ChatEndpoint:
         storage: Storage,
         metrics: Metrics,
         handler: FrameHandler,
+        keepalive: Keepalive,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.storage = storage
         self.metrics = metrics
         self.handler = handler
+        self.keepalive = keepalive
 
     async def serve(self, stream: trio.SocketStream, already_read: bytes) -> None:
         """Serve one connection to its end. Never raises (but for cancellation)."""
+        accepted = await self._handshake(stream, already_read)
+        del already_read  # not kept for the session's life
+        if accepted is None:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            return
+        connection, token = accepted
+        user = await self._authenticate(token)
+        if isinstance(user, str):
+            self.metrics.errors.labels("unauthenticated").inc()
+            log.info("connection refused", extra={"fields": {"reason": user}})
+            code = CLOSE_INTERNAL if user == "storage unavailable" else CLOSE_POLICY
+            await connection.close(code, user)
+            return
+        session = Session(
+            connection,
+            user[0],
+            user[1],
+            settings=self.settings,
+            metrics=self.metrics,
+            handler=self.handler,
+        )
+        self.keepalive.watch(session)
+        try:
+            await session.run()
+        finally:
+            self.keepalive.forget(session)
+
+    async def _handshake(
+        self, stream: trio.SocketStream, already_read: bytes
+    ) -> tuple[WebSocketConnection, str | None] | None:
+        """Accept the upgrade; the connection and the offered token, or None if the
+        handshake failed. Its own function so the request and its headers are freed
+        before the long life of the session."""
         # Frames over 64 KiB close the connection with 1009, inside the protocol.
         protocol = ServerProtocol(max_size=MAX_FRAME_BYTES)
         connection = WebSocketConnection(stream, protocol)
         request = await connection.read_request(already_read, HANDSHAKE_TIMEOUT)
         if request is None:
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
-            return
+            return None
         credentials = find_credentials(
             request.path,
             request.headers.get("Authorization"),
@@ -64,31 +99,11 @@ class ChatEndpoint:
         protocol.send_response(response)
         try:
             await connection.flush()
-        except Exception:
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
-            return
+        except ConnectionClosed:
+            return None
         if response.status_code != 101:
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
-            return
-
-        user = await self._authenticate(credentials.token)
-        if isinstance(user, tuple):
-            session = Session(
-                connection,
-                user[0],
-                user[1],
-                settings=self.settings,
-                metrics=self.metrics,
-                handler=self.handler,
-            )
-            await session.run()
-        else:
-            self.metrics.errors.labels("unauthenticated").inc()
-            log.info("connection refused", extra={"fields": {"reason": user}})
-            code = CLOSE_INTERNAL if user == "storage unavailable" else CLOSE_POLICY
-            await connection.close(code, user)
+            return None
+        return connection, credentials.token
 
     async def _authenticate(self, token: str | None) -> tuple[int, str] | str:
         """``(user_id, username)``, or the reason the connection is refused."""

@@ -1,7 +1,8 @@
 """A session: one authenticated WebSocket connection of a user (one device).
 
-Three tasks in the session's own nursery: a reader (decode, then hand each frame to the
-chat handler in order), a writer fed by a bounded outbound queue, and a keepalive. The
+Two tasks in the session's own nursery: a reader (decode, then hand each frame to the
+chat handler in order) and a writer fed by a bounded outbound queue; the node's one
+``Keepalive`` watches every session. The
 queue is what keeps one slow client from slowing anyone else: actors ``push`` without
 ever waiting, and a full queue closes the connection with 1013; the client reconnects
 and catches up from storage.
@@ -25,6 +26,8 @@ from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
 log = logging.getLogger("hubbub.ws")
 
 WRITE_BATCH = 128
+#: Queued by the keepalive: the writer sends a ping frame for it.
+PING = b""
 #: How long a send may wait for a slot among the connection's unacked sends.
 ACK_WAIT = 30.0
 CLOSE_NORMAL = 1000
@@ -152,6 +155,16 @@ class Session:
             self.metrics.slow_consumers.inc()
             self.close_soon(CLOSE_TRY_LATER, "slow consumer")
 
+    def last_heard(self) -> float:
+        return self.connection.last_heard
+
+    def ping_soon(self) -> None:
+        """Have the writer send a ping (the keepalive's request)."""
+        with contextlib.suppress(
+            trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
+        ):
+            self._outbox.send_nowait(PING)
+
     def close_soon(self, code: int, reason: str) -> None:
         """Ask the session to close with ``code``. Safe from any task; the first code wins."""
         if not self._scope.cancel_called:
@@ -171,7 +184,6 @@ class Session:
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write_loop)
-                    nursery.start_soon(self._keepalive_loop)
                     await self.handler.session_opened(self)
                     await self._read_loop()
                     nursery.cancel_scope.cancel()
@@ -237,20 +249,3 @@ class Session:
             self._close_slow()
         except ConnectionClosed:
             self.close_soon(CLOSE_GOING_AWAY, "connection lost")
-
-    async def _keepalive_loop(self) -> None:
-        interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
-        while True:
-            await trio.sleep(interval)
-            if trio.current_time() - self.connection.last_heard < interval:
-                continue
-            asked_at = trio.current_time()
-            try:
-                await self.connection.ping()
-            except ConnectionClosed:
-                self.close_soon(CLOSE_GOING_AWAY, "connection lost")
-                return
-            await trio.sleep(timeout)
-            if self.connection.last_heard < asked_at:
-                self.close_soon(CLOSE_INTERNAL, "keepalive timeout")
-                return

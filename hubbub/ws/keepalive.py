@@ -1,0 +1,66 @@
+"""Keepalive for every connection of a node, from one task.
+
+A connection silent for ``interval`` is pinged; one still silent ``timeout`` after the
+ping is closed (1011). One sweeping task rather than a timer task per connection: idle
+connections are most connections, and a task per connection is memory per connection.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import trio
+
+
+class Watched(Protocol):
+    """What the sweeper needs of a session."""
+
+    def last_heard(self) -> float:
+        """When the peer last sent anything (trio clock)."""
+
+    def ping_soon(self) -> None:
+        """Queue a ping; the session's writer sends it."""
+
+    def close_soon(self, code: int, reason: str) -> None: ...
+
+
+class Keepalive:
+    """Watches sessions; run ``run()`` under a supervisor."""
+
+    def __init__(self, interval: float, timeout: float) -> None:
+        self.interval = interval
+        self.timeout = timeout
+        #: Each watched session, with when it was pinged (None: not awaiting a pong).
+        self._watched: dict[Watched, float | None] = {}
+
+    def watch(self, session: Watched) -> None:
+        self._watched[session] = None
+
+    def forget(self, session: Watched) -> None:
+        self._watched.pop(session, None)
+
+    def __len__(self) -> int:
+        return len(self._watched)
+
+    def sweep(self, now: float) -> None:
+        """Ping the silent, close the unanswering. Synchronous: no session can slow it."""
+        for session, pinged_at in list(self._watched.items()):
+            heard = session.last_heard()
+            if pinged_at is not None:
+                if heard >= pinged_at:
+                    self._watched[session] = None
+                elif now - pinged_at >= self.timeout:
+                    self._watched.pop(session, None)
+                    session.close_soon(1011, "keepalive timeout")
+                continue
+            if now - heard >= self.interval:
+                self._watched[session] = now
+                session.ping_soon()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Sweep often enough that a ping or a close is at most a quarter-period late."""
+        task_status.started()
+        period = min(self.interval, self.timeout) / 4
+        while True:
+            await trio.sleep(period)
+            self.sweep(trio.current_time())

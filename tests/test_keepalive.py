@@ -1,0 +1,61 @@
+"""The keepalive sweep, against a fake clock: pure logic, no sockets."""
+
+from __future__ import annotations
+
+import attrs
+
+from hubbub.ws.keepalive import Keepalive
+
+
+@attrs.define(eq=False)
+class FakeSession:
+    heard: float = 0.0
+    pings: int = 0
+    closed: tuple[int, str] | None = None
+
+    def last_heard(self) -> float:
+        return self.heard
+
+    def ping_soon(self) -> None:
+        self.pings += 1
+
+    def close_soon(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+def test_a_silent_session_is_pinged_once_then_closed_without_a_pong() -> None:
+    keepalive = Keepalive(interval=10, timeout=5)
+    session = FakeSession()
+    keepalive.watch(session)
+    keepalive.sweep(now=9)
+    assert session.pings == 0
+    keepalive.sweep(now=10)
+    keepalive.sweep(now=12)
+    assert session.pings == 1 and session.closed is None
+    keepalive.sweep(now=15)
+    assert session.closed == (1011, "keepalive timeout")
+    assert len(keepalive) == 0
+
+
+def test_an_answer_after_the_ping_keeps_the_session() -> None:
+    keepalive = Keepalive(interval=10, timeout=5)
+    session = FakeSession()
+    keepalive.watch(session)
+    keepalive.sweep(now=10)
+    session.heard = 11  # the pong (or any frame) arrived
+    keepalive.sweep(now=16)
+    assert session.closed is None
+    keepalive.sweep(now=21)
+    assert session.pings == 2 and session.closed is None
+
+
+def test_a_chatty_session_is_never_pinged_and_forgotten_ones_are_left_alone() -> None:
+    keepalive = Keepalive(interval=10, timeout=5)
+    chatty, gone = FakeSession(), FakeSession()
+    keepalive.watch(chatty)
+    keepalive.watch(gone)
+    keepalive.forget(gone)
+    for now in range(0, 100, 3):
+        chatty.heard = now
+        keepalive.sweep(now=now)
+    assert chatty.pings == 0 and gone.pings == 0 and gone.closed is None
