@@ -9,6 +9,7 @@ Writes from one sender keep their order, because one batch is in flight at a tim
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,8 @@ from hubbub.storage import (
 log = logging.getLogger("hubbub.engine")
 
 MAX_BATCH = 512
+#: How long delivery marks wait for a message batch to share its commit.
+DELIVERED_DELAY = 0.2
 
 
 @attrs.frozen(slots=True)
@@ -73,13 +76,31 @@ class StorageWriter(Actor):
         self.on_group = on_group
         self.on_failed = on_failed
         self.on_batch = on_batch
+        #: Ids to mark delivered with the next commit.
+        self._delivered: list[int] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
-            first = await self.next_envelope()
+            # Delivery marks wait (briefly) for a message batch to ride along with: on
+            # their own they would cost a commit each.
+            first = None
+            with trio.move_on_after(DELIVERED_DELAY if self._delivered else math.inf):
+                first = await self.next_envelope()
+            if first is None:
+                await self._flush_delivered()
+                continue
+            # Never under a timeout: a commit is not to be cancelled half-way.
             batch = [first.message] + [e.message for e in self.drain_nowait(MAX_BATCH - 1)]
             await self._commit(batch)
+
+    async def _flush_delivered(self) -> None:
+        delivered, self._delivered = self._delivered, []
+        try:
+            await self.storage.mark_delivered(delivered)
+        except StorageError as error:
+            # Still pending in storage: the recipient gets it again on reconnect.
+            log.warning("marking delivered failed", extra={"fields": {"error": str(error)}})
 
     async def handle(self, message: object) -> object:  # pragma: no cover - run() replaces it
         raise NotImplementedError
@@ -87,12 +108,13 @@ class StorageWriter(Actor):
     async def _commit(self, batch: list[object]) -> None:
         directs = [item for item in batch if isinstance(item, StoreDirect)]
         groups = [item for item in batch if isinstance(item, StoreGroup)]
-        delivered = [
+        self._delivered.extend(
             i for item in batch if isinstance(item, MarkDelivered) for i in item.message_ids
-        ]
+        )
         if self.on_batch is not None:
             self.on_batch(len(batch))
         if directs:
+            delivered, self._delivered = self._delivered, []
             try:
                 stored = await self.storage.store_direct_messages(
                     [item.message for item in directs], delivered
@@ -105,12 +127,8 @@ class StorageWriter(Actor):
                 self.on_failed(directs, error)
             else:
                 await self.on_direct(list(zip(directs, stored, strict=True)))
-        elif delivered:
-            try:
-                await self.storage.mark_delivered(delivered)
-            except StorageError as error:
-                # Still pending in storage: the recipient gets it again on reconnect.
-                log.warning("marking delivered failed", extra={"fields": {"error": str(error)}})
+        elif len(self._delivered) >= MAX_BATCH:
+            await self._flush_delivered()
         if groups:
             try:
                 stored_groups = await self.storage.store_group_messages(

@@ -1,0 +1,117 @@
+"""The StorageWriter: group commit, answers after the commit, delivery marks that ride
+along with the next batch (or go alone after a short wait)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+import trio
+
+from hubbub.engine.storage_writer import MarkDelivered, StorageWriter, StoreDirect
+from hubbub.storage import NewDirectMessage, Storage, StoredDirect, open_storage
+
+
+class Recorder:
+    """Collects what the writer answers, and lets a test wait for it."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[StoreDirect, StoredDirect]]] = []
+        self.changed = trio.Event()
+
+    async def on_direct(self, results: Sequence[tuple[StoreDirect, StoredDirect]]) -> None:
+        self.batches.append(list(results))
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def on_group(self, results: Sequence) -> None:
+        raise AssertionError("no group messages here")
+
+    def on_failed(self, requests: Sequence, error: Exception) -> None:
+        raise AssertionError(f"write failed: {error}")
+
+    async def wait_for(self, messages: int) -> None:
+        with trio.fail_after(10):
+            while sum(len(batch) for batch in self.batches) < messages:
+                await self.changed.wait()
+
+
+class MarkSpy:
+    """Wraps a real storage to signal when delivery marks are committed on their own."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self.marked = trio.Event()
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._storage, name)
+
+    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
+        await self._storage.mark_delivered(message_ids)
+        self.marked.set()
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    async with open_storage(f"sqlite:///{tmp_path / 'w.db'}") as opened:
+        await opened.migrate()
+        yield opened
+
+
+async def start_writer(nursery: trio.Nursery, storage: object, recorder: Recorder) -> StorageWriter:
+    writer = StorageWriter(
+        storage,  # type: ignore[arg-type]
+        on_direct=recorder.on_direct,
+        on_group=recorder.on_group,
+        on_failed=recorder.on_failed,
+    )
+    await nursery.start(writer.run)
+    return writer
+
+
+async def test_queued_sends_commit_together_and_are_answered_in_order(storage: Storage) -> None:
+    alice = await storage.create_user("alice", "a@example.com", "x")
+    bob = await storage.create_user("bob", "b@example.com", "x")
+    recorder = Recorder()
+    async with trio.open_nursery() as nursery:
+        writer = await start_writer(nursery, storage, recorder)
+        for number in range(50):
+            message = NewDirectMessage(alice.id, bob.id, f"m{number}", None, f"c{number}")
+            writer.tell_nowait(StoreDirect(message, origin=number))
+        await recorder.wait_for(50)
+        nursery.cancel_scope.cancel()
+    answered = [request.origin for batch in recorder.batches for request, _ in batch]
+    assert answered == list(range(50))
+    assert len(recorder.batches) < 50  # grouped: fewer commits than messages
+    history = await storage.direct_history(alice.id, bob.id, None, 100)
+    assert [m.body for m in history] == [f"m{n}" for n in range(50)]
+
+
+async def test_delivery_marks_ride_with_the_next_batch(storage: Storage) -> None:
+    alice = await storage.create_user("alice", "a@example.com", "x")
+    bob = await storage.create_user("bob", "b@example.com", "x")
+    [earlier] = await storage.store_direct_messages([NewDirectMessage(alice.id, bob.id, "e", None)])
+    spy, recorder = MarkSpy(storage), Recorder()
+    async with trio.open_nursery() as nursery:
+        writer = await start_writer(nursery, spy, recorder)
+        writer.tell_nowait(MarkDelivered((earlier.message.id,)))
+        writer.tell_nowait(StoreDirect(NewDirectMessage(alice.id, bob.id, "n", None), origin=1))
+        await recorder.wait_for(1)
+        nursery.cancel_scope.cancel()
+    assert not spy.marked.is_set()  # no commit of its own
+    assert (await storage.direct_message(earlier.message.id)).status == "delivered"
+
+
+async def test_a_lone_delivery_mark_commits_after_a_short_wait(storage: Storage) -> None:
+    alice = await storage.create_user("alice", "a@example.com", "x")
+    bob = await storage.create_user("bob", "b@example.com", "x")
+    [earlier] = await storage.store_direct_messages([NewDirectMessage(alice.id, bob.id, "e", None)])
+    spy, recorder = MarkSpy(storage), Recorder()
+    async with trio.open_nursery() as nursery:
+        writer = await start_writer(nursery, spy, recorder)
+        writer.tell_nowait(MarkDelivered((earlier.message.id,)))
+        with trio.fail_after(5):
+            await spy.marked.wait()
+        nursery.cancel_scope.cancel()
+    assert (await storage.direct_message(earlier.message.id)).status == "delivered"
