@@ -22,7 +22,10 @@ processes too: the send time travels in the message text, and ``time.monotonic()
 between processes of one machine. Server CPU comes from ``/proc/<pid>/stat`` before
 and after, per 1,000 deliveries, beside the harness's own CPU and a verdict on who
 saturated. Members' unread group messages from earlier runs are caught up on connect,
-before the measured span (counted under ``frames before ready``).
+before the measured span (counted under ``frames before ready``), and the members'
+presence frames are let pass (``--settle``) before the start. A load process stops once
+its members have every message of the run, else after ``--drain-timeout`` without a
+delivery (a refused message never comes): that idle tail then dilutes ``cores busy``.
 """
 
 from __future__ import annotations
@@ -241,6 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     except (WorkerFailed, ProcessLookupError) as error:
         print(f"load failed: {error}", file=sys.stderr)
         return 1
+    online = sum(info["members"] for info in outcome.infos)
+    if online == 0:
+        failures = _sum_counts([info["failures"] for info in outcome.infos])
+        print(
+            f"load failed: no member came online ({failures}); see the node's log", file=sys.stderr
+        )
+        return 1
+    if online < args.members:
+        print(f"warning: only {online} of {args.members} members came online", file=sys.stderr)
     figures = summarise(args, group_id, outcome, Span(*snapshots))
     emit("group messages", figures, as_json=args.json)
     limited = sum(r.errors.get(RATE_LIMITED, 0) for r in outcome.results)

@@ -121,7 +121,9 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         users = Registry(
             users_supervisor,
             lambda user_id: ChildSpec(
-                f"user:{user_id}", lambda: UserActor(user_id, chat), Restart.TRANSIENT
+                f"user:{user_id}",
+                lambda: UserActor(user_id, chat, idle_timeout=chat.user_idle_timeout),
+                Restart.TRANSIENT,
             ),
         )
         chat.users = users

@@ -74,7 +74,8 @@ class LocalBus(Bus):
         self._subscribers[channel] = subscriber
 
     def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
-        if self._subscribers.get(channel) is subscriber:
+        # ==, not is: a bound method is a new object at each access.
+        if self._subscribers.get(channel) == subscriber:
             del self._subscribers[channel]
 
     def publish(self, channel: str, event: Event) -> None:

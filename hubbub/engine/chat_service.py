@@ -88,6 +88,8 @@ class ChatService:
         self.rate_limiter = rate_limiter
         self.directory = directory
         self.groups = GroupChat(self)
+        #: How long a UserActor without sessions lingers before it stops.
+        self.user_idle_timeout = 30.0
         #: Decides which ``image_url`` a message may carry; set by the node (uploads).
         self.image_policy: Callable[[str], Awaitable[bool]] | None = None
         # Wired by the node once the actors exist.

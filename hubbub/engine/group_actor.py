@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from hubbub.engine.actor import Actor, MailboxFull
+from hubbub.engine.actor import Actor, ActorStopped, MailboxFull
 from hubbub.engine.bus import Event, group_channel
 from hubbub.storage import StorageError
 
@@ -53,6 +53,8 @@ class GroupActor(Actor):
     def _on_event(self, event: Event) -> None:
         try:
             self.tell_nowait(event)
+        except ActorStopped:
+            pass  # stopping: the node's next GroupActor for the group takes over
         except MailboxFull:
             log.warning(
                 "group mailbox full, event dropped", extra={"fields": {"group": self.group_id}}

@@ -82,7 +82,8 @@ class RedisBridge(Bus):
                 await confirmed.wait()
 
     def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
-        if self._local.get(channel) is subscriber:
+        # ==, not is: a bound method is a new object at each access.
+        if self._local.get(channel) == subscriber:
             del self._local[channel]
             self._confirmed.pop(channel, None)
             self._changes.send_nowait(channel)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from hubbub.engine.actor import Actor, MailboxFull
+from hubbub.engine.actor import Actor, ActorStopped, MailboxFull
 from hubbub.engine.bus import Event, user_channel
 from hubbub.engine.group_chat import JOINED
 from hubbub.storage import StorageError
@@ -59,6 +59,8 @@ class UserActor(Actor):
         """Queue an event for the user's sessions; never blocks."""
         try:
             self.tell_nowait(event)
+        except ActorStopped:
+            pass  # stopping: storage holds what matters; the next session catches up
         except MailboxFull:
             # The user's devices cannot keep up; they reconnect and catch up from storage.
             for session in self.sessions:

@@ -92,3 +92,24 @@ async def test_http_presence_and_online_list(
     assert bob_later["last_seen"] is not None
     assert (await http.get(f"/users/presence/{10**9}", alice.access_token)).status_code == 404
     assert (await http.get("/users/online")).status_code == 401
+
+
+async def test_a_user_actor_that_stopped_leaves_no_subscription_behind(
+    node: Node, make_user: UserMaker
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    node.chat.user_idle_timeout = 0.1
+    async with ChatClient.connect(node.url, alice.access_token) as alice_chat:
+        await send_direct(alice_chat, bob.id, "so we are related", "r")
+    with trio.fail_after(10):
+        # The actor stops by itself; nothing to wait on but its absence.
+        while node.users.get(alice.id) is not None:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+    assert f"user:{alice.id}" not in node.chat.bus.channels()
+    # Bob's coming online is announced to Alice's channel: nobody holds it any more.
+    async with ChatClient.connect(node.url, bob.access_token) as bob_chat:
+        await bob_chat.send({"type": "ping"})
+        assert (await bob_chat.receive_type("pong"))["type"] == "pong"
+    async with HubbubHTTP(node.url) as http:
+        tree = (await http.get("/health/supervisor")).json()
+    assert all(child["restarts"] == 0 for child in tree["children"])
