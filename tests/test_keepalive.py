@@ -10,6 +10,7 @@ from hubbub.ws.keepalive import Keepalive
 @attrs.define(eq=False)
 class FakeSession:
     heard: float = 0.0
+    writing: float | None = None
     pings: int = 0
     closed: tuple[int, str] | None = None
 
@@ -18,6 +19,12 @@ class FakeSession:
 
     def ping_soon(self) -> None:
         self.pings += 1
+
+    def writing_since(self) -> float | None:
+        return self.writing
+
+    def close_slow(self) -> None:
+        self.closed = (1013, "slow consumer")
 
     def close_soon(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
@@ -59,3 +66,18 @@ def test_a_chatty_session_is_never_pinged_and_forgotten_ones_are_left_alone() ->
         chatty.heard = now
         keepalive.sweep(now=now)
     assert chatty.pings == 0 and gone.pings == 0 and gone.closed is None
+
+
+def test_a_write_stuck_past_the_timeout_closes_the_session_as_slow() -> None:
+    keepalive = Keepalive(interval=10, timeout=5)
+    stuck, busy = FakeSession(), FakeSession()
+    keepalive.watch(stuck)
+    keepalive.watch(busy)
+    stuck.writing = busy.writing = 1.0
+    stuck.heard = busy.heard = 1.0
+    keepalive.sweep(now=5.9)
+    assert stuck.closed is None
+    busy.writing = None  # its write finished in time
+    keepalive.sweep(now=6.0)
+    assert stuck.closed == (1013, "slow consumer")
+    assert busy.closed is None

@@ -1,8 +1,10 @@
 """Keepalive for every connection of a node, from one task.
 
 A connection silent for ``interval`` is pinged; one still silent ``timeout`` after the
-ping is closed (1011). One sweeping task rather than a timer task per connection: idle
-connections are most connections, and a task per connection is memory per connection.
+ping is closed (1011). A connection whose write has been stuck for ``timeout`` (the
+client stopped reading) is closed as a slow consumer (1013). One sweeping task rather
+than a timer per connection: idle connections are most connections, and a task per
+connection is memory per connection, a timeout per write is CPU per write.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ class Watched(Protocol):
 
     def ping_soon(self) -> None:
         """Queue a ping; the session's writer sends it."""
+
+    def writing_since(self) -> float | None:
+        """When the write in progress started; None between writes."""
+
+    def close_slow(self) -> None:
+        """Close as a slow consumer (1013)."""
 
     def close_soon(self, code: int, reason: str) -> None: ...
 
@@ -43,8 +51,14 @@ class Keepalive:
         return len(self._watched)
 
     def sweep(self, now: float) -> None:
-        """Ping the silent, close the unanswering. Synchronous: no session can slow it."""
+        """Ping the silent, close the unanswering and the stuck. Synchronous: no session
+        can slow it."""
         for session, pinged_at in list(self._watched.items()):
+            writing = session.writing_since()
+            if writing is not None and now - writing >= self.timeout:
+                self._watched.pop(session, None)
+                session.close_slow()
+                continue
             heard = session.last_heard()
             if pinged_at is not None:
                 if heard >= pinged_at:

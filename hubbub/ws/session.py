@@ -83,6 +83,7 @@ class Session:
         unacked = max(1, settings.outbound_queue // 4)
         self._unacked = trio.Semaphore(unacked, max_value=unacked)
         self._scope = trio.CancelScope()
+        self._writing_since: float | None = None
         self._close_code = CLOSE_NORMAL
         self._close_reason = ""
 
@@ -149,6 +150,14 @@ class Session:
         """The send holding a slot was acked or refused."""
         with contextlib.suppress(ValueError):  # a slot lost to a writer restart
             self._unacked.release()
+
+    def writing_since(self) -> float | None:
+        """When the write in progress started, or None between writes."""
+        return self._writing_since
+
+    def close_slow(self) -> None:
+        """Close as a slow consumer (1013), counted once."""
+        self._close_slow()
 
     def _close_slow(self) -> None:
         if not self._scope.cancel_called:
@@ -242,10 +251,11 @@ class Session:
                         batch.append(outbox.receive_nowait())
                     except trio.WouldBlock:
                         break
-                with trio.fail_after(self.settings.ping_timeout):
-                    await self.connection.send_texts(batch)
+                # No timeout scope per write (it was a sixth of the cost of a group
+                # delivery): the node's Keepalive closes a session whose write is stuck.
+                self._writing_since = trio.current_time()
+                await self.connection.send_texts(batch)
+                self._writing_since = None
                 self.metrics.frames_out.inc(len(batch))
-        except trio.TooSlowError:
-            self._close_slow()
         except ConnectionClosed:
             self.close_soon(CLOSE_GOING_AWAY, "connection lost")
