@@ -63,7 +63,12 @@ class UserActor(Actor):
         so it is delivered at once rather than through the mailbox: a task switch saved
         per delivery, which is most of a group fan-out. While the actor works (a catch-up
         in progress, say), events queue, and keep their order behind it."""
-        if not self._busy and self.mailbox_depth == 0 and self.state == "running":
+        if (
+            event.kind != JOINED  # not a frame: handled, with an await, in the mailbox
+            and not self._busy
+            and self.mailbox_depth == 0
+            and self.state == "running"
+        ):
             self._deliver(event)
             return
         try:
