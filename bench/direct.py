@@ -18,19 +18,15 @@ from __future__ import annotations
 
 import argparse
 import array
-import os
 import secrets
 import sys
 
 from bench.harness.pairs import PairPlan, PairResult, PairSpec, run_pair_worker
 from bench.harness.procstat import Snapshot, Span, snapshot
-from bench.harness.report import Value, emit, latency_ms, per_thousand
+from bench.harness.report import Value, cost_figures, emit, latency_ms, sum_counts
 from bench.harness.users import SetupError, ensure_users
 from bench.harness.wire import chat_url
 from bench.harness.workers import Outcome, WorkerFailed, run_workers
-
-#: Above this share of one core, a process counts as saturated.
-SATURATED = 0.85
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,25 +97,6 @@ def make_plans(args: argparse.Namespace, nonce: str) -> list[PairPlan]:
     return plans
 
 
-def _sum_dicts(dicts: list[dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for d in dicts:
-        for key, value in d.items():
-            total[key] = total.get(key, 0) + value
-    return total
-
-
-def who_saturated(cores: dict[str, float], machine: float, others: float) -> str:
-    """Which single-threaded processes ran at ~one full core, else whether the whole
-    machine was busy (so the load was bounded by CPU that others took)."""
-    saturated = [name for name, share in cores.items() if share >= SATURATED]
-    if saturated:
-        return " and ".join(saturated)
-    if machine >= SATURATED * (os.cpu_count() or 1):
-        return f"the machine (other processes took {others:.2f} cores)"
-    return "neither (waiting, not computing)"
-
-
 def summarise(args: argparse.Namespace, outcome: Outcome, span: Span) -> dict[str, Value]:
     """The figures of one run (``span``: from just before the common start to the last
     result), in print order."""
@@ -132,17 +109,6 @@ def summarise(args: argparse.Namespace, outcome: Outcome, span: Span) -> dict[st
     delivered = sum(r.delivered for r in results)
     last = max((r.last_receive for r in results), default=start_at)
     elapsed = max(last - start_at, 1e-9)
-    server_cpu = span.server_cpu
-    harness_cpu = [r.cpu_seconds for r in results]
-    server_cores = server_cpu / span.wall
-    harness_busiest = max(harness_cpu) / span.wall
-    database_cores = span.database_cpu / span.wall
-    others = span.machine_cores - server_cores - database_cores - sum(harness_cpu) / span.wall
-    verdict = who_saturated(
-        {"server": server_cores, "database": database_cores, "harness": harness_busiest},
-        span.machine_cores,
-        others,
-    )
     figures: dict[str, Value] = {
         "nodes": len(args.url),
         "pairs ready": sum(i["pairs"] for i in infos),
@@ -150,7 +116,7 @@ def summarise(args: argparse.Namespace, outcome: Outcome, span: Span) -> dict[st
         "messages per sender": args.messages,
         "offered rate (msg/s)": args.rate if args.rate else "closed loop",
         "load processes": len(results),
-        "setup failures": _sum_dicts([i["failures"] for i in infos]),
+        "setup failures": sum_counts([i["failures"] for i in infos]),
         "sent": sum(r.sent for r in results),
         "acked": sum(r.acked for r in results),
         "acked as delivered": sum(r.acked_delivered for r in results),
@@ -160,30 +126,15 @@ def summarise(args: argparse.Namespace, outcome: Outcome, span: Span) -> dict[st
         "stale frames": sum(r.stale for r in results)
         + sum(i["early"].get("message", 0) for i in infos),
         "sends held by a full window": sum(r.late_sends for r in results),
-        "errors": _sum_dicts([r.errors for r in results]),
-        "connections closed": _sum_dicts([r.closed for r in results]),
+        "errors": sum_counts([r.errors for r in results]),
+        "connections closed": sum_counts([r.closed for r in results]),
         "timed out": any(r.unfinished for r in results),
         "elapsed to last delivery (s)": round(elapsed, 3),
         "delivered msg/s": round(delivered / elapsed, 1),
         "latency ms": latency_ms(latencies),
-        "server cpu s": round(server_cpu, 3),
-        "server cpu s per 1k delivered": per_thousand(server_cpu, delivered),
-        "server cores busy": round(server_cores, 2),
-        "database cpu s per 1k delivered": per_thousand(span.database_cpu, delivered)
-        if args.db_pid
-        else "(no --db-pid)",
-        "database cores busy": round(database_cores, 2) if args.db_pid else "(no --db-pid)",
-        "server rss kb": {str(s.pid): s.rss_kb for s in span.after.servers},
-        "server rss growth kb": span.rss_growth_kb,
-        "harness cpu s": round(sum(harness_cpu), 3),
-        "harness cores busy (busiest process)": round(harness_busiest, 2),
-        "machine cores busy (all processes)": round(span.machine_cores, 2),
-        "other processes' cores busy": round(others, 2),
-        "saturated": verdict,
     }
-    if not args.server_pid:
-        for key in [k for k in figures if k.startswith("server")]:
-            figures[key] = "(no --server-pid)"
+    harness_cpu = [r.cpu_seconds for r in results]
+    figures.update(cost_figures(args, span, harness_cpu, delivered, "delivered"))
     return figures
 
 

@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import argparse
 import array
-import collections
 import secrets
 import sys
 
-from bench.direct import who_saturated
 from bench.harness.group_load import GroupPlan, GroupResult, MemberSpec, run_group_worker
 from bench.harness.groups import ensure_group
 from bench.harness.procstat import Snapshot, Span, snapshot
-from bench.harness.report import Value, emit, latency_ms, per_thousand
+from bench.harness.report import Value, cost_figures, emit, latency_ms, sum_counts
 from bench.harness.users import SetupError, ensure_users
 from bench.harness.wire import chat_url
 from bench.harness.workers import Outcome, WorkerFailed, run_workers
@@ -131,10 +129,6 @@ def make_plans(args: argparse.Namespace, nonce: str) -> tuple[int, list[GroupPla
     return group_id, plans
 
 
-def _sum_counts(dicts: list[dict[str, int]]) -> dict[str, int]:
-    return dict(sum((collections.Counter(d) for d in dicts), collections.Counter()))
-
-
 def _missing(results: list[GroupResult], members: int) -> int:
     """Receipts short of ``members`` for every message some process saw acked."""
     acked = bytearray(len(results[0].acked_map))
@@ -162,17 +156,6 @@ def summarise(
     deliveries = sum(r.deliveries for r in results)
     last = max((r.last_receive for r in results), default=outcome.start_at)
     elapsed = max(last - outcome.start_at, 1e-9)
-    harness_cpu = [r.cpu_seconds for r in results]
-    server_cores = span.server_cpu / span.wall
-    database_cores = span.database_cpu / span.wall
-    harness_busiest = max(harness_cpu) / span.wall
-    others = span.machine_cores - server_cores - database_cores - sum(harness_cpu) / span.wall
-    verdict = who_saturated(
-        {"server": server_cores, "database": database_cores, "harness": harness_busiest},
-        span.machine_cores,
-        others,
-    )
-    no_db = "(no --db-pid)"
     figures: dict[str, Value] = {
         "nodes": len(args.url),
         "group": f"{args.group_name} (id {group_id})",
@@ -182,8 +165,8 @@ def summarise(
         "messages per sender": args.messages,
         "offered rate (msg/s)": args.rate if args.rate else "closed loop",
         "load processes": len(results),
-        "setup failures": _sum_counts([i["failures"] for i in infos]),
-        "frames before ready": _sum_counts([i["early"] for i in infos]),
+        "setup failures": sum_counts([i["failures"] for i in infos]),
+        "frames before ready": sum_counts([i["early"] for i in infos]),
         "sent": sum(r.sent for r in results),
         "acked": acked,
         "expected deliveries (acked x members)": acked * members,
@@ -191,34 +174,18 @@ def summarise(
         "missing deliveries": _missing(results, members),
         "duplicate deliveries": sum(r.duplicates for r in results),
         "stale group messages": sum(r.stale for r in results),
-        "other frames": _sum_counts([r.other_frames for r in results]),
+        "other frames": sum_counts([r.other_frames for r in results]),
         "sends held by a full window": sum(r.late_sends for r in results),
-        "errors": _sum_counts([r.errors for r in results]),
-        "connections closed": _sum_counts([r.closed for r in results]),
+        "errors": sum_counts([r.errors for r in results]),
+        "connections closed": sum_counts([r.closed for r in results]),
         "timed out": any(r.unfinished for r in results),
         "elapsed to last delivery (s)": round(elapsed, 3),
         "acked msg/s": round(acked / elapsed, 1),
         "deliveries/s": round(deliveries / elapsed, 1),
         "latency ms": latency_ms(latencies),
-        "server cpu s": round(span.server_cpu, 3),
-        "server cpu s per 1k deliveries": per_thousand(span.server_cpu, deliveries),
-        "server cores busy": round(server_cores, 2),
-        "database cpu s per 1k deliveries": per_thousand(span.database_cpu, deliveries)
-        if args.db_pid
-        else no_db,
-        "database cores busy": round(database_cores, 2) if args.db_pid else no_db,
-        "server rss kb": {str(s.pid): s.rss_kb for s in span.after.servers},
-        "server rss growth kb": span.rss_growth_kb,
-        "harness cpu s": round(sum(harness_cpu), 3),
-        "harness cpu s per 1k deliveries": per_thousand(sum(harness_cpu), deliveries),
-        "harness cores busy (busiest process)": round(harness_busiest, 2),
-        "machine cores busy (all processes)": round(span.machine_cores, 2),
-        "other processes' cores busy": round(others, 2),
-        "saturated": verdict,
     }
-    if not args.server_pid:
-        for key in [k for k in figures if k.startswith("server")]:
-            figures[key] = "(no --server-pid)"
+    harness_cpu = [r.cpu_seconds for r in results]
+    figures.update(cost_figures(args, span, harness_cpu, deliveries, "deliveries"))
     return figures
 
 
@@ -246,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     online = sum(info["members"] for info in outcome.infos)
     if online == 0:
-        failures = _sum_counts([info["failures"] for info in outcome.infos])
+        failures = sum_counts([info["failures"] for info in outcome.infos])
         print(
             f"load failed: no member came online ({failures}); see the node's log", file=sys.stderr
         )
