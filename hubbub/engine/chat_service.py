@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from hubbub.engine.group_chat import GroupChat
 from hubbub.engine.presence import Presence
 from hubbub.engine.rate_limit import RateLimiter
 from hubbub.engine.registry import Registry
-from hubbub.engine.storage_writer import MarkDelivered, StoreDirect, StoreGroup
+from hubbub.engine.storage_writer import FlushDelivered, MarkDelivered, StoreDirect, StoreGroup
 from hubbub.engine.user_actor import Attach, Detach, Resync
 from hubbub.metrics import Metrics
 from hubbub.protocol import errors as reasons
@@ -251,6 +251,11 @@ class ChatService:
         with contextlib.suppress(ActorError):
             self.writer.tell_nowait(MarkDelivered((message_id,)))
 
+    def flush_delivered(self) -> None:
+        """Have the writer commit held delivery marks now."""
+        with contextlib.suppress(ActorError):
+            self.writer.tell_nowait(FlushDelivered())
+
     def deliver_here(self, user_id: int, event: Event) -> None:
         """Hand ``event`` to ``user_id``'s actor if the user is live on this node."""
         actor = self.users.get(user_id)
@@ -296,16 +301,20 @@ class ChatService:
         if await self.catch_up_direct(session):
             await self.groups.catch_up(session)
 
-    async def catch_up_direct(self, session: Session) -> bool:
+    async def catch_up_direct(self, session: Session, delivered_live: Container[int] = ()) -> bool:
         """Send ``session`` every direct message never delivered to its user, oldest first,
-        marking each page delivered and telling the authors. False if the session left."""
+        marking each page delivered and telling the authors. False if the session left.
+
+        ``delivered_live``: ids already pushed to the user's sessions whose delivery mark
+        may not be committed yet; they are marked, not sent again."""
         user_id = session.user_id
         while True:
             page = await self.storage.pending_direct_messages(user_id, CATCH_UP_PAGE)
             if not page:
                 return True
-            names = await self.directory.names({m.author_id for m in page} | {user_id})
-            for message in page:
+            fresh = [m for m in page if m.id not in delivered_live]
+            names = await self.directory.names({m.author_id for m in fresh} | {user_id})
+            for message in fresh:
                 session.caught_up.add(message.id)
                 frame = direct_frame(
                     message, names.get(message.author_id, ""), names.get(user_id, ""), "delivered"
@@ -313,7 +322,7 @@ class ChatService:
                 if not await session.send(encode(frame)):
                     return False  # The session left: what it did not get stays pending.
             await self.storage.mark_delivered([m.id for m in page])
-            for message in page:
+            for message in fresh:
                 status = encode(frames.StatusOut(message_id=message.id, status="delivered"))
                 self.bus.publish(user_channel(message.author_id), Event("status", status))
             if len(page) < CATCH_UP_PAGE:

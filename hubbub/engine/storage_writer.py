@@ -52,6 +52,11 @@ class MarkDelivered:
     message_ids: tuple[int, ...]
 
 
+@attrs.frozen(slots=True)
+class FlushDelivered:
+    """Commit the held delivery marks now (a session left: it may reconnect elsewhere)."""
+
+
 DirectCommitted = Callable[[Sequence[tuple[StoreDirect, StoredDirect]]], Awaitable[None]]
 GroupCommitted = Callable[[Sequence[tuple[StoreGroup, StoredGroup]]], Awaitable[None]]
 WriteFailed = Callable[[Sequence[StoreDirect | StoreGroup], StorageError], None]
@@ -127,7 +132,8 @@ class StorageWriter(Actor):
                 self.on_failed(directs, error)
             else:
                 await self.on_direct(list(zip(directs, stored, strict=True)))
-        elif len(self._delivered) >= MAX_BATCH:
+        flush = any(isinstance(item, FlushDelivered) for item in batch)
+        if self._delivered and (flush or len(self._delivered) >= MAX_BATCH):
             await self._flush_delivered()
         if groups:
             try:

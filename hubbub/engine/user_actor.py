@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import deque
 from typing import TYPE_CHECKING
 
 import attrs
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from hubbub.ws.session import Session
 
 log = logging.getLogger("hubbub.engine")
+
+#: Enough to cover the delivery marks one storage batch can hold back.
+RECENT_LIVE = 1024
 
 
 @attrs.frozen(slots=True)
@@ -52,6 +56,9 @@ class UserActor(Actor):
         self.chat = chat
         self.sessions: list[Session] = []
         self._busy = False
+        #: Direct messages lately pushed live, whose delivery mark may still be on its way
+        #: to storage: a resync must not send them again.
+        self._recent_live: deque[int | None] = deque(maxlen=RECENT_LIVE)
 
     def can_passivate(self) -> bool:
         return not self.sessions
@@ -113,7 +120,7 @@ class UserActor(Actor):
         elif isinstance(message, Resync):
             for session in list(self.sessions):
                 with contextlib.suppress(StorageError):  # the next connect catches up
-                    await self.chat.catch_up_direct(session)
+                    await self.chat.catch_up_direct(session, self._recent_live)
         else:
             raise TypeError(f"UserActor cannot handle {message!r}")
         return None
@@ -126,6 +133,7 @@ class UserActor(Actor):
                 continue
             delivered = session.push(event.frame) or delivered
         if delivered and event.kind == "direct":
+            self._recent_live.append(message_id)
             self.chat.mark_delivered(event.message_id)
 
     async def _attach(self, session: Session) -> StorageError | None:
@@ -145,6 +153,9 @@ class UserActor(Actor):
     async def _detach(self, session: Session) -> None:
         if session in self.sessions:
             self.sessions.remove(session)
+            # What it was sent live must read as delivered before it reconnects, maybe on
+            # another node, or its catch-up there would send it again.
+            self.chat.flush_delivered()
             if not self.sessions:
                 try:
                     await self.chat.user_offline(self.user_id, session.username)
