@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import attrs
 import coredis
@@ -59,17 +58,6 @@ class Node:
     async def leave(self, user_id: int) -> bool:
         self.users.discard(user_id)
         return await self.presence.went_offline(user_id)
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"test:{uuid.uuid4().hex}:"
-
-
-@pytest.fixture
-async def client(redis_server_url: str) -> AsyncIterator[coredis.Redis]:
-    async with coredis.Redis.from_url(redis_server_url, decode_responses=False) as client:
-        yield client
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ decisions, and the in-process fallback while Redis is away."""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
 import coredis
@@ -17,17 +16,6 @@ from hubbub.engine.redis_rate_limit import RedisRateLimiter
 WINDOW = 1.0
 #: Hang guard for calls that must return within their timeout.
 HANG = 5.0
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"test:{uuid.uuid4().hex}:"
-
-
-@pytest.fixture
-async def client(redis_server_url: str) -> AsyncIterator[coredis.Redis]:
-    async with coredis.Redis.from_url(redis_server_url, decode_responses=False) as client:
-        yield client
 
 
 @pytest.fixture
