@@ -26,6 +26,7 @@ import orjson
 
 from bench.harness.procstat import own_cpu_seconds, raise_fd_limit
 from bench.harness.ready import keep_idle, open_ready
+from bench.harness.window import answered
 from bench.harness.wire import Connection, Loop
 from bench.harness.workers import StartSignal
 
@@ -161,16 +162,17 @@ class GroupLoad:
 
     def resolve(self, sender: Sender, now: float) -> None:
         """A send was answered: free its window slot and send what is due."""
-        sender.inflight -= 1
-        sender.resolved += 1
         self.unresolved -= 1
         self.counts["answered"] += 1
-        if not self.sending:
-            return
-        if sender.backlog:
-            self.send(sender, sender.backlog.popleft())
-        elif self.plan.rate is None and sender.next_seq < self.plan.messages:
-            self.send(sender, now)
+        due = answered(
+            sender,
+            sending=self.sending,
+            closed_loop=self.plan.rate is None,
+            messages=self.plan.messages,
+            now=now,
+        )
+        if due is not None:
+            self.send(sender, due)
 
     def send_due(self, scheduled: int, start_at: float, interval: float, now: float) -> int:
         """Send (or backlog, if the window is full) every message due by ``now``, the

@@ -19,6 +19,7 @@ import orjson
 
 from bench.harness.procstat import own_cpu_seconds, raise_fd_limit
 from bench.harness.ready import open_ready
+from bench.harness.window import answered
 from bench.harness.wire import Connection, Loop
 from bench.harness.workers import StartSignal
 
@@ -142,17 +143,17 @@ class PairLoad:
 
     def resolve(self, pair: Pair, now: float) -> None:
         """A send was answered: free its window slot and send what is due."""
-        pair.inflight -= 1
-        pair.resolved += 1
         self.unresolved -= 1
         self.counts["answered"] += 1
-        if not self.sending:
-            return
-        if pair.backlog:
-            # Measured from when it should have gone: a full window shows up as latency.
-            self.send(pair, pair.backlog.popleft())
-        elif self.plan.rate is None and pair.next_seq < self.plan.messages:
-            self.send(pair, now)
+        due = answered(
+            pair,
+            sending=self.sending,
+            closed_loop=self.plan.rate is None,
+            messages=self.plan.messages,
+            now=now,
+        )
+        if due is not None:
+            self.send(pair, due)
 
     # -- receiving -------------------------------------------------------
 

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from hubbub.engine.storage_writer import MarkDelivered, StorageWriter, StoreDirect
-from hubbub.storage import NewDirectMessage, Storage, StoredDirect, open_storage
+from hubbub.storage import DirectMessage, NewDirectMessage, Storage, StoredDirect, open_storage
 
 
 class Recorder:
@@ -59,6 +59,15 @@ async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
         yield opened
 
 
+@pytest.fixture
+async def earlier(storage: Storage) -> DirectMessage:
+    """A pending message from alice to bob, stored before the writer starts."""
+    alice = await storage.create_user("alice", "a@example.com", "x")
+    bob = await storage.create_user("bob", "b@example.com", "x")
+    [stored] = await storage.store_direct_messages([NewDirectMessage(alice.id, bob.id, "e", None)])
+    return stored.message
+
+
 async def start_writer(nursery: trio.Nursery, storage: object, recorder: Recorder) -> StorageWriter:
     writer = StorageWriter(
         storage,  # type: ignore[arg-type]
@@ -88,30 +97,32 @@ async def test_queued_sends_commit_together_and_are_answered_in_order(storage: S
     assert [m.body for m in history] == [f"m{n}" for n in range(50)]
 
 
-async def test_delivery_marks_ride_with_the_next_batch(storage: Storage) -> None:
-    alice = await storage.create_user("alice", "a@example.com", "x")
-    bob = await storage.create_user("bob", "b@example.com", "x")
-    [earlier] = await storage.store_direct_messages([NewDirectMessage(alice.id, bob.id, "e", None)])
+async def test_delivery_marks_ride_with_the_next_batch(
+    storage: Storage, earlier: DirectMessage
+) -> None:
     spy, recorder = MarkSpy(storage), Recorder()
     async with trio.open_nursery() as nursery:
         writer = await start_writer(nursery, spy, recorder)
-        writer.tell_nowait(MarkDelivered((earlier.message.id,)))
-        writer.tell_nowait(StoreDirect(NewDirectMessage(alice.id, bob.id, "n", None), origin=1))
+        writer.tell_nowait(MarkDelivered((earlier.id,)))
+        writer.tell_nowait(
+            StoreDirect(
+                NewDirectMessage(earlier.author_id, earlier.recipient_id, "n", None), origin=1
+            )
+        )
         await recorder.wait_for(1)
         nursery.cancel_scope.cancel()
     assert not spy.marked.is_set()  # no commit of its own
-    assert (await storage.direct_message(earlier.message.id)).status == "delivered"
+    assert (await storage.direct_message(earlier.id)).status == "delivered"
 
 
-async def test_a_lone_delivery_mark_commits_after_a_short_wait(storage: Storage) -> None:
-    alice = await storage.create_user("alice", "a@example.com", "x")
-    bob = await storage.create_user("bob", "b@example.com", "x")
-    [earlier] = await storage.store_direct_messages([NewDirectMessage(alice.id, bob.id, "e", None)])
+async def test_a_lone_delivery_mark_commits_after_a_short_wait(
+    storage: Storage, earlier: DirectMessage
+) -> None:
     spy, recorder = MarkSpy(storage), Recorder()
     async with trio.open_nursery() as nursery:
         writer = await start_writer(nursery, spy, recorder)
-        writer.tell_nowait(MarkDelivered((earlier.message.id,)))
+        writer.tell_nowait(MarkDelivered((earlier.id,)))
         with trio.fail_after(5):
             await spy.marked.wait()
         nursery.cancel_scope.cancel()
-    assert (await storage.direct_message(earlier.message.id)).status == "delivered"
+    assert (await storage.direct_message(earlier.id)).status == "delivered"
