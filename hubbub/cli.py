@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import trio
 
-from hubbub.cluster import ClusterUnavailable
 from hubbub.config import ConfigError, Settings, add_arguments, describe, load_settings
+from hubbub.engine.cluster import ClusterUnavailable
 from hubbub.logs import configure_logging
 from hubbub.storage import StorageError, open_storage
 

@@ -22,21 +22,21 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
-from hubbub.cluster import Cluster, ClusterHooks, open_cluster
+from hubbub.auth.tokens import TokenIssuer
 from hubbub.config import Settings, describe
-from hubbub.engine.chat_service import ChatService
-from hubbub.engine.directory import UserDirectory
-from hubbub.engine.group_actor import GroupActor
-from hubbub.engine.registry import Registry
-from hubbub.engine.storage_writer import StorageWriter
-from hubbub.engine.supervisor import ChildSpec, Restart, Supervisor
-from hubbub.engine.task_child import TaskChild
-from hubbub.engine.user_actor import UserActor
+from hubbub.engine.chat.chat_service import ChatService
+from hubbub.engine.chat.directory import UserDirectory
+from hubbub.engine.chat.group_actor import GroupActor
+from hubbub.engine.chat.storage_writer import StorageWriter
+from hubbub.engine.chat.user_actor import UserActor
+from hubbub.engine.cluster import Cluster, ClusterHooks, open_cluster
+from hubbub.engine.runtime.registry import Registry
+from hubbub.engine.runtime.supervisor import ChildSpec, Restart, Supervisor
+from hubbub.engine.runtime.task_child import TaskChild
 from hubbub.front_door import FrontDoor, open_listeners
 from hubbub.http.app import create_app
 from hubbub.http.context import HttpContext
 from hubbub.http.server import HttpServer
-from hubbub.http.tokens import TokenIssuer
 from hubbub.media import store_for
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError, open_storage

@@ -1,35 +1,9 @@
-"""The actor runtime (actors, supervisors, the registry) and the chat actors built on it."""
+"""The engine, in three layers, one folder each:
 
-from hubbub.engine.actor import (
-    Actor,
-    ActorError,
-    ActorStopped,
-    AskTimeout,
-    Envelope,
-    MailboxFull,
-)
-from hubbub.engine.registry import Registry
-from hubbub.engine.supervisor import (
-    Child,
-    ChildSpec,
-    Restart,
-    Strategy,
-    Supervisor,
-    SupervisorGaveUp,
-)
-
-__all__ = [
-    "Actor",
-    "ActorError",
-    "ActorStopped",
-    "AskTimeout",
-    "Child",
-    "ChildSpec",
-    "Envelope",
-    "MailboxFull",
-    "Registry",
-    "Restart",
-    "Strategy",
-    "Supervisor",
-    "SupervisorGaveUp",
-]
+- ``runtime/``: the generic actor runtime (actors, OTP-style supervisors, the registry);
+  it imports nothing else of hubbub.
+- ``chat/``: the chat domain: what frames do, the user and group actors, the storage
+  writer, and ``ports.py``, the narrow interfaces it needs from the outside.
+- ``cluster/``: how nodes reach each other: the in-process and the Redis implementations
+  of the chat ports.
+"""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from quart import Blueprint, request
 
+from hubbub.auth.passwords import hash_password, verify_password
+from hubbub.auth.tokens import InvalidToken, bearer_token
 from hubbub.http.context import context
 from hubbub.http.errors import ApiError
-from hubbub.http.passwords import hash_password, verify_password
-from hubbub.http.tokens import InvalidToken, bearer_token
 from hubbub.http.validation import (
     check_email,
     check_password,

@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 from quart import current_app
 
+from hubbub.auth.tokens import TokenIssuer
 from hubbub.config import Settings
-from hubbub.http.tokens import TokenIssuer
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage
 

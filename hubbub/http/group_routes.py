@@ -15,12 +15,12 @@ from typing import Any
 from quart import Blueprint, jsonify, request
 from quart.wrappers import Response
 
-from hubbub.engine.group_chat import group_frame
 from hubbub.http.context import context
 from hubbub.http.errors import ApiError
 from hubbub.http.guards import caller
 from hubbub.http.message_routes import history_object, page_args
 from hubbub.http.validation import int_arg, json_body
+from hubbub.protocol.views import group_frame
 from hubbub.storage import Conflict, Group, GroupMember
 
 groups = Blueprint("groups", __name__, url_prefix="/groups")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from quart import request
 
+from hubbub.auth.tokens import Claims, InvalidToken, bearer_token
 from hubbub.http.context import context
 from hubbub.http.errors import ApiError
-from hubbub.http.tokens import Claims, InvalidToken, bearer_token
 
 
 def caller() -> Claims:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from quart import Blueprint, jsonify
 from quart.wrappers import Response
 
-from hubbub.engine.chat_service import direct_frame
 from hubbub.http.context import context
 from hubbub.http.errors import ApiError
 from hubbub.http.guards import caller
 from hubbub.http.validation import int_arg
 from hubbub.protocol.codec import as_dict
+from hubbub.protocol.views import direct_frame
 
 messages = Blueprint("messages", __name__, url_prefix="/messages")
 

@@ -7,8 +7,8 @@ import logging
 import trio
 from websockets.server import ServerProtocol
 
+from hubbub.auth.tokens import InvalidToken, TokenIssuer
 from hubbub.config import Settings
-from hubbub.http.tokens import InvalidToken, TokenIssuer
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError
 from hubbub.ws.connection import ConnectionClosed, WebSocketConnection

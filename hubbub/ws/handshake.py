@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
-from hubbub.http.tokens import bearer_token
+from hubbub.auth.tokens import bearer_token
 
 CHAT_PATH = "/ws/chat"
 

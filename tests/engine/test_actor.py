@@ -8,7 +8,7 @@ import pytest
 import trio
 from trio.testing import wait_all_tasks_blocked
 
-from hubbub.engine.actor import Actor, ActorStopped, AskTimeout, Envelope, MailboxFull
+from hubbub.engine.runtime.actor import Actor, ActorStopped, AskTimeout, Envelope, MailboxFull
 
 
 class Boom(Exception):

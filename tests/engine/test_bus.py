@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hubbub.engine.bus import Event, LocalBus
+from hubbub.engine.chat.ports import Event
+from hubbub.engine.cluster.local import LocalBus
 
 
 class Owner:

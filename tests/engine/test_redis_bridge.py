@@ -11,8 +11,8 @@ import pytest
 import trio
 from servers import RedisServer
 
-from hubbub.engine.bus import Event
-from hubbub.engine.redis_bridge import RedisBridge, decode_event, encode_event
+from hubbub.engine.chat.ports import Event
+from hubbub.engine.cluster.redis_bus import RedisBridge, decode_event, encode_event
 
 pytestmark = pytest.mark.redis
 _prefixes = itertools.count()

@@ -14,7 +14,7 @@ import coredis
 import pytest
 import trio
 
-from hubbub.engine.redis_presence import RedisPresence
+from hubbub.engine.cluster.redis_presence import RedisPresence
 
 #: Quick timings; the timeout stays generous so a loaded test machine is not an outage.
 TIMING = {"ttl": 1.5, "heartbeat": 0.1, "timeout": 1.0}

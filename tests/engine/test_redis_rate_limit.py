@@ -10,8 +10,8 @@ import coredis
 import pytest
 import trio
 
-from hubbub.engine.rate_limit import InProcessRateLimiter
-from hubbub.engine.redis_rate_limit import RedisRateLimiter
+from hubbub.engine.cluster.local import InProcessRateLimiter
+from hubbub.engine.cluster.redis_rate_limit import RedisRateLimiter
 
 WINDOW = 1.0
 #: Hang guard for calls that must return within their timeout.

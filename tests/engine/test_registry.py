@@ -10,9 +10,9 @@ import pytest
 import trio
 from trio.testing import wait_all_tasks_blocked
 
-from hubbub.engine.actor import Actor, AskTimeout
-from hubbub.engine.registry import Registry
-from hubbub.engine.supervisor import ChildSpec, Supervisor
+from hubbub.engine.runtime.actor import Actor, AskTimeout
+from hubbub.engine.runtime.registry import Registry
+from hubbub.engine.runtime.supervisor import ChildSpec, Supervisor
 
 
 class Boom(Exception):

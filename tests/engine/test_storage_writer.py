@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from hubbub.engine.storage_writer import MarkDelivered, StorageWriter, StoreDirect
+from hubbub.engine.chat.messages import MarkDelivered, StoreDirect
+from hubbub.engine.chat.storage_writer import StorageWriter
 from hubbub.storage import DirectMessage, NewDirectMessage, Storage, StoredDirect, open_storage
 
 

@@ -12,8 +12,14 @@ import pytest
 import trio
 from trio.testing import MockClock, wait_all_tasks_blocked
 
-from hubbub.engine.actor import Actor, ActorStopped
-from hubbub.engine.supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorGaveUp
+from hubbub.engine.runtime.actor import Actor, ActorStopped
+from hubbub.engine.runtime.supervisor import (
+    ChildSpec,
+    Restart,
+    Strategy,
+    Supervisor,
+    SupervisorGaveUp,
+)
 
 
 class Boom(Exception):

@@ -12,30 +12,17 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import attrs
 import trio
 
-from hubbub.engine.actor import Actor, ActorStopped, MailboxFull
-from hubbub.engine.bus import Event, group_channel
+from hubbub.engine.chat.messages import MEMBERSHIP, IsMember, Reload
+from hubbub.engine.chat.ports import Event, group_channel
+from hubbub.engine.runtime.actor import Actor, ActorStopped, MailboxFull
 from hubbub.storage import StorageError
 
 if TYPE_CHECKING:
-    from hubbub.engine.chat_service import ChatService
+    from hubbub.engine.chat.chat_service import ChatService
 
 log = logging.getLogger("hubbub.engine")
-
-#: Event kinds on a group channel.
-MEMBERSHIP = "membership"
-
-
-@attrs.frozen(slots=True)
-class IsMember:
-    user_id: int
-
-
-@attrs.frozen(slots=True)
-class Reload:
-    """Load the members from storage."""
 
 
 class GroupActor(Actor):

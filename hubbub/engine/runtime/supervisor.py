@@ -37,7 +37,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 import attrs
 import trio
 
-from hubbub.engine.actor import ActorError, ActorStopped, Envelope
+from hubbub.engine.runtime.actor import ActorError, ActorStopped, Envelope
 
 __all__ = ["Child", "ChildSpec", "Restart", "Strategy", "Supervisor", "SupervisorGaveUp"]
 

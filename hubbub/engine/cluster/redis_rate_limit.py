@@ -4,37 +4,24 @@ One Lua script decides each send atomically, on Redis's own clock, so nodes can 
 race each other past the limit nor disagree about time. When Redis does not answer in
 time, each node falls back to its in-process limiter: the limit then holds per node, not
 per cluster, until Redis is back (a documented degradation, logged once per outage).
-
-``RedisGuard`` is the deadline-and-outage policy shared by the Redis-backed engine parts.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import math
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import coredis
-import trio
 
-from hubbub.engine.rate_limit import InProcessRateLimiter, Kind, RateLimiter
-from hubbub.engine.redis_bridge import REDIS_DOWN
+from hubbub.engine.chat.ports import Kind, RateLimiter
+from hubbub.engine.cluster.local import InProcessRateLimiter
+from hubbub.engine.cluster.redis_guard import LUA_NOW_MS, RedisGuard, RedisUnavailable
 
 log = logging.getLogger("hubbub.engine")
 
 T = TypeVar("T")
-
-#: ``now_ms()``: Redis's clock in whole milliseconds. Milliseconds, not microseconds,
-#: because Lua 5.1 prints numbers with 14 significant digits when it passes them on.
-LUA_NOW_MS = """
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-"""
 
 # KEYS[1] the log (a sorted set, member = one send, score = its time in ms).
 # ARGV: limit, window in ms, a member unique to this send. Returns 1 if counted, else 0.
@@ -52,57 +39,6 @@ redis.call('PEXPIRE', KEYS[1], window)
 return 1
 """
 )
-
-
-class RedisUnavailable(Exception):
-    """Redis did not answer within the deadline, or answered with an error."""
-
-
-class RedisGuard:
-    """Runs Redis calls under a deadline, turning every failure into ``RedisUnavailable``.
-
-    It logs a warning when an outage starts and an info line when Redis answers again,
-    never once per call, so a node under load does not flood its log during an outage.
-    """
-
-    def __init__(self, what: str, timeout: float) -> None:
-        self.what = what
-        self.timeout = timeout
-        self.down = False
-        #: ``trio.current_time()`` of the first success after the last outage.
-        self.up_since = -math.inf
-
-    async def call(self, request: Callable[[], Awaitable[T]]) -> T:
-        """``await request()``, or raise ``RedisUnavailable`` past ``timeout`` or on error."""
-        failure = f"no answer within {self.timeout} s"
-        with trio.move_on_after(self.timeout):
-            try:
-                result = await request()
-            except REDIS_DOWN as error:
-                failure = repr(error)
-            else:
-                self._answered()
-                return result
-        self._failed(failure)
-        raise RedisUnavailable(f"Redis for {self.what}: {failure}")
-
-    def healthy_for(self, seconds: float) -> bool:
-        """True if every call of the last ``seconds`` succeeded (or none failed yet)."""
-        return not self.down and trio.current_time() - self.up_since >= seconds
-
-    def _answered(self) -> None:
-        if self.down:
-            self.down = False
-            self.up_since = trio.current_time()
-            log.info("redis answers again", extra={"fields": {"for": self.what}})
-
-    def _failed(self, failure: str) -> None:
-        if not self.down:
-            self.down = True
-            log.warning(
-                "redis unavailable, degrading until it answers",
-                extra={"fields": {"for": self.what, "error": failure}},
-            )
 
 
 class RedisRateLimiter(RateLimiter):

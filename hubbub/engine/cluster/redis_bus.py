@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 import coredis
 import trio
 
-from hubbub.engine.bus import Bus, Event, Subscriber
+from hubbub.engine.chat.ports import Bus, Event, Subscriber
+from hubbub.engine.cluster.redis_guard import REDIS_DOWN
 
 log = logging.getLogger("hubbub.engine")
 
@@ -28,8 +29,6 @@ PUBLISH_TIMEOUT = 2.0
 PING_TIMEOUT = 1.0
 PUBLISH_BATCH = 512
 MAX_BACKOFF = 5.0
-#: What a Redis outage looks like from here.
-REDIS_DOWN = (coredis.exceptions.RedisError, OSError, trio.TooSlowError, TimeoutError)
 
 
 def encode_event(event: Event, origin: str) -> bytes:

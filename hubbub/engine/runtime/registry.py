@@ -14,8 +14,8 @@ from typing import Generic, TypeVar, cast
 import attrs
 import trio
 
-from hubbub.engine.actor import Actor, ActorStopped, AskTimeout
-from hubbub.engine.supervisor import ChildSpec, Restart, Supervisor
+from hubbub.engine.runtime.actor import Actor, ActorStopped, AskTimeout
+from hubbub.engine.runtime.supervisor import ChildSpec, Restart, Supervisor
 
 __all__ = ["Registry"]
 

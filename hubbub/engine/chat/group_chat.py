@@ -7,18 +7,18 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hubbub.engine.actor import ActorError
-from hubbub.engine.bus import Event, group_channel, user_channel
-from hubbub.engine.group_actor import MEMBERSHIP, IsMember
-from hubbub.engine.registry import Registry
-from hubbub.engine.storage_writer import StoreGroup
+from hubbub.engine.chat.messages import JOINED, MEMBERSHIP, IsMember, StoreGroup
+from hubbub.engine.chat.ports import Event, group_channel, user_channel
+from hubbub.engine.runtime.actor import ActorError
+from hubbub.engine.runtime.registry import Registry
 from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
-from hubbub.storage import GroupMessage, NewGroupMessage, StoredGroup
+from hubbub.protocol.views import GROUP_MESSAGE_STATUS, group_frame
+from hubbub.storage import NewGroupMessage, StoredGroup
 
 if TYPE_CHECKING:
-    from hubbub.engine.chat_service import ChatService
+    from hubbub.engine.chat.chat_service import ChatService
     from hubbub.ws.session import Session
 
 log = logging.getLogger("hubbub.engine")
@@ -27,24 +27,6 @@ log = logging.getLogger("hubbub.engine")
 #: ``GET /groups/{id}/messages?before=<oldest id received>``.
 GROUP_CATCH_UP_CAP = 100
 ASK_TIMEOUT = 10.0
-GROUP_MESSAGE_STATUS = "delivered"
-#: A user-channel event: the user joined the group ``message_id``.
-JOINED = "joined"
-
-
-def group_frame(message: GroupMessage, group_name: str, author_name: str) -> frames.GroupMessageOut:
-    return frames.GroupMessageOut(
-        group_id=message.group_id,
-        group_name=group_name,
-        message_id=message.id,
-        author_id=message.author_id,
-        author_name=author_name,
-        message=message.body,
-        image_url=message.image_url,
-        timestamp=message.created_at.isoformat(),
-        status=GROUP_MESSAGE_STATUS,
-        client_id=message.client_id,
-    )
 
 
 class GroupChat:

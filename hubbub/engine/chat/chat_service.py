@@ -14,21 +14,26 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from hubbub.config import Settings
-from hubbub.engine.actor import ActorError, MailboxFull
-from hubbub.engine.bus import Bus, Event, user_channel
-from hubbub.engine.directory import UserDirectory
-from hubbub.engine.group_chat import GroupChat
-from hubbub.engine.presence import Presence
-from hubbub.engine.rate_limit import RateLimiter
-from hubbub.engine.registry import Registry
-from hubbub.engine.storage_writer import FlushDelivered, MarkDelivered, StoreDirect, StoreGroup
-from hubbub.engine.user_actor import Attach, Detach, Resync
+from hubbub.engine.chat.directory import UserDirectory
+from hubbub.engine.chat.group_chat import GroupChat
+from hubbub.engine.chat.messages import (
+    Attach,
+    Detach,
+    FlushDelivered,
+    MarkDelivered,
+    Resync,
+    StoreDirect,
+    StoreGroup,
+)
+from hubbub.engine.chat.ports import Bus, Event, Presence, RateLimiter, user_channel
+from hubbub.engine.runtime.actor import ActorError, MailboxFull
+from hubbub.engine.runtime.registry import Registry
 from hubbub.metrics import Metrics
 from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
+from hubbub.protocol.views import direct_frame, iso
 from hubbub.storage import (
-    DirectMessage,
     NewDirectMessage,
     Storage,
     StorageError,
@@ -37,7 +42,7 @@ from hubbub.storage import (
 )
 
 if TYPE_CHECKING:
-    from hubbub.engine.storage_writer import StorageWriter
+    from hubbub.engine.chat.storage_writer import StorageWriter
     from hubbub.ws.session import Session
 
 log = logging.getLogger("hubbub.engine")
@@ -45,27 +50,6 @@ log = logging.getLogger("hubbub.engine")
 CATCH_UP_PAGE = 200
 ATTACH_TIMEOUT = 60.0
 PRESENCE_QUERY_LIMIT = 200
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def direct_frame(
-    message: DirectMessage, author_name: str, recipient_name: str, status: str
-) -> frames.MessageOut:
-    return frames.MessageOut(
-        message_id=message.id,
-        author_id=message.author_id,
-        author_name=author_name,
-        recipient_id=message.recipient_id,
-        recipient_name=recipient_name,
-        message=message.body,
-        image_url=message.image_url,
-        timestamp=message.created_at.isoformat(),
-        status=status,
-        client_id=message.client_id,
-    )
 
 
 class ChatService:

@@ -17,14 +17,14 @@ import coredis
 import trio
 
 from hubbub.config import Settings
-from hubbub.engine.bus import Bus, LocalBus
-from hubbub.engine.presence import LocalPresence, Presence
-from hubbub.engine.rate_limit import InProcessRateLimiter, RateLimiter
-from hubbub.engine.redis_bridge import REDIS_DOWN, RedisBridge
-from hubbub.engine.redis_presence import RedisPresence
-from hubbub.engine.redis_rate_limit import RedisRateLimiter
-from hubbub.engine.supervisor import ChildSpec
-from hubbub.engine.task_child import TaskChild
+from hubbub.engine.chat.ports import Bus, Presence, RateLimiter
+from hubbub.engine.cluster.local import InProcessRateLimiter, LocalBus, LocalPresence
+from hubbub.engine.cluster.redis_bus import RedisBridge
+from hubbub.engine.cluster.redis_guard import REDIS_DOWN
+from hubbub.engine.cluster.redis_presence import RedisPresence
+from hubbub.engine.cluster.redis_rate_limit import RedisRateLimiter
+from hubbub.engine.runtime.supervisor import ChildSpec
+from hubbub.engine.runtime.task_child import TaskChild
 
 log = logging.getLogger("hubbub")
 

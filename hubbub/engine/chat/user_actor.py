@@ -16,37 +16,21 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
-import attrs
 import trio
 
-from hubbub.engine.actor import Actor, ActorStopped, MailboxFull
-from hubbub.engine.bus import Event, user_channel
-from hubbub.engine.group_chat import JOINED
+from hubbub.engine.chat.messages import JOINED, Attach, Detach, Resync
+from hubbub.engine.chat.ports import Event, user_channel
+from hubbub.engine.runtime.actor import Actor, ActorStopped, MailboxFull
 from hubbub.storage import StorageError
 
 if TYPE_CHECKING:
-    from hubbub.engine.chat_service import ChatService
+    from hubbub.engine.chat.chat_service import ChatService
     from hubbub.ws.session import Session
 
 log = logging.getLogger("hubbub.engine")
 
 #: Enough to cover the delivery marks one storage batch can hold back.
 RECENT_LIVE = 1024
-
-
-@attrs.frozen(slots=True)
-class Attach:
-    session: Session
-
-
-@attrs.frozen(slots=True)
-class Detach:
-    session: Session
-
-
-@attrs.frozen(slots=True)
-class Resync:
-    """The shared bus was down: fetch from storage what live delivery may have missed."""
 
 
 class UserActor(Actor):

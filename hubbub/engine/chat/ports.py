@@ -1,16 +1,24 @@
-"""The bus: how an event reaches the actor that owns a user or a group, wherever it runs.
+"""The chat domain's ports: what it needs from the outside world, as narrow interfaces.
 
-Channels are ``user:<id>`` and ``group:<id>``. A node subscribes only to the channels of
-users and groups live on it. ``LocalBus`` serves one node; the Redis bridge (many nodes)
-implements the same interface.
+- ``Bus``: how an event reaches the actor that owns a user or a group, wherever it runs.
+  Channels are ``user:<id>`` and ``group:<id>``; a node subscribes only to the channels
+  of users and groups live on it.
+- ``Presence``: who is online (a user is online while at least one session is open).
+- ``RateLimiter``: per-user send limits.
+
+``engine/cluster/`` implements each twice: in-process for one node (``local.py``) and on
+Redis for many nodes.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Literal
 
 import attrs
+
+Kind = Literal["direct", "group"]
 
 
 def user_channel(user_id: int) -> str:
@@ -64,24 +72,33 @@ class Bus(abc.ABC):
         return True
 
 
-class LocalBus(Bus):
-    """In-process delivery for a single node."""
+class Presence(abc.ABC):
+    @abc.abstractmethod
+    async def went_online(self, user_id: int) -> bool:
+        """The user's first session on this node opened. True if they were offline
+        everywhere before (so their contacts are to be told)."""
 
-    def __init__(self) -> None:
-        self._subscribers: dict[str, Subscriber] = {}
+    @abc.abstractmethod
+    async def went_offline(self, user_id: int) -> bool:
+        """The user's last session on this node closed. True if now offline everywhere."""
 
-    async def subscribe(self, channel: str, subscriber: Subscriber) -> None:
-        self._subscribers[channel] = subscriber
+    @abc.abstractmethod
+    async def is_online(self, user_id: int) -> bool: ...
 
-    def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
-        # ==, not is: a bound method is a new object at each access.
-        if self._subscribers.get(channel) == subscriber:
-            del self._subscribers[channel]
+    @abc.abstractmethod
+    async def online_among(self, user_ids: Collection[int]) -> set[int]:
+        """Which of ``user_ids`` are online (one round trip where there is one to make)."""
 
-    def publish(self, channel: str, event: Event) -> None:
-        subscriber = self._subscribers.get(channel)
-        if subscriber is not None:
-            subscriber(event)
+    @abc.abstractmethod
+    async def online_users(self) -> list[int]:
+        """Every online user id, ascending."""
 
-    def channels(self) -> list[str]:
-        return list(self._subscribers)
+
+Kind = Literal["direct", "group"]
+
+
+class RateLimiter(abc.ABC):
+    @abc.abstractmethod
+    async def allow(self, user_id: int, kind: Kind) -> bool:
+        """Count one send of ``kind`` by ``user_id`` and say whether it is within the limit.
+        A refused send is not counted."""

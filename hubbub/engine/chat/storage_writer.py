@@ -11,15 +11,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
-import attrs
 import trio
 
-from hubbub.engine.actor import Actor
+from hubbub.engine.chat.messages import FlushDelivered, MarkDelivered, StoreDirect, StoreGroup
+from hubbub.engine.runtime.actor import Actor
 from hubbub.storage import (
-    NewDirectMessage,
-    NewGroupMessage,
     Storage,
     StorageError,
     StoredDirect,
@@ -31,30 +28,6 @@ log = logging.getLogger("hubbub.engine")
 MAX_BATCH = 512
 #: How long delivery marks wait for a message batch to share its commit.
 DELIVERED_DELAY = 0.2
-
-
-@attrs.frozen(slots=True)
-class StoreDirect:
-    message: NewDirectMessage
-    #: Whoever asked (a session), handed back with the result.
-    origin: Any
-
-
-@attrs.frozen(slots=True)
-class StoreGroup:
-    message: NewGroupMessage
-    origin: Any
-    group_name: str = ""
-
-
-@attrs.frozen(slots=True)
-class MarkDelivered:
-    message_ids: tuple[int, ...]
-
-
-@attrs.frozen(slots=True)
-class FlushDelivered:
-    """Commit the held delivery marks now (a session left: it may reconnect elsewhere)."""
 
 
 DirectCommitted = Callable[[Sequence[tuple[StoreDirect, StoredDirect]]], Awaitable[None]]

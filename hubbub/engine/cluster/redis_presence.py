@@ -28,8 +28,8 @@ from typing import Any
 import coredis
 import trio
 
-from hubbub.engine.presence import Presence
-from hubbub.engine.redis_rate_limit import LUA_NOW_MS, RedisGuard, RedisUnavailable
+from hubbub.engine.chat.ports import Presence
+from hubbub.engine.cluster.redis_guard import LUA_NOW_MS, RedisGuard, RedisUnavailable
 
 log = logging.getLogger("hubbub.engine")
 

@@ -1,0 +1,73 @@
+"""The chat domain's vocabulary: every message its actors take and every event kind.
+
+A leaf module: actors and the code that talks to them both import it, and it imports
+nothing of theirs, so no module needs another's internals to send it something.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from hubbub.storage import NewDirectMessage, NewGroupMessage
+
+#: A user-channel event: the user joined the group ``message_id``.
+JOINED = "joined"
+#: Event kinds on a group channel.
+MEMBERSHIP = "membership"
+
+
+@attrs.frozen(slots=True)
+class IsMember:
+    user_id: int
+
+
+@attrs.frozen(slots=True)
+class Reload:
+    """Load the members from storage."""
+
+
+# -- UserActor -------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class Attach:
+    session: Any
+
+
+@attrs.frozen(slots=True)
+class Detach:
+    session: Any
+
+
+@attrs.frozen(slots=True)
+class Resync:
+    """The shared bus was down: fetch from storage what live delivery may have missed."""
+
+
+# -- StorageWriter ---------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class StoreDirect:
+    message: NewDirectMessage
+    #: Whoever asked (a session), handed back with the result.
+    origin: Any
+
+
+@attrs.frozen(slots=True)
+class StoreGroup:
+    message: NewGroupMessage
+    origin: Any
+    group_name: str = ""
+
+
+@attrs.frozen(slots=True)
+class MarkDelivered:
+    message_ids: tuple[int, ...]
+
+
+@attrs.frozen(slots=True)
+class FlushDelivered:
+    """Commit the held delivery marks now (a session left: it may reconnect elsewhere)."""
