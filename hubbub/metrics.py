@@ -43,6 +43,11 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.group_overflows = Counter(
+            "hubbub_group_mailbox_overflows",
+            "Group events that found their GroupActor's mailbox full (members resync)",
+            registry=self.registry,
+        )
         self.slow_consumers = Counter(
             "hubbub_slow_consumers_closed",
             "Connections closed because they could not keep up",

@@ -5,7 +5,8 @@ The tree (``/health/supervisor`` serves it live)::
     node (one_for_one)
     ├── redis-bridge       with HUBBUB_REDIS_URL: the bus across nodes
     ├── presence           with HUBBUB_REDIS_URL: heartbeats; expires dead nodes' users
-    ├── storage-writer     group commit of every message write
+    ├── storage-writer     group commit of every message write (its mailbox survives restarts)
+    ├── fan-out            acks and publishes what each commit stored
     ├── users              a UserActor per user with a session here (spawned on demand)
     ├── groups             a GroupActor per group with a member online here
     ├── keepalive          pings silent connections, closes the unanswering
@@ -24,14 +25,10 @@ import trio
 
 from hubbub.auth.tokens import TokenIssuer
 from hubbub.config import Settings, describe
-from hubbub.engine.chat.chat_service import ChatService
-from hubbub.engine.chat.directory import UserDirectory
-from hubbub.engine.chat.group_actor import GroupActor
-from hubbub.engine.chat.storage_writer import StorageWriter
-from hubbub.engine.chat.user_actor import UserActor
+from hubbub.engine.chat import Chat, build_chat
 from hubbub.engine.cluster import Cluster, ClusterHooks, open_cluster
 from hubbub.engine.runtime.registry import Registry
-from hubbub.engine.runtime.supervisor import ChildSpec, Restart, Supervisor
+from hubbub.engine.runtime.supervisor import ChildSpec, Supervisor
 from hubbub.engine.runtime.task_child import TaskChild
 from hubbub.front_door import FrontDoor, open_listeners
 from hubbub.http.app import create_app
@@ -55,7 +52,7 @@ class Node:
     settings: Settings
     storage: Storage
     metrics: Metrics
-    chat: ChatService
+    chat: Chat
     root: Supervisor
     users: Registry[int]
     cluster: Cluster
@@ -82,12 +79,26 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     node; on exit stop everything. Start-up errors (storage unreachable, port taken)
     propagate before anything is yielded."""
     metrics = Metrics()
-    chat_ref: list[ChatService] = []
+
+    # The cluster calls back into the chat domain, which is built on the cluster's
+    # ports: the hooks are closures over ``chat``, which exists before any can run
+    # (they run inside the supervision tree, started below).
+    async def resync() -> None:
+        await chat.resync()
+
+    async def user_expired(user_id: int) -> None:
+        await chat.user_expired(user_id)
+
     hooks = ClusterHooks(
-        local_users=lambda: chat_ref[0].local_users(),
-        user_expired=lambda user_id: chat_ref[0].user_expired(user_id),
-        resync=lambda: chat_ref[0].resync(),
+        local_users=lambda: chat.users_here(), user_expired=user_expired, resync=resync
     )
+
+    def on_restart(supervisor: str, child: str, error: BaseException | None) -> None:
+        metrics.restarts.labels(supervisor).inc()
+        if child == "groups":
+            # Its GroupActors are gone: live users start their groups' actors again.
+            chat.local_users.resync()
+
     async with (
         open_storage(settings.database_url, timeout=settings.database_timeout) as storage,
         open_cluster(settings, hooks) as cluster,
@@ -97,74 +108,38 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             "storage ready",
             extra={"fields": {"backend": storage.backend, "schema_version": version}},
         )
-        chat = ChatService(
-            settings=settings,
+        chat = build_chat(
             storage=storage,
-            metrics=metrics,
             bus=cluster.bus,
             presence=cluster.presence,
             rate_limiter=cluster.rate_limiter,
-            directory=UserDirectory(storage),
+            metrics=metrics,
+            image_policy=store_for(settings.media_dir).knows_url,
+            on_restart=on_restart,
         )
-        chat_ref.append(chat)
-        chat.image_policy = store_for(settings.media_dir).knows_url
         tokens = TokenIssuer(
             settings.jwt_secret, settings.access_token_ttl, settings.refresh_token_ttl
         )
-
-        def on_restart(supervisor: str, child: str, error: BaseException | None) -> None:
-            metrics.restarts.labels(supervisor).inc()
-
-        users_supervisor = Supervisor(
-            "users", on_restart=on_restart, max_restarts=50, within_seconds=10
-        )
-        users = Registry(
-            users_supervisor,
-            lambda user_id: ChildSpec(
-                f"user:{user_id}",
-                lambda: UserActor(user_id, chat, idle_timeout=chat.user_idle_timeout),
-                Restart.TRANSIENT,
-            ),
-        )
-        chat.users = users
-        groups_supervisor = Supervisor(
-            "groups", on_restart=on_restart, max_restarts=50, within_seconds=10
-        )
-        chat.groups.groups = Registry(
-            groups_supervisor,
-            lambda group_id: ChildSpec(
-                f"group:{group_id}", lambda: GroupActor(group_id, chat), Restart.TRANSIENT
-            ),
-        )
-
-        def make_writer() -> StorageWriter:
-            writer = StorageWriter(
-                storage,
-                on_direct=chat.on_direct_committed,
-                on_group=chat.on_group_committed,
-                on_failed=chat.on_write_failed,
+        http = HttpServer(
+            create_app(
+                HttpContext(
+                    settings=settings,
+                    storage=storage,
+                    tokens=tokens,
+                    metrics=metrics,
+                    supervisor_snapshot=lambda: root.snapshot(),
+                    readiness=lambda: node.readiness(),
+                    chat=chat,
+                )
             )
-            chat.writer = writer
-            return writer
-
-        node_ref: list[Node] = []
-        http_context = HttpContext(
-            settings=settings,
-            storage=storage,
-            tokens=tokens,
-            metrics=metrics,
-            supervisor_snapshot=lambda: node_ref[0].root.snapshot(),
-            readiness=lambda: node_ref[0].readiness(),
-            chat=chat,
         )
-        http = HttpServer(create_app(http_context))
         keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
         endpoint = ChatEndpoint(
             settings=settings,
             tokens=tokens,
             storage=storage,
             metrics=metrics,
-            handler=chat,
+            handler=chat.dispatcher,
             keepalive=keepalive,
         )
         door = FrontDoor(
@@ -172,22 +147,18 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             websocket=endpoint.serve,
             http=http.serve_connection,
         )
-
         root = Supervisor(
             "node",
             [
                 *cluster.children,
-                ChildSpec("storage-writer", make_writer),
-                ChildSpec("users", lambda: users_supervisor),
-                ChildSpec("groups", lambda: groups_supervisor),
+                *chat.children,
                 ChildSpec("keepalive", lambda: TaskChild("keepalive", keepalive.run)),
                 ChildSpec("http", lambda: TaskChild("http", http.run)),
                 ChildSpec("front-door", lambda: TaskChild("front-door", door.run)),
             ],
             on_restart=on_restart,
         )
-        node = Node(settings, storage, metrics, chat, root, users, cluster)
-        node_ref.append(node)
+        node = Node(settings, storage, metrics, chat, root, chat.users, cluster)
         async with trio.open_nursery() as nursery:
             await nursery.start(root.run)
             node.port = door.port

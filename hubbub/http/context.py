@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 import attrs
 from quart import current_app
@@ -12,6 +12,27 @@ from hubbub.auth.tokens import TokenIssuer
 from hubbub.config import Settings
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage
+
+
+class Names(Protocol):
+    async def name(self, user_id: int) -> str | None: ...
+
+    async def names(self, user_ids: Iterable[int]) -> dict[int, str]: ...
+
+
+class ChatQueries(Protocol):
+    """What HTTP handlers ask of the node's chat domain (``engine.chat.Chat`` is one)."""
+
+    @property
+    def directory(self) -> Names: ...
+
+    async def is_online(self, user_id: int) -> bool: ...
+
+    async def presence_of(self, user_id: int) -> Any: ...
+
+    async def online_users(self) -> list[int]: ...
+
+    async def membership_changed(self, group_id: int, joined: int | None = None) -> None: ...
 
 
 @attrs.define
@@ -24,8 +45,8 @@ class HttpContext:
     supervisor_snapshot: Callable[[], dict[str, Any]]
     #: Each dependency's readiness: ``{"storage": True, "redis": False}``.
     readiness: Callable[[], Awaitable[dict[str, bool]]]
-    #: Node-side chat services (presence, ...), set by the node; None in a bare app.
-    chat: Any = None
+    #: The node's chat domain; None in a bare app (tests of HTTP alone).
+    chat: ChatQueries | None = None
 
 
 def context() -> HttpContext:

@@ -58,4 +58,4 @@ async def presence(user_id: int) -> dict:
 @users.get("/online")
 async def online() -> dict:
     caller()
-    return {"online": await context().chat.presence.online_users()}
+    return {"online": await context().chat.online_users()}

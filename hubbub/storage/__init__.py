@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from hubbub.storage.base import Storage
-from hubbub.storage.errors import Conflict, StorageError, StorageUnavailable
+from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.records import (
     DirectMessage,
     Group,
@@ -39,6 +39,7 @@ __all__ = [
     "Group",
     "GroupMember",
     "GroupMessage",
+    "InvalidData",
     "MemberRole",
     "MessageStatus",
     "NewDirectMessage",

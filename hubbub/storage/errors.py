@@ -16,3 +16,8 @@ class Conflict(StorageError):
     def __init__(self, field: str) -> None:
         super().__init__(f"{field} already exists")
         self.field = field
+
+
+class InvalidData(StorageError):
+    """The database refused the data itself (a NUL character, a number out of range).
+    Nothing was written; retrying the same data fails again."""

@@ -40,13 +40,16 @@ _ids = itertools.count(1)
 
 
 class FrameHandler(Protocol):
-    """What a session hands its life to: the node's chat service."""
+    """What a session hands its life to: the node's chat dispatcher."""
 
     async def session_opened(self, session: Session) -> None:
         """Called once the writer runs; offline catch-up happens here."""
 
     async def handle_frame(self, session: Session, frame: ClientFrame) -> None:
         """Called for each valid frame other than ``ping``, in the order received."""
+
+    def frames_written(self, session: Session, message_ids: list[int]) -> None:
+        """Frames that deliver these direct messages were written to the socket."""
 
     async def session_closed(self, session: Session) -> None:
         """Called once, whatever ended the session."""
@@ -72,11 +75,16 @@ class Session:
         self.settings = settings
         self.metrics = metrics
         self.handler = handler
-        self._outbox, self._outbox_reader = trio.open_memory_channel[bytes](settings.outbound_queue)
-        #: Message ids sent during offline catch-up (direct, group), so that their live
-        #: copies, if already on the way, are skipped.
-        self.caught_up: set[int] = set()
-        self.caught_up_group: set[int] = set()
+        # An item is a frame, or a frame and the direct message it delivers: a message
+        # counts as delivered only once its frame is written, so whatever is still queued
+        # when the connection closes stays pending and comes again on the next connect.
+        self._outbox, self._outbox_reader = trio.open_memory_channel[bytes | tuple[bytes, int]](
+            settings.outbound_queue
+        )
+        #: Frames queued and frames written so far, for ``flushed``.
+        self._queued = 0
+        self._written = 0
+        self._progress = trio.Event()
         # Each send in flight comes back as an ack plus an echo: bounding the unacked
         # sends keeps a fast pipelining client from overflowing its own queue. The reader
         # waits instead, and TCP slows the client down.
@@ -92,15 +100,14 @@ class Session:
 
     # -- sending (called by actors; never blocks) -----------------------
 
-    def already_sent(self, kind: str) -> set[int]:
-        """The catch-up ids for events of ``kind`` (ids of groups and direct messages are
-        separate sequences)."""
-        return self.caught_up_group if kind == "group" else self.caught_up
+    def push(self, payload: bytes, delivers: int | None = None) -> bool:
+        """Queue an encoded frame. A full queue closes the session (1013): returns False.
 
-    def push(self, payload: bytes) -> bool:
-        """Queue an encoded frame. A full queue closes the session (1013): returns False."""
+        ``delivers``: the direct message the frame delivers; the handler hears of it
+        through ``frames_written`` once the frame is on the socket."""
         try:
-            self._outbox.send_nowait(payload)
+            self._outbox.send_nowait(payload if delivers is None else (payload, delivers))
+            self._queued += 1
             return True
         except trio.WouldBlock:
             self._close_slow()
@@ -118,12 +125,30 @@ class Session:
         try:
             with trio.fail_after(self.settings.ping_timeout):
                 await self._outbox.send(payload)
+            self._queued += 1
             return True
         except trio.TooSlowError:
             self._close_slow()
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass
         return False
+
+    async def flushed(self) -> bool:
+        """Wait until every frame queued so far is written to the socket.
+
+        False if the session closed first, or (closing it, 1013) if the client does not
+        read them within the keepalive timeout."""
+        target = self._queued
+        try:
+            with trio.fail_after(self.settings.ping_timeout):
+                while self._written < target:
+                    if self._scope.cancel_called:
+                        return False
+                    await self._progress.wait()
+        except trio.TooSlowError:
+            self._close_slow()
+            return False
+        return not self._scope.cancel_called
 
     def refuse(self, reason: str, client_id: str | None = None) -> None:
         """Answer a refused frame with an ``error`` frame; logged once."""
@@ -173,12 +198,14 @@ class Session:
             trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
         ):
             self._outbox.send_nowait(PING)
+            self._queued += 1
 
     def close_soon(self, code: int, reason: str) -> None:
         """Ask the session to close with ``code``. Safe from any task; the first code wins."""
         if not self._scope.cancel_called:
             self._close_code, self._close_reason = code, reason
             self._scope.cancel()
+            self._progress.set()  # wake a ``flushed`` waiter: it answers False
 
     # -- running ---------------------------------------------------------
 
@@ -243,6 +270,7 @@ class Session:
 
     async def _write_loop(self) -> None:
         outbox = self._outbox_reader
+        handler = self.handler
         try:
             async for first in outbox:
                 batch = [first]
@@ -251,11 +279,24 @@ class Session:
                         batch.append(outbox.receive_nowait())
                     except trio.WouldBlock:
                         break
-                # No timeout scope per write (it was a sixth of the cost of a group
-                # delivery): the node's Keepalive closes a session whose write is stuck.
+                payloads: list[bytes] = []
+                delivered: list[int] = []
+                for item in batch:
+                    if type(item) is tuple:
+                        payloads.append(item[0])
+                        delivered.append(item[1])
+                    else:
+                        payloads.append(item)  # type: ignore[arg-type]
+                # No timeout scope per write (costly on the hot path): the node's
+                # Keepalive closes a session whose write is stuck.
                 self._writing_since = trio.current_time()
-                await self.connection.send_texts(batch)
+                await self.connection.send_texts(payloads)
                 self._writing_since = None
+                self._written += len(batch)
+                self._progress.set()
+                self._progress = trio.Event()
+                if delivered:
+                    handler.frames_written(self, delivered)
                 self.metrics.frames_out.inc(len(batch))
         except ConnectionClosed:
             self.close_soon(CLOSE_GOING_AWAY, "connection lost")

@@ -1,5 +1,196 @@
 """The chat domain: what a session's frames do and who receives what.
 
 It never imports the transport (``ws/``, ``http/``) nor the Redis implementations
-(``engine/cluster/``): it talks to them through ``ports.py``.
+(``engine/cluster/``): it talks to them through ``ports.py``. ``build_chat`` assembles
+it and returns the subtree the node mounts under its root supervisor::
+
+    storage-writer   group commit; reads a mailbox the node owns (survives restarts)
+    fan-out          acks and publishes each committed batch, off the writer's task
+    users            a UserActor per user with a session here (spawned on demand)
+    groups           a GroupActor per group with a member online here
 """
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from hubbub.engine.chat.direct import DirectMessaging
+from hubbub.engine.chat.directory import UserDirectory
+from hubbub.engine.chat.dispatch import ChatDispatcher
+from hubbub.engine.chat.fanout import CommitQueue, FanOut
+from hubbub.engine.chat.group_actor import GroupActor
+from hubbub.engine.chat.groups import GroupMessaging
+from hubbub.engine.chat.messages import Resync, StoreDirect, StoreGroup
+from hubbub.engine.chat.ports import Bus, Presence, RateLimiter
+from hubbub.engine.chat.presence import PresenceAnnouncer
+from hubbub.engine.chat.storage_writer import StorageWriter
+from hubbub.engine.chat.user_actor import UserActor
+from hubbub.engine.chat.users import LocalUsers
+from hubbub.engine.chat.writes import ImagePolicy, WriteGate
+from hubbub.engine.runtime.actor import ActorError, Mailbox
+from hubbub.engine.runtime.registry import Registry
+from hubbub.engine.runtime.supervisor import ChildSpec, Restart, Supervisor
+from hubbub.metrics import Metrics
+from hubbub.storage import Storage, StorageError
+
+WRITER_MAILBOX = 8192
+#: Restart intensity of the users and groups supervisors: many small actors.
+ACTOR_RESTARTS = (50, 10.0)
+
+
+@attrs.define
+class Chat:
+    """The assembled chat domain of one node."""
+
+    dispatcher: ChatDispatcher
+    direct: DirectMessaging
+    groups: GroupMessaging
+    announcer: PresenceAnnouncer
+    directory: UserDirectory
+    users: Registry[int]
+    local_users: LocalUsers
+    group_actors: Registry[int]
+    bus: Bus
+    presence: Presence
+    #: The subtree to mount under the node's root supervisor, in start order.
+    children: list[ChildSpec]
+    #: How long a UserActor without sessions lingers before it stops.
+    user_idle_timeout: float = 30.0
+
+    # -- what HTTP and the cluster layer ask of the chat domain ---------------
+
+    async def membership_changed(self, group_id: int, joined: int | None = None) -> None:
+        await self.groups.membership_changed(group_id, joined)
+
+    async def is_online(self, user_id: int) -> bool:
+        return await self.announcer.is_online(user_id)
+
+    async def presence_of(self, user_id: int) -> object:
+        return await self.announcer.presence_of(user_id)
+
+    async def online_users(self) -> list[int]:
+        return await self.presence.online_users()
+
+    async def user_expired(self, user_id: int) -> None:
+        await self.announcer.expired(user_id)
+
+    def users_here(self) -> list[int]:
+        return self.local_users.with_sessions()
+
+    async def resync(self) -> None:
+        """After the shared bus was down or lost events: every live user and group on
+        this node fetches from storage what live delivery may have missed."""
+        self.local_users.resync()
+        for group_id in list(self.group_actors.keys()):
+            actor = self.group_actors.get(group_id)
+            if actor is not None:
+                with contextlib.suppress(ActorError):
+                    actor.tell_nowait(Resync())
+
+
+def build_chat(
+    *,
+    storage: Storage,
+    bus: Bus,
+    presence: Presence,
+    rate_limiter: RateLimiter,
+    metrics: Metrics,
+    image_policy: ImagePolicy | None,
+    on_restart: Callable[[str, str, BaseException | None], None] | None = None,
+) -> Chat:
+    """Wire the chat domain: each part gets the two or three collaborators it uses."""
+    directory = UserDirectory(storage)
+    mailbox = Mailbox(WRITER_MAILBOX)
+    gate = WriteGate(mailbox, storage, rate_limiter, image_policy)
+    max_restarts, within = ACTOR_RESTARTS
+    users_supervisor = Supervisor(
+        "users", on_restart=on_restart, max_restarts=max_restarts, within_seconds=within
+    )
+    groups_supervisor = Supervisor(
+        "groups", on_restart=on_restart, max_restarts=max_restarts, within_seconds=within
+    )
+    users: Registry[int] = Registry(users_supervisor, lambda user_id: user_spec(user_id))
+    group_actors: Registry[int] = Registry(groups_supervisor, lambda group_id: group_spec(group_id))
+    local_users = LocalUsers(users)
+    direct = DirectMessaging(
+        storage=storage,
+        bus=bus,
+        presence=presence,
+        directory=directory,
+        gate=gate,
+        metrics=metrics,
+    )
+    groups = GroupMessaging(
+        storage=storage,
+        bus=bus,
+        directory=directory,
+        gate=gate,
+        metrics=metrics,
+        group_actors=group_actors,
+    )
+    announcer = PresenceAnnouncer(storage=storage, bus=bus, presence=presence, directory=directory)
+    commits = CommitQueue()
+
+    def failed(requests: Sequence[StoreDirect | StoreGroup], error: StorageError) -> None:
+        direct.failed([r for r in requests if isinstance(r, StoreDirect)], error)
+        groups.failed([r for r in requests if isinstance(r, StoreGroup)], error)
+
+    def make_writer() -> StorageWriter:
+        return StorageWriter(
+            storage, on_committed=commits.committed, on_failed=failed, mailbox=mailbox
+        )
+
+    chat = Chat(
+        dispatcher=ChatDispatcher(
+            users=users,
+            directory=directory,
+            direct=direct,
+            groups=groups,
+            announcer=announcer,
+            gate=gate,
+        ),
+        direct=direct,
+        groups=groups,
+        announcer=announcer,
+        directory=directory,
+        users=users,
+        local_users=local_users,
+        group_actors=group_actors,
+        bus=bus,
+        presence=presence,
+        children=[
+            ChildSpec("storage-writer", make_writer),
+            ChildSpec("fan-out", lambda: FanOut(commits, direct, groups)),
+            ChildSpec("users", lambda: users_supervisor),
+            ChildSpec("groups", lambda: groups_supervisor),
+        ],
+    )
+
+    def user_spec(user_id: int) -> ChildSpec:
+        return ChildSpec(
+            f"user:{user_id}",
+            lambda: UserActor(
+                user_id,
+                bus=bus,
+                direct=direct,
+                groups=groups,
+                announcer=announcer,
+                gate=gate,
+                idle_timeout=chat.user_idle_timeout,
+            ),
+            Restart.TRANSIENT,
+        )
+
+    def group_spec(group_id: int) -> ChildSpec:
+        return ChildSpec(
+            f"group:{group_id}",
+            lambda: GroupActor(
+                group_id, storage=storage, bus=bus, users=local_users, metrics=metrics
+            ),
+            Restart.TRANSIENT,
+        )
+
+    return chat

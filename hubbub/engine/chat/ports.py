@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Collection
-from typing import Literal
+from typing import Literal, Protocol
 
 import attrs
 
@@ -102,3 +102,41 @@ class RateLimiter(abc.ABC):
     async def allow(self, user_id: int, kind: Kind) -> bool:
         """Count one send of ``kind`` by ``user_id`` and say whether it is within the limit.
         A refused send is not counted."""
+
+
+class Peer(Protocol):
+    """What the chat domain needs of one connected device; ``ws.session.Session`` is one.
+
+    Every method is safe to call from any task. ``push`` never blocks."""
+
+    user_id: int
+    username: str
+
+    def push(self, payload: bytes, delivers: int | None = None) -> bool:
+        """Queue an encoded frame; False if it was not queued (the peer is closing).
+        ``delivers``: the direct message this frame delivers, reported through
+        ``DeliveryListener.frames_written`` once the frame is written to the socket."""
+
+    async def send(self, payload: bytes) -> bool:
+        """Queue a frame, waiting for room; False if the peer is gone."""
+
+    async def flushed(self) -> bool:
+        """Wait until every frame queued so far is written to the socket; False if the
+        peer closed (or was closed as too slow) first."""
+
+    def refuse(self, reason: str, client_id: str | None = None) -> None:
+        """Answer a refused frame with an ``error`` frame."""
+
+    async def reserve_send(self) -> bool:
+        """Take one of the peer's unacked-send slots; False if none frees up in time."""
+
+    def settle_send(self) -> None:
+        """Give back a slot: the send holding it was answered."""
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close the connection with ``code``; the first code asked for wins."""
+
+
+class DeliveryListener(Protocol):
+    def frames_written(self, peer: Peer, message_ids: list[int]) -> None:
+        """Frames delivering these direct messages were written to ``peer``'s socket."""

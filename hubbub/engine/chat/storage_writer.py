@@ -1,9 +1,16 @@
-"""The StorageWriter actor: every message write goes through it, by group commit.
+"""The StorageWriter: every message write goes through it, by group commit. It only commits.
 
 While one batch commits, the next collects in the mailbox; the whole collected batch
-then commits in one transaction (PostgreSQL: one round trip). Only after the commit are
-the senders answered, through ``on_committed``, so an ``ack`` always means durable.
-Writes from one sender keep their order, because one batch is in flight at a time.
+then commits in one transaction (PostgreSQL: one round trip). Each committed batch is
+handed to the fan-out (``on_committed``), which answers the senders and publishes on
+another task, so a slow Redis never delays the next commit. An ``ack`` is only ever sent
+for a committed write. Writes from one sender keep their order: one batch is in flight
+at a time, and the fan-out takes batches in commit order.
+
+Every request gets exactly one answer. A batch the database refuses for a data reason
+(``InvalidData``) is retried member by member, so only the offending request is refused.
+If the writer crashes, the batch it held is refused (``on_failed``) on the way out, and
+its mailbox, which the node owns, is read on by the restarted writer.
 """
 
 from __future__ import annotations
@@ -15,13 +22,8 @@ from collections.abc import Awaitable, Callable, Sequence
 import trio
 
 from hubbub.engine.chat.messages import FlushDelivered, MarkDelivered, StoreDirect, StoreGroup
-from hubbub.engine.runtime.actor import Actor
-from hubbub.storage import (
-    Storage,
-    StorageError,
-    StoredDirect,
-    StoredGroup,
-)
+from hubbub.engine.runtime.actor import Actor, Mailbox
+from hubbub.storage import InvalidData, Storage, StorageError, StoredDirect, StoredGroup
 
 log = logging.getLogger("hubbub.engine")
 
@@ -29,36 +31,44 @@ MAX_BATCH = 512
 #: How long delivery marks wait for a message batch to share its commit.
 DELIVERED_DELAY = 0.2
 
-
-DirectCommitted = Callable[[Sequence[tuple[StoreDirect, StoredDirect]]], Awaitable[None]]
-GroupCommitted = Callable[[Sequence[tuple[StoreGroup, StoredGroup]]], Awaitable[None]]
-WriteFailed = Callable[[Sequence[StoreDirect | StoreGroup], StorageError], None]
+Write = StoreDirect | StoreGroup
+Committed = Callable[[Sequence[Write], Sequence[StoredDirect | StoredGroup]], Awaitable[None]]
+WriteFailed = Callable[[Sequence[Write], StorageError], None]
 
 
 class StorageWriter(Actor):
-    """Batches message writes; hands each committed batch to the callbacks, in order."""
+    """Batches message writes; hands each committed batch to ``on_committed``, in order."""
 
     def __init__(
         self,
         storage: Storage,
         *,
-        on_direct: DirectCommitted,
-        on_group: GroupCommitted,
+        on_committed: Committed,
         on_failed: WriteFailed,
         on_batch: Callable[[int], None] | None = None,
+        mailbox: Mailbox | None = None,
         mailbox_size: int = 8192,
     ) -> None:
-        super().__init__("storage-writer", mailbox_size=mailbox_size)
+        super().__init__("storage-writer", mailbox=mailbox, mailbox_size=mailbox_size)
         self.storage = storage
-        self.on_direct = on_direct
-        self.on_group = on_group
+        self.on_committed = on_committed
         self.on_failed = on_failed
         self.on_batch = on_batch
         #: Ids to mark delivered with the next commit.
         self._delivered: list[int] = []
+        #: Writes taken from the mailbox and not yet answered.
+        self._held: list[Write] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        try:
+            await self._loop()
+        finally:
+            if self._held:
+                held, self._held = self._held, []
+                self.on_failed(held, StorageError("the storage writer stopped"))
+
+    async def _loop(self) -> None:
         while True:
             # Delivery marks wait (briefly) for a message batch to ride along with: on
             # their own they would cost a commit each.
@@ -68,9 +78,11 @@ class StorageWriter(Actor):
             if first is None:
                 await self._flush_delivered()
                 continue
-            # Never under a timeout: a commit is not to be cancelled half-way.
             batch = [first.message] + [e.message for e in self.drain_nowait(MAX_BATCH - 1)]
             await self._commit(batch)
+
+    async def handle(self, message: object) -> object:  # pragma: no cover - run() replaces it
+        raise NotImplementedError
 
     async def _flush_delivered(self) -> None:
         delivered, self._delivered = self._delivered, []
@@ -80,44 +92,65 @@ class StorageWriter(Actor):
             # Still pending in storage: the recipient gets it again on reconnect.
             log.warning("marking delivered failed", extra={"fields": {"error": str(error)}})
 
-    async def handle(self, message: object) -> object:  # pragma: no cover - run() replaces it
-        raise NotImplementedError
-
     async def _commit(self, batch: list[object]) -> None:
         directs = [item for item in batch if isinstance(item, StoreDirect)]
         groups = [item for item in batch if isinstance(item, StoreGroup)]
         self._delivered.extend(
             i for item in batch if isinstance(item, MarkDelivered) for i in item.message_ids
         )
+        self._held = [*directs, *groups]
         if self.on_batch is not None:
             self.on_batch(len(batch))
         if directs:
             delivered, self._delivered = self._delivered, []
-            try:
-                stored = await self.storage.store_direct_messages(
-                    [item.message for item in directs], delivered
-                )
-            except StorageError as error:
-                log.warning(
-                    "direct batch failed",
-                    extra={"fields": {"size": len(directs), "error": str(error)}},
-                )
-                self.on_failed(directs, error)
-            else:
-                await self.on_direct(list(zip(directs, stored, strict=True)))
+            await self._store(directs, lambda part: self._store_direct(part, delivered))
+            delivered = []
         flush = any(isinstance(item, FlushDelivered) for item in batch)
         if self._delivered and (flush or len(self._delivered) >= MAX_BATCH):
             await self._flush_delivered()
         if groups:
-            try:
-                stored_groups = await self.storage.store_group_messages(
-                    [item.message for item in groups]
-                )
-            except StorageError as error:
-                log.warning(
-                    "group batch failed",
-                    extra={"fields": {"size": len(groups), "error": str(error)}},
-                )
-                self.on_failed(groups, error)
-            else:
-                await self.on_group(list(zip(groups, stored_groups, strict=True)))
+            await self._store(groups, self._store_group)
+
+    async def _store_direct(
+        self, part: Sequence[StoreDirect], delivered: list[int]
+    ) -> list[StoredDirect]:
+        return await self.storage.store_direct_messages([r.message for r in part], delivered)
+
+    async def _store_group(self, part: Sequence[StoreGroup]) -> list[StoredGroup]:
+        return await self.storage.store_group_messages([r.message for r in part])
+
+    async def _store(
+        self,
+        requests: Sequence[Write],
+        store: Callable[[Sequence[Write]], Awaitable[Sequence[StoredDirect | StoredGroup]]],
+    ) -> None:
+        """Commit ``requests`` together; if the database refuses the data itself, one
+        by one, so only the offender is refused. Never under a timeout of its own: a
+        commit is not to be cancelled half-way (storage bounds each call)."""
+        try:
+            stored = await store(requests)
+        except InvalidData as error:
+            if len(requests) == 1:
+                self._failed(requests, error)
+                return
+            log.info("batch refused for its data, retrying one by one")
+            for request in requests:
+                await self._store([request], store)
+            return
+        except StorageError as error:
+            self._failed(requests, error)
+            return
+        await self.on_committed(requests, stored)
+        self._answered(requests)
+
+    def _failed(self, requests: Sequence[Write], error: StorageError) -> None:
+        log.warning(
+            "write failed",
+            extra={"fields": {"size": len(requests), "error": str(error)}},
+        )
+        self._answered(requests)
+        self.on_failed(requests, error)
+
+    def _answered(self, requests: Sequence[Write]) -> None:
+        answered = {id(request) for request in requests}
+        self._held = [request for request in self._held if id(request) not in answered]

@@ -1,12 +1,14 @@
 """The UserActor: one per user with a live session on this node.
 
 It owns the user's sessions (devices). Everything addressed to the user arrives on the
-bus channel ``user:<id>`` and passes through this actor's mailbox, which is what orders
-offline catch-up before live traffic: while the actor sends a new session its backlog,
-live events wait in the mailbox.
+bus channel ``user:<id>`` and passes through this actor, which is what orders offline
+catch-up before live traffic: while the actor sends a new session its backlog, live
+events wait in the mailbox.
 
-If the actor crashes, its sessions are closed (1011) before the supervisor restarts it:
-a session must never sit connected but deaf. Clients reconnect and catch up from storage.
+Whenever the actor stops with sessions still attached (a crash, a supervisor that gave up
+and restarts, a node shutting down), it closes them (1011, unless an earlier close code
+was asked for): a session must never sit connected but deaf. Clients reconnect and catch
+up from storage. It passivates only with no session left.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
 
 import trio
 
+from hubbub.engine.chat.direct import DirectMessaging
+from hubbub.engine.chat.groups import GroupMessaging
 from hubbub.engine.chat.messages import JOINED, Attach, Detach, Resync
-from hubbub.engine.chat.ports import Event, user_channel
+from hubbub.engine.chat.ports import Bus, Event, Peer, user_channel
+from hubbub.engine.chat.presence import PresenceAnnouncer
+from hubbub.engine.chat.recent import RecentIds
+from hubbub.engine.chat.writes import WriteGate
 from hubbub.engine.runtime.actor import Actor, ActorStopped, MailboxFull
 from hubbub.storage import StorageError
-
-if TYPE_CHECKING:
-    from hubbub.engine.chat.chat_service import ChatService
-    from hubbub.ws.session import Session
 
 log = logging.getLogger("hubbub.engine")
 
@@ -33,27 +35,67 @@ log = logging.getLogger("hubbub.engine")
 RECENT_LIVE = 1024
 
 
+class _Subscribe:
+    """The actor's first piece of work: listen on its channel (OTP's handle_continue)."""
+
+
+class _Device:
+    """One attached session and the catch-up ids sent to it (direct, group)."""
+
+    __slots__ = ("direct", "group", "peer")
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.direct = RecentIds()
+        self.group = RecentIds()
+
+
 class UserActor(Actor):
-    def __init__(self, user_id: int, chat: ChatService, *, idle_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        user_id: int,
+        *,
+        bus: Bus,
+        direct: DirectMessaging,
+        groups: GroupMessaging,
+        announcer: PresenceAnnouncer,
+        gate: WriteGate,
+        idle_timeout: float = 30.0,
+    ) -> None:
         super().__init__(f"user:{user_id}", mailbox_size=4096, idle_timeout=idle_timeout)
         self.user_id = user_id
-        self.chat = chat
-        self.sessions: list[Session] = []
+        self.bus = bus
+        self.direct = direct
+        self.groups = groups
+        self.announcer = announcer
+        self.gate = gate
+        self._devices: list[_Device] = []
         self._busy = False
         #: Direct messages lately pushed live, whose delivery mark may still be on its way
         #: to storage: a resync must not send them again.
         self._recent_live: deque[int | None] = deque(maxlen=RECENT_LIVE)
+        self.tell_nowait(_Subscribe())
+
+    @property
+    def sessions(self) -> list[Peer]:
+        return [device.peer for device in self._devices]
 
     def can_passivate(self) -> bool:
-        return not self.sessions
+        return not self._devices
+
+    def close_sessions(self, code: int, reason: str) -> None:
+        for device in self._devices:
+            device.peer.close_soon(code, reason)
 
     def on_event(self, event: Event) -> None:
         """Hand an event to the user's sessions; never blocks.
 
         When the actor is idle with nothing queued, nothing can be ahead of this event,
-        so it is delivered at once rather than through the mailbox: a task switch saved
-        per delivery, which is most of a group fan-out. While the actor works (a catch-up
-        in progress, say), events queue, and keep their order behind it."""
+        so it is delivered at once, on the caller's task, rather than through the
+        mailbox: a task switch saved per delivery. That is the one exception to "only
+        the actor's task touches its state", and it is safe because delivery is
+        synchronous (no checkpoint). While the actor works (a catch-up in progress,
+        say), events queue, and keep their order behind it."""
         if (
             event.kind != JOINED  # not a frame: handled, with an await, in the mailbox
             and not self._busy
@@ -68,21 +110,14 @@ class UserActor(Actor):
             pass  # stopping: storage holds what matters; the next session catches up
         except MailboxFull:
             # The user's devices cannot keep up; they reconnect and catch up from storage.
-            for session in self.sessions:
-                session.close_soon(1013, "slow consumer")
+            self.close_sessions(1013, "slow consumer")
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        channel = user_channel(self.user_id)
-        await self.chat.bus.subscribe(channel, self.on_event)
         try:
             await super().run(task_status=task_status)
-        except BaseException as error:
-            if not isinstance(error, trio.Cancelled):
-                for session in self.sessions:
-                    session.close_soon(1011, "internal error, please reconnect")
-            raise
         finally:
-            self.chat.bus.unsubscribe(channel, self.on_event)
+            self.bus.unsubscribe(user_channel(self.user_id), self.on_event)
+            self.close_sessions(1011, "internal error, please reconnect")
 
     async def handle(self, message: object) -> object:
         self._busy = True
@@ -94,7 +129,7 @@ class UserActor(Actor):
     async def _handle(self, message: object) -> object:
         if isinstance(message, Event):
             if message.kind == JOINED and message.message_id is not None:
-                await self.chat.groups.listen(message.message_id)
+                await self.groups.listen(message.message_id)
             else:
                 self._deliver(message)
         elif isinstance(message, Attach):
@@ -102,49 +137,63 @@ class UserActor(Actor):
         elif isinstance(message, Detach):
             await self._detach(message.session)
         elif isinstance(message, Resync):
-            for session in list(self.sessions):
-                with contextlib.suppress(StorageError):  # the next connect catches up
-                    await self.chat.catch_up_direct(session, self._recent_live)
+            await self._resync()
+        elif isinstance(message, _Subscribe):
+            await self.bus.subscribe(user_channel(self.user_id), self.on_event)
         else:
             raise TypeError(f"UserActor cannot handle {message!r}")
         return None
 
     def _deliver(self, event: Event) -> None:
-        delivered = False
         message_id = event.message_id
-        for session in self.sessions:
-            if message_id is not None and message_id in session.already_sent(event.kind):
-                continue
-            delivered = session.push(event.frame) or delivered
-        if delivered and event.kind == "direct":
+        direct = event.kind == "direct"
+        pushed = False
+        for device in self._devices:
+            if message_id is not None:
+                seen = device.group if event.kind == "group" else device.direct
+                if message_id in seen:
+                    continue
+            pushed = device.peer.push(event.frame, message_id if direct else None) or pushed
+        if pushed and direct:
             self._recent_live.append(message_id)
-            self.chat.mark_delivered(event.message_id)
 
-    async def _attach(self, session: Session) -> StorageError | None:
+    async def _attach(self, peer: Peer) -> StorageError | None:
         """Register the session and catch it up. A database outage is an answer, not a
         crash: the session is turned away (and reconnects), the actor carries on."""
-        first = not self.sessions
-        self.sessions.append(session)
+        first = not self._devices
+        device = _Device(peer)
+        self._devices.append(device)
         try:
             if first:
-                await self.chat.user_online(self.user_id, session.username)
-            await self.chat.catch_up(session)
+                await self.announcer.online(self.user_id, peer.username)
+            if await self.direct.catch_up(peer, device.direct):
+                await self.groups.catch_up(peer, device.group)
         except StorageError as error:
-            await self._detach(session)
+            await self._detach(peer)
             return error
         return None
 
-    async def _detach(self, session: Session) -> None:
-        if session in self.sessions:
-            self.sessions.remove(session)
-            # What it was sent live must read as delivered before it reconnects, maybe on
-            # another node, or its catch-up there would send it again.
-            self.chat.flush_delivered()
-            if not self.sessions:
-                try:
-                    await self.chat.user_offline(self.user_id, session.username)
-                except StorageError as error:
-                    log.warning(
-                        "offline not recorded",
-                        extra={"fields": {"user_id": self.user_id, "error": str(error)}},
-                    )
+    async def _resync(self) -> None:
+        for device in list(self._devices):
+            with contextlib.suppress(StorageError):  # the next connect catches up
+                await self.direct.catch_up(device.peer, device.direct, self._recent_live)
+        if self._devices:
+            with contextlib.suppress(StorageError):
+                await self.groups.relisten(self.user_id)
+
+    async def _detach(self, peer: Peer) -> None:
+        device = next((d for d in self._devices if d.peer is peer), None)
+        if device is None:
+            return
+        self._devices.remove(device)
+        # What it was sent live must read as delivered before it reconnects, maybe on
+        # another node, or its catch-up there would send it again.
+        self.gate.flush_delivered()
+        if not self._devices:
+            try:
+                await self.announcer.offline(self.user_id, peer.username)
+            except StorageError as error:
+                log.warning(
+                    "offline not recorded",
+                    extra={"fields": {"user_id": self.user_id, "error": str(error)}},
+                )

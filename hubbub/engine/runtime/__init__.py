@@ -1,4 +1,6 @@
-"""The actor runtime (actors, supervisors, the registry) and the chat actors built on it."""
+"""The actor runtime: actors, OTP-style supervisors, the registry.
+
+It imports nothing else of hubbub."""
 
 from hubbub.engine.runtime.actor import (
     Actor,
@@ -6,6 +8,7 @@ from hubbub.engine.runtime.actor import (
     ActorStopped,
     AskTimeout,
     Envelope,
+    Mailbox,
     MailboxFull,
 )
 from hubbub.engine.runtime.registry import Registry
@@ -26,6 +29,7 @@ __all__ = [
     "Child",
     "ChildSpec",
     "Envelope",
+    "Mailbox",
     "MailboxFull",
     "Registry",
     "Restart",

@@ -38,6 +38,7 @@ __all__ = [
     "ActorStopped",
     "AskTimeout",
     "Envelope",
+    "Mailbox",
     "MailboxFull",
 ]
 
@@ -63,6 +64,35 @@ class AskTimeout(ActorError, TimeoutError):
 
 class ActorStopped(ActorError):
     """The actor is not running any more: look up the live instance and send again."""
+
+
+class Mailbox:
+    """A bounded mailbox that can outlive the actor reading it.
+
+    Hand the same ``Mailbox`` to every instance a child factory builds, and what was
+    queued when one instance crashed is read by the next, not dropped. Its senders
+    hold the ``Mailbox``, never an instance, so they need no lookup across restarts."""
+
+    def __init__(self, size: int) -> None:
+        self.send, self.receive = trio.open_memory_channel[object](size)
+
+    def tell_nowait(self, message: object) -> None:
+        """Queue ``message``; ``MailboxFull`` if there is no room."""
+        try:
+            self.send.send_nowait(message)
+        except trio.WouldBlock:
+            raise MailboxFull("mailbox is full; back off or wait with tell()") from None
+
+    async def tell(self, message: object, *, timeout: float) -> None:
+        """Queue ``message``, waiting up to ``timeout`` for room (``MailboxFull`` past it)."""
+        with trio.move_on_after(timeout):
+            await self.send.send(message)
+            return
+        raise MailboxFull(f"mailbox stayed full for {timeout}s; its reader is overloaded")
+
+    @property
+    def depth(self) -> int:
+        return self.receive.statistics().current_buffer_used
 
 
 @attrs.define(eq=False)
@@ -178,7 +208,12 @@ class Actor:
     """
 
     def __init__(
-        self, name: str, *, mailbox_size: int = 1024, idle_timeout: float | None = None
+        self,
+        name: str,
+        *,
+        mailbox_size: int = 1024,
+        idle_timeout: float | None = None,
+        mailbox: Mailbox | None = None,
     ) -> None:
         if mailbox_size < 1:
             raise ValueError(f"mailbox_size must be at least 1, got {mailbox_size}")
@@ -186,7 +221,11 @@ class Actor:
             raise ValueError(f"idle_timeout must be positive or None, got {idle_timeout}")
         self.name = name
         self.idle_timeout = idle_timeout
-        self._send, self._receive = trio.open_memory_channel[object](mailbox_size)
+        #: A mailbox handed in outlives this instance: its restarts read on from it.
+        self._own_mailbox = mailbox is None
+        if mailbox is None:
+            mailbox = Mailbox(mailbox_size)
+        self._send, self._receive = mailbox.send, mailbox.receive
         self._state: ActorState = "starting"
         self._in_run = False
 
@@ -272,7 +311,10 @@ class Actor:
         envelope.reply(result)
 
     def _close(self) -> None:
-        """Refuse new messages, fail the asks still queued, drop the rest."""
+        """Refuse new messages, fail the asks still queued, drop the rest. A shared
+        ``Mailbox`` stays open, with what it holds, for the actor's successor."""
+        if not self._own_mailbox:
+            return
         self._send.close()
         stopped: ActorStopped | None = None
         while True:

@@ -21,6 +21,9 @@ __all__ = ["Registry"]
 
 K = TypeVar("K", bound=Hashable)
 
+#: How long ``ensure`` waits for the supervisor to start an actor.
+ENSURE_TIMEOUT = 10.0
+
 
 class Registry(Generic[K]):
     """Routes messages for a key to the key's actor, spawning it when needed.
@@ -41,13 +44,18 @@ class Registry(Generic[K]):
         self._keys: dict[str, K] = {}
         supervisor.add_removal_listener(self._forget)
 
-    async def ensure(self, key: K) -> Actor:
+    async def ensure(self, key: K, *, timeout: float = ENSURE_TIMEOUT) -> Actor:
         """The key's live actor, started now if there is none. Concurrent calls for
-        one key start one actor. Raises ``ActorStopped`` if the supervisor is down."""
+        one key start one actor. Raises ``ActorStopped`` if the supervisor is down and
+        ``AskTimeout`` if the supervisor did not start it within ``timeout`` seconds."""
         spec = self._spec_for(key)
         if spec.restart is Restart.PERMANENT:
             spec = attrs.evolve(spec, restart=Restart.TRANSIENT)
-        child = await self._supervisor.ensure_child(spec)
+        child = None
+        with trio.move_on_after(timeout):
+            child = await self._supervisor.ensure_child(spec)
+        if child is None:
+            raise AskTimeout(f"{spec.name!r} was not started within {timeout}s")
         if not isinstance(child, Actor):
             raise TypeError(
                 f"registry children must be Actors; the spec {spec.name!r} built "

@@ -1,0 +1,94 @@
+"""The dispatcher: the sessions' frame handler. Each frame type goes to its rule."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from hubbub.engine.chat.direct import DirectMessaging
+from hubbub.engine.chat.directory import UserDirectory
+from hubbub.engine.chat.groups import GroupMessaging
+from hubbub.engine.chat.messages import Attach, Detach
+from hubbub.engine.chat.ports import Peer
+from hubbub.engine.chat.presence import PresenceAnnouncer
+from hubbub.engine.chat.writes import WriteGate
+from hubbub.engine.runtime.actor import ActorError
+from hubbub.engine.runtime.registry import Registry
+from hubbub.protocol import errors as reasons
+from hubbub.protocol import frames
+from hubbub.storage import StorageError
+
+log = logging.getLogger("hubbub.engine")
+
+ATTACH_TIMEOUT = 60.0
+DETACH_TIMEOUT = 5.0
+
+
+class ChatDispatcher:
+    """Sessions call it; it holds no per-user state (the UserActors do)."""
+
+    def __init__(
+        self,
+        *,
+        users: Registry[int],
+        directory: UserDirectory,
+        direct: DirectMessaging,
+        groups: GroupMessaging,
+        announcer: PresenceAnnouncer,
+        gate: WriteGate,
+    ) -> None:
+        self.users = users
+        self.directory = directory
+        self.direct = direct
+        self.groups = groups
+        self.announcer = announcer
+        self.gate = gate
+
+    async def session_opened(self, peer: Peer) -> None:
+        self.directory.remember(peer.user_id, peer.username)
+        failure: object
+        try:
+            failure = await self.users.ask(peer.user_id, Attach(peer), timeout=ATTACH_TIMEOUT)
+        except ActorError as error:
+            failure = error
+        if failure is not None:
+            log.warning(
+                "attach failed",
+                extra={"fields": {"user_id": peer.user_id, "error": repr(failure)}},
+            )
+            peer.close_soon(1011, "try again shortly")
+
+    async def session_closed(self, peer: Peer) -> None:
+        actor = self.users.get(peer.user_id)
+        if actor is not None:
+            with contextlib.suppress(ActorError):
+                await actor.tell(Detach(peer), timeout=DETACH_TIMEOUT)
+
+    def frames_written(self, peer: Peer, message_ids: list[int]) -> None:
+        self.gate.mark_delivered(message_ids)
+
+    async def handle_frame(self, peer: Peer, frame: object) -> None:
+        """Do what ``frame`` asks. A database that cannot answer refuses the frame with
+        ``storage unavailable``; the session lives on."""
+        try:
+            await self._dispatch(peer, frame)
+        except StorageError as error:
+            log.warning(
+                "storage unavailable",
+                extra={"fields": {"user_id": peer.user_id, "error": str(error)}},
+            )
+            peer.refuse(reasons.STORAGE_UNAVAILABLE, getattr(frame, "client_id", None))
+
+    async def _dispatch(self, peer: Peer, frame: object) -> None:
+        if isinstance(frame, frames.SendDirect):
+            await self.direct.send(peer, frame)
+        elif isinstance(frame, frames.SendGroup):
+            await self.groups.send(peer, frame)
+        elif isinstance(frame, frames.ReadDirect):
+            await self.direct.read(peer, frame)
+        elif isinstance(frame, frames.ReadGroup):
+            await self.groups.read(peer, frame)
+        elif isinstance(frame, frames.PresenceQuery):
+            await self.announcer.query(peer, frame)
+        else:
+            peer.refuse(reasons.UNKNOWN_TYPE, getattr(frame, "client_id", None))

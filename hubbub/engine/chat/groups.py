@@ -1,0 +1,176 @@
+"""Group messages: what ``group_message`` and ``group_read`` frames do, what a commit
+causes, membership changes, and the unread sync on connect."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from hubbub.engine.chat.directory import UserDirectory
+from hubbub.engine.chat.messages import JOINED, MEMBERSHIP, IsMember, StoreGroup
+from hubbub.engine.chat.ports import Bus, Event, Peer, group_channel, user_channel
+from hubbub.engine.chat.recent import RecentIds
+from hubbub.engine.chat.writes import WriteGate
+from hubbub.engine.runtime.actor import ActorError
+from hubbub.engine.runtime.registry import Registry
+from hubbub.metrics import Metrics
+from hubbub.protocol import errors as reasons
+from hubbub.protocol import frames
+from hubbub.protocol.codec import encode
+from hubbub.protocol.views import GROUP_MESSAGE_STATUS, group_frame
+from hubbub.storage import NewGroupMessage, Storage, StorageError, StoredGroup
+
+log = logging.getLogger("hubbub.engine")
+
+#: Unread group messages sent per group on connect; older ones are paged through
+#: ``GET /groups/{id}/messages?before=<oldest id received>``.
+GROUP_CATCH_UP_CAP = 100
+ASK_TIMEOUT = 10.0
+#: Group names cached (names never change).
+NAME_CACHE = 10_000
+
+
+class GroupMessaging:
+    """The rules of group messages. ``group_actors`` holds this node's GroupActors."""
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        bus: Bus,
+        directory: UserDirectory,
+        gate: WriteGate,
+        metrics: Metrics,
+        group_actors: Registry[int],
+    ) -> None:
+        self.storage = storage
+        self.bus = bus
+        self.directory = directory
+        self.gate = gate
+        self.metrics = metrics
+        self.group_actors = group_actors
+        self._names: dict[int, str] = {}
+
+    async def group_name(self, group_id: int) -> str | None:
+        """The group's name, or None if there is no such group."""
+        name = self._names.get(group_id)
+        if name is None:
+            group = await self.storage.group(group_id)
+            if group is None:
+                return None
+            name = self._remember(group_id, group.name)
+        return name
+
+    def _remember(self, group_id: int, name: str) -> str:
+        if len(self._names) >= NAME_CACHE:
+            self._names.pop(next(iter(self._names)))
+        self._names[group_id] = name
+        return name
+
+    async def is_member(self, group_id: int, user_id: int) -> bool:
+        if await self.group_name(group_id) is None:
+            return False
+        answer = await self.group_actors.ask(group_id, IsMember(user_id), timeout=ASK_TIMEOUT)
+        return bool(answer)
+
+    # -- frames ------------------------------------------------------------------
+
+    async def send(self, peer: Peer, frame: frames.SendGroup) -> None:
+        try:
+            member = await self.is_member(frame.group_id, peer.user_id)
+        except ActorError:
+            peer.refuse(reasons.SERVER_BUSY, frame.client_id)
+            return
+        if not member:
+            peer.refuse(reasons.NOT_A_MEMBER, frame.client_id)
+            return
+        if not await self.gate.allowed_image(frame.image_url):
+            peer.refuse(reasons.INVALID_IMAGE_URL, frame.client_id)
+            return
+        if not await self.gate.within_limit(peer, "group", frame.client_id):
+            return
+        message = NewGroupMessage(
+            frame.group_id, peer.user_id, frame.message, frame.image_url, frame.client_id
+        )
+        name = await self.group_name(frame.group_id) or ""
+        await self.gate.submit(peer, StoreGroup(message, peer, name))
+
+    async def read(self, peer: Peer, frame: frames.ReadGroup) -> None:
+        if await self.group_name(frame.group_id) is None:
+            peer.refuse(reasons.NOT_ALLOWED)
+            return
+        last_read = await self.storage.advance_group_read(
+            frame.group_id, peer.user_id, frame.message_id
+        )
+        if last_read is None:
+            peer.refuse(reasons.NOT_ALLOWED)
+            return
+        marker = frames.GroupReadOut(
+            group_id=frame.group_id, user_id=peer.user_id, message_id=last_read
+        )
+        self.bus.publish(group_channel(frame.group_id), Event("group_read", encode(marker)))
+
+    def committed(self, requests: Sequence[StoreGroup], results: Sequence[StoredGroup]) -> None:
+        """After a commit: publish each new message on its group's channel, then ack."""
+        created = 0
+        for request, stored in zip(requests, results, strict=True):
+            peer = request.origin
+            peer.settle_send()
+            message = stored.message
+            if stored.created:
+                created += 1
+                payload = encode(group_frame(message, request.group_name, peer.username))
+                self.bus.publish(
+                    group_channel(message.group_id), Event("group", payload, message.id)
+                )
+            peer.push(encode(frames.Ack(message.id, GROUP_MESSAGE_STATUS, message.client_id)))
+        if created:
+            self.metrics.messages_stored.labels("group").inc(created)
+
+    def failed(self, requests: Sequence[StoreGroup], error: StorageError) -> None:
+        for request in requests:
+            request.origin.settle_send()
+            request.origin.refuse(reasons.STORAGE_UNAVAILABLE, request.message.client_id)
+
+    async def membership_changed(self, group_id: int, joined: int | None = None) -> None:
+        """Membership of ``group_id`` changed in storage: every node's live GroupActor
+        for it reloads its members, and the node of a ``joined`` user starts listening to
+        the group if it did not."""
+        self.bus.publish(group_channel(group_id), Event(MEMBERSHIP, b""))
+        if joined is not None:
+            self.bus.publish(user_channel(joined), Event(JOINED, b"", group_id))
+
+    async def listen(self, group_id: int) -> None:
+        """Make sure this node's GroupActor for ``group_id`` runs (a member is online here)."""
+        await self.group_actors.ensure(group_id)
+
+    # -- connect -------------------------------------------------------------------
+
+    async def catch_up(self, peer: Peer, sent: RecentIds) -> None:
+        """Make sure this node listens to each of the user's groups, then send the peer
+        each group's unread messages, group by group, oldest first. Past the cap a group
+        sends its newest ``GROUP_CATCH_UP_CAP`` unread: the client is current, and pages
+        older ones through history with ``before``. ``sent`` collects the ids sent."""
+        storage = self.storage
+        for group in await storage.groups_of(peer.user_id):
+            self._remember(group.id, group.name)
+            await self.group_actors.ensure(group.id)
+            member = await storage.member(group.id, peer.user_id)
+            if member is None:
+                continue
+            newest = await storage.group_history(group.id, None, GROUP_CATCH_UP_CAP)
+            unread = [m for m in newest if m.id > member.last_read_message_id]
+            if not unread:
+                continue
+            names = await self.directory.names({m.author_id for m in unread})
+            for message in unread:
+                sent.add(message.id)
+                frame = group_frame(message, group.name, names.get(message.author_id, ""))
+                if not await peer.send(encode(frame)):
+                    return
+
+    async def relisten(self, user_id: int) -> None:
+        """Make sure this node's GroupActors for the user's groups run (after the groups
+        supervisor restarted, say)."""
+        for group in await self.storage.groups_of(user_id):
+            await self.group_actors.ensure(group.id)

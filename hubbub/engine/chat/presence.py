@@ -1,0 +1,84 @@
+"""Presence announcements and queries: who hears that a user went online or offline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hubbub.engine.chat.directory import UserDirectory
+from hubbub.engine.chat.ports import Bus, Event, Peer, Presence, user_channel
+from hubbub.protocol import frames
+from hubbub.protocol.codec import encode
+from hubbub.protocol.views import iso
+from hubbub.storage import Storage
+
+PRESENCE_QUERY_LIMIT = 200
+
+
+class PresenceAnnouncer:
+    """Tells the users who share a conversation or a group with a user, and no one else."""
+
+    def __init__(
+        self, *, storage: Storage, bus: Bus, presence: Presence, directory: UserDirectory
+    ) -> None:
+        self.storage = storage
+        self.bus = bus
+        self.presence = presence
+        self.directory = directory
+
+    async def online(self, user_id: int, username: str) -> None:
+        """The user's first session on this node: tell contacts, unless another node
+        already had the user online."""
+        if await self.presence.went_online(user_id):
+            await self._announce(user_id, username, None)
+
+    async def offline(self, user_id: int, username: str) -> None:
+        if await self.presence.went_offline(user_id):
+            await self._gone(user_id, username)
+
+    async def expired(self, user_id: int) -> None:
+        """The node holding the user's sessions died (its presence heartbeat expired)."""
+        username = await self.directory.name(user_id)
+        if username is not None:
+            await self._gone(user_id, username)
+
+    async def _gone(self, user_id: int, username: str) -> None:
+        now = datetime.now(UTC)
+        await self.storage.set_last_seen(user_id, now)
+        await self._announce(user_id, username, now)
+
+    async def _announce(self, user_id: int, username: str, last_seen: datetime | None) -> None:
+        related = await self.storage.conversation_partners(user_id)
+        related |= await self.storage.co_members(user_id)
+        related.discard(user_id)
+        if not related:
+            return
+        frame = frames.PresenceOut(
+            user_id=user_id,
+            username=username,
+            presence_status="offline" if last_seen else "online",
+            last_seen_iso=iso(last_seen),
+        )
+        event = Event("presence", encode(frame))
+        for other in related:
+            self.bus.publish(user_channel(other), event)
+
+    async def is_online(self, user_id: int) -> bool:
+        return await self.presence.is_online(user_id)
+
+    async def presence_of(self, user_id: int) -> frames.PresenceOut | None:
+        user = await self.storage.user_by_id(user_id)
+        if user is None:
+            return None
+        online = await self.presence.is_online(user_id)
+        return frames.PresenceOut(
+            user_id=user.id,
+            username=user.username,
+            presence_status="online" if online else "offline",
+            last_seen_iso=None if online else iso(user.last_seen),
+        )
+
+    async def query(self, peer: Peer, frame: frames.PresenceQuery) -> None:
+        for user_id in frame.user_ids[:PRESENCE_QUERY_LIMIT]:
+            answer = await self.presence_of(user_id)
+            if answer is not None:
+                peer.push(encode(answer))
