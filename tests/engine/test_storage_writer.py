@@ -21,13 +21,10 @@ class Recorder:
         self.batches: list[list[tuple[StoreDirect, StoredDirect]]] = []
         self.changed = trio.Event()
 
-    async def on_direct(self, results: Sequence[tuple[StoreDirect, StoredDirect]]) -> None:
-        self.batches.append(list(results))
+    async def on_committed(self, requests: Sequence, stored: Sequence) -> None:
+        self.batches.append(list(zip(requests, stored, strict=True)))
         self.changed.set()
         self.changed = trio.Event()
-
-    async def on_group(self, results: Sequence) -> None:
-        raise AssertionError("no group messages here")
 
     def on_failed(self, requests: Sequence, error: Exception) -> None:
         raise AssertionError(f"write failed: {error}")
@@ -72,8 +69,7 @@ async def earlier(storage: Storage) -> DirectMessage:
 async def start_writer(nursery: trio.Nursery, storage: object, recorder: Recorder) -> StorageWriter:
     writer = StorageWriter(
         storage,  # type: ignore[arg-type]
-        on_direct=recorder.on_direct,
-        on_group=recorder.on_group,
+        on_committed=recorder.on_committed,
         on_failed=recorder.on_failed,
     )
     await nursery.start(writer.run)
