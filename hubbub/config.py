@@ -102,6 +102,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("outbound_queue", _positive_int, 512, "frames queued per connection before closing it"),
     Option("ping_interval", _positive_float, 20.0, "seconds between server keepalive pings"),
     Option("ping_timeout", _positive_float, 20.0, "seconds to wait for a pong before closing"),
+    Option("drain_timeout", _positive_float, 10.0, "seconds a stopping node may take to drain"),
     Option("log_level", _choice("debug", "info", "warning", "error"), "info", "log level"),
     Option("log_format", _choice("text", "json"), "text", "log line format"),
 )
@@ -128,6 +129,7 @@ class Settings:
     outbound_queue: int
     ping_interval: float
     ping_timeout: float
+    drain_timeout: float
     log_level: str
     log_format: str
 

@@ -8,6 +8,8 @@ WebSocket too: docs/decisions/0001-websocket-transport.md has the figures.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -87,16 +89,35 @@ class FrontDoor:
         self.listeners = listeners
         self._websocket = websocket
         self._http = http
+        self._acceptors: trio.CancelScope | None = None
 
     @property
     def port(self) -> int:
         return self.listeners[0].socket.getsockname()[1]
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve until cancelled; report started once accepting."""
-        async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, self._route, self.listeners)
+        """Serve until cancelled; report started once accepting. After
+        ``stop_accepting`` the connections already open are served on until they end."""
+        async with trio.open_nursery() as connections, trio.open_nursery() as acceptors:
+            self._acceptors = acceptors.cancel_scope
+            await acceptors.start(
+                functools.partial(
+                    trio.serve_listeners,
+                    self._route,
+                    self.listeners,
+                    handler_nursery=connections,
+                )
+            )
             task_status.started()
+
+    async def stop_accepting(self) -> None:
+        """Close the listening port (a node that drains): new connections are refused at
+        once, so a load balancer moves them elsewhere; open ones carry on."""
+        if self._acceptors is not None:
+            self._acceptors.cancel()
+        for listener in self.listeners:
+            with contextlib.suppress(trio.ClosedResourceError, OSError):
+                await listener.aclose()
 
     async def _route(self, stream: trio.SocketStream) -> None:
         try:

@@ -17,6 +17,7 @@ The tree (``/health/supervisor`` serves it live)::
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,6 +44,9 @@ from hubbub.ws.keepalive import Keepalive
 log = logging.getLogger("hubbub")
 
 READY_TIMEOUT = 2.0
+#: How long closing handshakes may take once a drained node closed its sessions.
+CLOSE_GRACE = 2.0
+CLOSE_SERVICE_RESTART = 1012
 
 
 @attrs.define
@@ -56,13 +60,18 @@ class Node:
     root: Supervisor
     users: Registry[int]
     cluster: Cluster
+    door: FrontDoor
+    endpoint: ChatEndpoint
     port: int = 0
+    draining: bool = False
 
     @property
     def url(self) -> str:
         return f"http://{self.settings.host}:{self.port}"
 
     async def readiness(self) -> dict[str, bool]:
+        if self.draining:
+            return {"accepting": False}
         checks = {"storage": True}
         try:
             with trio.fail_after(READY_TIMEOUT):
@@ -71,6 +80,35 @@ class Node:
             checks["storage"] = False
         checks.update(await self.cluster.readiness())
         return checks
+
+    async def drain(self, timeout: float) -> dict[str, int]:
+        """Stop as a deploy wants it: refuse new connections (and answer ``/health/ready``
+        503) at once, stop reading frames, answer every send already read (commit, ack),
+        flush what each connection has queued, then close every WebSocket with 1012
+        (service restart) so clients reconnect elsewhere at once. Bounded by ``timeout``
+        seconds in all; returns what it did, for the log."""
+        self.draining = True
+        sessions = list(self.endpoint.sessions)
+        with trio.move_on_after(timeout) as deadline:
+            await self.door.stop_accepting()
+            for session in sessions:
+                session.stop_reading()
+            # Sends already read reach the writer; their answers come back through it.
+            for session in sessions:
+                await session.wait_settled()
+            async with trio.open_nursery() as nursery:
+                for session in sessions:
+                    nursery.start_soon(session.flushed)
+        unanswered = sum(not session.settled for session in sessions)
+        for session in sessions:
+            session.close_soon(CLOSE_SERVICE_RESTART, "service restart")
+        with trio.move_on_after(CLOSE_GRACE):
+            await self.endpoint.wait_all_closed()
+        return {
+            "connections": len(sessions),
+            "unanswered": unanswered,
+            "timed_out": int(deadline.cancelled_caught),
+        }
 
 
 @asynccontextmanager
@@ -158,7 +196,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             ],
             on_restart=on_restart,
         )
-        node = Node(settings, storage, metrics, chat, root, chat.users, cluster)
+        node = Node(settings, storage, metrics, chat, root, chat.users, cluster, door, endpoint)
         async with trio.open_nursery() as nursery:
             await nursery.start(root.run)
             node.port = door.port
@@ -173,6 +211,14 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
 
 
 async def serve(settings: Settings) -> None:
-    """Run a node until interrupted."""
-    async with open_node(settings):
-        await trio.sleep_forever()
+    """Run a node until SIGTERM or SIGINT, then drain it (``Node.drain``) and stop."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with open_node(settings) as node:
+            async for signum in signals:
+                log.info(
+                    "draining",
+                    extra={"fields": {"signal": signal.Signals(signum).name}},
+                )
+                break
+            done = await node.drain(settings.drain_timeout)
+            log.info("drained, stopping", extra={"fields": done})

@@ -41,6 +41,9 @@ class ChatEndpoint:
         self.metrics = metrics
         self.handler = handler
         self.keepalive = keepalive
+        #: Every open session, for a node that drains.
+        self.sessions: set[Session] = set()
+        self._none_left = trio.Event()
 
     async def serve(self, stream: trio.SocketStream, already_read: bytes) -> None:
         """Serve one connection to its end. Never raises (but for cancellation)."""
@@ -67,10 +70,20 @@ class ChatEndpoint:
             handler=self.handler,
         )
         self.keepalive.watch(session)
+        self.sessions.add(session)
         try:
             await session.run()
         finally:
+            self.sessions.discard(session)
             self.keepalive.forget(session)
+            if not self.sessions:
+                self._none_left.set()
+
+    async def wait_all_closed(self) -> None:
+        """Return once no session is open."""
+        while self.sessions:
+            self._none_left = trio.Event()
+            await self._none_left.wait()
 
     async def _handshake(
         self, stream: trio.SocketStream, already_read: bytes

@@ -91,6 +91,10 @@ class Session:
         unacked = max(1, settings.outbound_queue // 4)
         self._unacked = trio.Semaphore(unacked, max_value=unacked)
         self._scope = trio.CancelScope()
+        self._answered = trio.Event()
+        #: Set to stop reading frames (a node that drains); what was read goes on.
+        self._draining = False
+        self._read_scope: trio.CancelScope | None = None
         self._writing_since: float | None = None
         self._close_code = CLOSE_NORMAL
         self._close_reason = ""
@@ -175,6 +179,7 @@ class Session:
         """The send holding a slot was acked or refused."""
         with contextlib.suppress(ValueError):  # a slot lost to a writer restart
             self._unacked.release()
+        self._answered.set()
 
     def writing_since(self) -> float | None:
         """When the write in progress started, or None between writes."""
@@ -199,6 +204,24 @@ class Session:
         ):
             self._outbox.send_nowait(PING)
             self._queued += 1
+
+    def stop_reading(self) -> None:
+        """Take no more frames from the client (the node drains): frames already read
+        are still handled and answered; the session stays open until ``close_soon``."""
+        self._draining = True
+        if self._read_scope is not None:
+            self._read_scope.cancel()
+
+    @property
+    def settled(self) -> bool:
+        """True when no send of this session is waiting for its answer."""
+        return self._unacked.value == self._unacked.max_value
+
+    async def wait_settled(self) -> None:
+        """Return once every send of this session has been answered."""
+        while not self.settled:
+            self._answered = trio.Event()
+            await self._answered.wait()
 
     def close_soon(self, code: int, reason: str) -> None:
         """Ask the session to close with ``code``. Safe from any task; the first code wins."""
@@ -251,7 +274,13 @@ class Session:
     async def _read_loop(self) -> None:
         max_length = self.settings.max_message_length
         while True:
-            data = await self.connection.receive_text()
+            data = None
+            if not self._draining:
+                with trio.CancelScope() as self._read_scope:
+                    data = await self.connection.receive_text()
+                self._read_scope = None
+            if self._draining:
+                await trio.sleep_forever()  # the node closes the session once answered
             if data is None:
                 code = self.connection.protocol.close_code
                 if code is not None and code != CLOSE_NORMAL:
