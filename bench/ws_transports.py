@@ -6,7 +6,7 @@
 Each candidate server (see bench/transports/servers.py) runs in its own subprocess;
 lean load processes (bench/transports/load.py) drive it twice: request/response (one
 frame in flight per connection) and pipelined (``--inflight`` frames in flight).
-Beside throughput and round-trip latency it reports what DESIGN.md asks for: the
+Beside throughput and round-trip latency it reports what docs/design.md asks for: the
 server's CPU seconds per 1,000 echoed messages and the load generator's CPU, both
 read from /proc/<pid>/stat over the measured window, so the reader can see who ran
 out of CPU first; "other CPU" is what the rest of the machine spent meanwhile (kernel

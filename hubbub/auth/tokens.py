@@ -52,7 +52,7 @@ class TokenIssuer:
         return jwt.encode(payload, self.secret, algorithm=ALGORITHM)
 
     def issue_pair(self, user_id: int, username: str) -> dict[str, str]:
-        """The login/refresh answer of CONTRACT.md."""
+        """The login/refresh answer of docs/contract.md."""
         return {
             "access_token": self.issue(user_id, username, "access"),
             "refresh_token": self.issue(user_id, username, "refresh"),

@@ -1,4 +1,4 @@
-"""HTTP errors as CONTRACT.md wants them: a status and ``{"detail": "..."}``."""
+"""HTTP errors as docs/contract.md wants them: a status and ``{"detail": "..."}``."""
 
 from __future__ import annotations
 

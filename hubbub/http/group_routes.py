@@ -1,4 +1,4 @@
-"""Groups over HTTP: creation, membership and history (CONTRACT.md, docs/groups.md).
+"""Groups over HTTP: creation, membership and history (docs/contract.md, docs/groups.md).
 
 Who sees what: a group is visible to its members only. Anyone else gets 404 for any
 group id, whether or not a group has it, so group ids reveal nothing. A member who is not

@@ -1,4 +1,4 @@
-"""Image uploads and the stored media (CONTRACT.md: ``/upload/image``, ``/media/...``).
+"""Image uploads and the stored media (docs/contract.md: ``/upload/image``, ``/media/...``).
 
 The upload body is parsed as it streams in, so the size limit holds without ever
 buffering the body: ``await request.files`` would read all of it first.

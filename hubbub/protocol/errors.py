@@ -1,6 +1,6 @@
 """Why a frame was refused: the reason strings clients match on, and the error that carries one.
 
-The strings are part of the wire contract (CONTRACT.md): clients compare them exactly, so
+The strings are part of the wire contract (docs/contract.md): clients compare them exactly, so
 they never change once published. New reasons may be added; add each one to
 ``ALL_REASONS`` and to docs/protocol.md.
 """

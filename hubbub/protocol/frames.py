@@ -1,4 +1,4 @@
-"""Every WebSocket frame of the wire contract (CONTRACT.md), one frozen attrs class each.
+"""Every WebSocket frame of the wire contract (docs/contract.md), one frozen attrs class each.
 
 A class is the single definition of its frame's wire shape: its fields, in order, are the
 JSON object's keys after ``type``. ``type`` is a constant field (not an ``__init__``

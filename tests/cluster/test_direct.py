@@ -1,5 +1,5 @@
 """Direct messages across nodes: live delivery to every device, offline delivery, and
-idempotent resends, whichever node each client is connected to (CONTRACT.md)."""
+idempotent resends, whichever node each client is connected to (docs/contract.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Group messages across nodes: one delivery per member device whichever node it is on,
-and a member added over HTTP on one node receives live on another (CONTRACT.md)."""
+and a member added over HTTP on one node receives live on another (docs/contract.md)."""
 
 from __future__ import annotations
 

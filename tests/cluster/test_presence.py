@@ -1,5 +1,5 @@
 """Presence across nodes: contacts on other nodes are told, the HTTP views are global, and a
-user on two nodes is online until their last connection closes (CONTRACT.md)."""
+user on two nodes is online until their last connection closes (docs/contract.md)."""
 
 from __future__ import annotations
 

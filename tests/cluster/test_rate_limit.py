@@ -1,4 +1,5 @@
-"""The rate limit is per user across all nodes, not per connection or per node (CONTRACT.md)."""
+"""The rate limit is per user across all nodes, not per connection or per node
+(docs/contract.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sign-up, login, refresh and the user endpoints, over real HTTP (CONTRACT.md)."""
+"""Sign-up, login, refresh and the user endpoints, over real HTTP (docs/contract.md)."""
 
 from __future__ import annotations
 

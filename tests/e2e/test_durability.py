@@ -1,4 +1,4 @@
-"""An ``ack`` means durably stored (CONTRACT.md, Guarantees): a node SIGKILLed in the middle
+"""An ``ack`` means durably stored (docs/contract.md, Guarantees): a node SIGKILLed in the middle
 of a burst loses no acked message, and resending after the restart stores nothing twice."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Image uploads and media serving over real HTTP (CONTRACT.md: /upload/image, /media)."""
+"""Image uploads and media serving over real HTTP (docs/contract.md: /upload/image, /media)."""
 
 from __future__ import annotations
 

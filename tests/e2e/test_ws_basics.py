@@ -1,4 +1,4 @@
-"""The WebSocket endpoint: authentication, keepalive answers, bad input (CONTRACT.md)."""
+"""The WebSocket endpoint: authentication, keepalive answers, bad input (docs/contract.md)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from hubbub.protocol.frames import (
 
 TS = "2025-01-02T03:04:05.123456+00:00"
 
-# Each server frame with the (key, value) pairs CONTRACT.md gives it, in wire order.
+# Each server frame with the (key, value) pairs docs/contract.md gives it, in wire order.
 SERVER_CASES = [
     (
         MessageOut(7, 1, "alice", 2, "bob", "hi", None, TS, "delivered"),

@@ -1,0 +1,1 @@
+"""Authentication shared by the WebSocket and HTTP edges: tokens and password hashing."""

@@ -1,0 +1,1 @@
+"""The HTTP API: a Quart-Trio app served by Hypercorn behind the front door."""
