@@ -19,7 +19,15 @@ async def test_supervisor_tree_has_every_node_field(http: HubbubHTTP) -> None:
     tree = (await http.get("/health/supervisor")).json()
     assert tree["name"] == "node"
     names = [child["name"] for child in tree["children"]]
-    assert names == ["storage-writer", "users", "groups", "keepalive", "http", "front-door"]
+    assert names == [
+        "storage-writer",
+        "fan-out",
+        "users",
+        "groups",
+        "keepalive",
+        "http",
+        "front-door",
+    ]
 
     def check(entry: dict) -> None:
         assert set(entry) == {"name", "state", "restarts", "mailbox_depth", "children"}

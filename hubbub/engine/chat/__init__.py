@@ -13,7 +13,7 @@ it and returns the subtree the node mounts under its root supervisor::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import attrs
 
@@ -23,18 +23,18 @@ from hubbub.engine.chat.dispatch import ChatDispatcher
 from hubbub.engine.chat.fanout import CommitQueue, FanOut
 from hubbub.engine.chat.group_actor import GroupActor
 from hubbub.engine.chat.groups import GroupMessaging
-from hubbub.engine.chat.messages import Resync, StoreDirect, StoreGroup
+from hubbub.engine.chat.messages import Resync
 from hubbub.engine.chat.ports import Bus, Presence, RateLimiter
 from hubbub.engine.chat.presence import PresenceAnnouncer
 from hubbub.engine.chat.storage_writer import StorageWriter
 from hubbub.engine.chat.user_actor import UserActor
 from hubbub.engine.chat.users import LocalUsers
-from hubbub.engine.chat.writes import ImagePolicy, WriteGate
+from hubbub.engine.chat.writes import ImagePolicy, WriteGate, refuse_unstored
 from hubbub.engine.runtime.actor import ActorError, Mailbox
 from hubbub.engine.runtime.registry import Registry
 from hubbub.engine.runtime.supervisor import ChildSpec, Restart, Supervisor
 from hubbub.metrics import Metrics
-from hubbub.storage import Storage, StorageError
+from hubbub.storage import Storage
 
 WRITER_MAILBOX = 8192
 #: Restart intensity of the users and groups supervisors: many small actors.
@@ -104,7 +104,9 @@ def build_chat(
     """Wire the chat domain: each part gets the two or three collaborators it uses."""
     directory = UserDirectory(storage)
     mailbox = Mailbox(WRITER_MAILBOX)
-    gate = WriteGate(mailbox, storage, rate_limiter, image_policy)
+    gate = WriteGate(
+        mailbox=mailbox, storage=storage, rate_limiter=rate_limiter, image_policy=image_policy
+    )
     max_restarts, within = ACTOR_RESTARTS
     users_supervisor = Supervisor(
         "users", on_restart=on_restart, max_restarts=max_restarts, within_seconds=within
@@ -134,13 +136,9 @@ def build_chat(
     announcer = PresenceAnnouncer(storage=storage, bus=bus, presence=presence, directory=directory)
     commits = CommitQueue()
 
-    def failed(requests: Sequence[StoreDirect | StoreGroup], error: StorageError) -> None:
-        direct.failed([r for r in requests if isinstance(r, StoreDirect)], error)
-        groups.failed([r for r in requests if isinstance(r, StoreGroup)], error)
-
     def make_writer() -> StorageWriter:
         return StorageWriter(
-            storage, on_committed=commits.committed, on_failed=failed, mailbox=mailbox
+            storage, on_committed=commits.committed, on_failed=refuse_unstored, mailbox=mailbox
         )
 
     chat = Chat(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Container, Sequence
 
+import attrs
+
 from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.messages import StoreDirect
 from hubbub.engine.chat.ports import Bus, Event, Peer, Presence, user_channel
@@ -16,32 +18,23 @@ from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
 from hubbub.protocol.views import direct_frame
-from hubbub.storage import NewDirectMessage, Storage, StorageError, StoredDirect
+from hubbub.storage import NewDirectMessage, Storage, StoredDirect
 
 log = logging.getLogger("hubbub.engine")
 
 CATCH_UP_PAGE = 200
 
 
+@attrs.define(kw_only=True)
 class DirectMessaging:
     """The rules of one-to-one messages."""
 
-    def __init__(
-        self,
-        *,
-        storage: Storage,
-        bus: Bus,
-        presence: Presence,
-        directory: UserDirectory,
-        gate: WriteGate,
-        metrics: Metrics,
-    ) -> None:
-        self.storage = storage
-        self.bus = bus
-        self.presence = presence
-        self.directory = directory
-        self.gate = gate
-        self.metrics = metrics
+    storage: Storage
+    bus: Bus
+    presence: Presence
+    directory: UserDirectory
+    gate: WriteGate
+    metrics: Metrics
 
     async def send(self, peer: Peer, frame: frames.SendDirect) -> None:
         if frame.recipient_id != peer.user_id and (
@@ -106,11 +99,6 @@ class DirectMessaging:
             peer.push(encode(frames.Ack(message.id, status, message.client_id)))
         if created:
             self.metrics.messages_stored.labels("direct").inc(created)
-
-    def failed(self, requests: Sequence[StoreDirect], error: StorageError) -> None:
-        for request in requests:
-            request.origin.settle_send()
-            request.origin.refuse(reasons.STORAGE_UNAVAILABLE, request.message.client_id)
 
     async def catch_up(self, peer: Peer, sent: RecentIds, skip: Container[int] = ()) -> bool:
         """Send ``peer`` every direct message never delivered to its user, oldest first.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import attrs
+
 from hubbub.engine.chat.direct import DirectMessaging
 from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.groups import GroupMessaging
@@ -24,25 +26,16 @@ ATTACH_TIMEOUT = 60.0
 DETACH_TIMEOUT = 5.0
 
 
+@attrs.define(kw_only=True)
 class ChatDispatcher:
     """Sessions call it; it holds no per-user state (the UserActors do)."""
 
-    def __init__(
-        self,
-        *,
-        users: Registry[int],
-        directory: UserDirectory,
-        direct: DirectMessaging,
-        groups: GroupMessaging,
-        announcer: PresenceAnnouncer,
-        gate: WriteGate,
-    ) -> None:
-        self.users = users
-        self.directory = directory
-        self.direct = direct
-        self.groups = groups
-        self.announcer = announcer
-        self.gate = gate
+    users: Registry[int]
+    directory: UserDirectory
+    direct: DirectMessaging
+    groups: GroupMessaging
+    announcer: PresenceAnnouncer
+    gate: WriteGate
 
     async def session_opened(self, peer: Peer) -> None:
         self.directory.remember(peer.user_id, peer.username)

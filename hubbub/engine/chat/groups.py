@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import attrs
+
 from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.messages import JOINED, MEMBERSHIP, IsMember, StoreGroup
 from hubbub.engine.chat.ports import Bus, Event, Peer, group_channel, user_channel
@@ -18,7 +20,7 @@ from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
 from hubbub.protocol.views import GROUP_MESSAGE_STATUS, group_frame
-from hubbub.storage import NewGroupMessage, Storage, StorageError, StoredGroup
+from hubbub.storage import NewGroupMessage, Storage, StoredGroup
 
 log = logging.getLogger("hubbub.engine")
 
@@ -30,26 +32,17 @@ ASK_TIMEOUT = 10.0
 NAME_CACHE = 10_000
 
 
+@attrs.define(kw_only=True)
 class GroupMessaging:
     """The rules of group messages. ``group_actors`` holds this node's GroupActors."""
 
-    def __init__(
-        self,
-        *,
-        storage: Storage,
-        bus: Bus,
-        directory: UserDirectory,
-        gate: WriteGate,
-        metrics: Metrics,
-        group_actors: Registry[int],
-    ) -> None:
-        self.storage = storage
-        self.bus = bus
-        self.directory = directory
-        self.gate = gate
-        self.metrics = metrics
-        self.group_actors = group_actors
-        self._names: dict[int, str] = {}
+    storage: Storage
+    bus: Bus
+    directory: UserDirectory
+    gate: WriteGate
+    metrics: Metrics
+    group_actors: Registry[int]
+    _names: dict[int, str] = attrs.field(factory=dict, init=False)
 
     async def group_name(self, group_id: int) -> str | None:
         """The group's name, or None if there is no such group."""
@@ -126,11 +119,6 @@ class GroupMessaging:
             peer.push(encode(frames.Ack(message.id, GROUP_MESSAGE_STATUS, message.client_id)))
         if created:
             self.metrics.messages_stored.labels("group").inc(created)
-
-    def failed(self, requests: Sequence[StoreGroup], error: StorageError) -> None:
-        for request in requests:
-            request.origin.settle_send()
-            request.origin.refuse(reasons.STORAGE_UNAVAILABLE, request.message.client_id)
 
     async def membership_changed(self, group_id: int, joined: int | None = None) -> None:
         """Membership of ``group_id`` changed in storage: every node's live GroupActor

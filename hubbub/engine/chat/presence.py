@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import attrs
+
 from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.ports import Bus, Event, Peer, Presence, user_channel
 from hubbub.protocol import frames
@@ -14,16 +16,14 @@ from hubbub.storage import Storage
 PRESENCE_QUERY_LIMIT = 200
 
 
+@attrs.define(kw_only=True)
 class PresenceAnnouncer:
     """Tells the users who share a conversation or a group with a user, and no one else."""
 
-    def __init__(
-        self, *, storage: Storage, bus: Bus, presence: Presence, directory: UserDirectory
-    ) -> None:
-        self.storage = storage
-        self.bus = bus
-        self.presence = presence
-        self.directory = directory
+    storage: Storage
+    bus: Bus
+    presence: Presence
+    directory: UserDirectory
 
     async def online(self, user_id: int, username: str) -> None:
         """The user's first session on this node: tell contacts, unless another node

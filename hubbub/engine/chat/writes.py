@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+
+import attrs
 
 from hubbub.engine.chat.messages import FlushDelivered, MarkDelivered, StoreDirect, StoreGroup
 from hubbub.engine.chat.ports import Kind, Peer, RateLimiter
@@ -17,7 +19,7 @@ from hubbub.engine.runtime.actor import Mailbox, MailboxFull
 from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
-from hubbub.storage import Storage
+from hubbub.storage import Storage, StorageError
 
 log = logging.getLogger("hubbub.engine")
 
@@ -27,20 +29,14 @@ SUBMIT_WAIT = 10.0
 ImagePolicy = Callable[[str], Awaitable[bool]]
 
 
+@attrs.define(kw_only=True)
 class WriteGate:
     """What every send passes before it is queued: image policy, rate limit, a slot."""
 
-    def __init__(
-        self,
-        mailbox: Mailbox,
-        storage: Storage,
-        rate_limiter: RateLimiter,
-        image_policy: ImagePolicy | None = None,
-    ) -> None:
-        self.mailbox = mailbox
-        self.storage = storage
-        self.rate_limiter = rate_limiter
-        self.image_policy = image_policy
+    mailbox: Mailbox
+    storage: Storage
+    rate_limiter: RateLimiter
+    image_policy: ImagePolicy | None = None
 
     async def allowed_image(self, image_url: str | None) -> bool:
         """Whether a message may carry ``image_url`` (no image is always fine)."""
@@ -94,3 +90,10 @@ class WriteGate:
         """Have the writer commit held delivery marks now."""
         with contextlib.suppress(MailboxFull):
             self.mailbox.tell_nowait(FlushDelivered())
+
+
+def refuse_unstored(requests: Sequence[StoreDirect | StoreGroup], error: StorageError) -> None:
+    """Answer writes that were not stored: ``storage unavailable``, and the slot back."""
+    for request in requests:
+        request.origin.settle_send()
+        request.origin.refuse(reasons.STORAGE_UNAVAILABLE, request.message.client_id)
