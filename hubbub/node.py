@@ -86,11 +86,12 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     hooks = ClusterHooks(
         local_users=lambda: chat_ref[0].local_users(),
         user_expired=lambda user_id: chat_ref[0].user_expired(user_id),
-        resync=lambda: chat_ref[0].resync(),
+        # ``channels`` (what may have been missed) is not narrowed on yet: resync everyone.
+        resync=lambda channels: chat_ref[0].resync(),
     )
     async with (
         open_storage(settings.database_url, timeout=settings.database_timeout) as storage,
-        open_cluster(settings, hooks) as cluster,
+        open_cluster(settings, hooks, metrics) as cluster,
     ):
         version = await storage.migrate()
         log.info(
