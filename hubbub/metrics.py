@@ -53,6 +53,23 @@ class Metrics:
             "Connections closed because they could not keep up",
             registry=self.registry,
         )
+        # With Redis only: events the other nodes missed live (they are in storage), and
+        # the resyncs that fetch what was missed from there.
+        self.bus_dropped = Counter(
+            "hubbub_bus_dropped",
+            "Bus events that did not reach Redis (publish failed, timed out, or outbox full)",
+            registry=self.registry,
+        )
+        self.bus_resyncs = Counter(
+            "hubbub_bus_resyncs",
+            "Resyncs of local users and groups from storage, by cause "
+            "(reconnect: this node's pub/sub connection came back; "
+            "lost: another node announced events it could not publish)",
+            ["cause"],
+            registry=self.registry,
+        )
+        for cause in ("reconnect", "lost"):
+            self.bus_resyncs.labels(cause)  # exported at 0 before the first one
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

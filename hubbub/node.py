@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 import attrs
@@ -121,8 +121,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
     # The cluster calls back into the chat domain, which is built on the cluster's
     # ports: the hooks are closures over ``chat``, which exists before any can run
     # (they run inside the supervision tree, started below).
-    async def resync() -> None:
-        await chat.resync()
+    async def resync(channels: Collection[str] | None) -> None:
+        await chat.resync(channels)
 
     async def user_expired(user_id: int) -> None:
         await chat.user_expired(user_id)
@@ -139,7 +139,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
 
     async with (
         open_storage(settings.database_url, timeout=settings.database_timeout) as storage,
-        open_cluster(settings, hooks) as cluster,
+        open_cluster(settings, hooks, metrics) as cluster,
     ):
         version = await storage.migrate()
         log.info(

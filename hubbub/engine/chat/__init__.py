@@ -13,7 +13,7 @@ it and returns the subtree the node mounts under its root supervisor::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import attrs
 
@@ -24,7 +24,7 @@ from hubbub.engine.chat.fanout import CommitQueue, FanOut
 from hubbub.engine.chat.group_actor import GroupActor
 from hubbub.engine.chat.groups import GroupMessaging
 from hubbub.engine.chat.messages import Resync
-from hubbub.engine.chat.ports import Bus, Presence, RateLimiter
+from hubbub.engine.chat.ports import Bus, Presence, RateLimiter, group_channel, user_channel
 from hubbub.engine.chat.presence import PresenceAnnouncer
 from hubbub.engine.chat.storage_writer import StorageWriter
 from hubbub.engine.chat.user_actor import UserActor
@@ -80,11 +80,19 @@ class Chat:
     def users_here(self) -> list[int]:
         return self.local_users.with_sessions()
 
-    async def resync(self) -> None:
-        """After the shared bus was down or lost events: every live user and group on
-        this node fetches from storage what live delivery may have missed."""
-        self.local_users.resync()
+    async def resync(self, channels: Collection[str] | None = None) -> None:
+        """After the shared bus was down or lost events: the live users and groups of
+        ``channels`` (None: every one on this node) fetch from storage what live delivery
+        may have missed."""
+        wanted = None if channels is None else set(channels)
+        self.local_users.resync(
+            None
+            if wanted is None
+            else {k for k in list(self.users.keys()) if user_channel(k) in wanted}
+        )
         for group_id in list(self.group_actors.keys()):
+            if wanted is not None and group_channel(group_id) not in wanted:
+                continue
             actor = self.group_actors.get(group_id)
             if actor is not None:
                 with contextlib.suppress(ActorError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 
 from hubbub.engine.chat.messages import Resync
 from hubbub.engine.chat.ports import Event
@@ -40,9 +41,10 @@ class LocalUsers:
                 found.append(user_id)
         return found
 
-    def resync(self) -> None:
-        """Every live user fetches from storage what live delivery may have missed."""
-        for user_id in list(self.registry.keys()):
+    def resync(self, user_ids: Collection[int] | None = None) -> None:
+        """These live users (None: every one) fetch from storage what live delivery may
+        have missed."""
+        for user_id in list(self.registry.keys()) if user_ids is None else user_ids:
             actor = self.registry.get(user_id)
             if actor is not None:
                 with contextlib.suppress(ActorError):

@@ -2,7 +2,9 @@
 
 ``open_cluster`` picks the bus, presence and rate limiter for the settings: in-process
 ones without ``HUBBUB_REDIS_URL``; with it, the RedisBridge, Redis presence (heartbeats,
-so a dead node's users expire) and a Redis rate limiter shared by every node.
+so a dead node's users expire) and a Redis rate limiter shared by every node. The
+bridge's losses and resyncs are counted in the node's metrics
+(``hubbub_bus_dropped_total``, ``hubbub_bus_resyncs_total{cause}``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hubbub.engine.cluster.redis_presence import RedisPresence
 from hubbub.engine.cluster.redis_rate_limit import RedisRateLimiter
 from hubbub.engine.runtime.supervisor import ChildSpec
 from hubbub.engine.runtime.task_child import TaskChild
+from hubbub.metrics import Metrics
 
 log = logging.getLogger("hubbub")
 
@@ -41,7 +44,9 @@ class ClusterHooks:
 
     local_users: Callable[[], Iterable[int]]
     user_expired: Callable[[int], Awaitable[None]]
-    resync: Callable[[], Awaitable[None]]
+    #: ``resync(channels)``: events on these local channels (``None``: on any) may have
+    #: been missed; fetch them from storage. The promise is in ``redis_bus``'s docstring.
+    resync: Callable[[frozenset[str] | None], Awaitable[None]]
 
 
 @attrs.define
@@ -61,7 +66,9 @@ class Cluster:
 
 
 @asynccontextmanager
-async def open_cluster(settings: Settings, hooks: ClusterHooks) -> AsyncIterator[Cluster]:
+async def open_cluster(
+    settings: Settings, hooks: ClusterHooks, metrics: Metrics | None = None
+) -> AsyncIterator[Cluster]:
     node_id = secrets.token_hex(4)
     local = InProcessRateLimiter(
         {"direct": settings.direct_rate_limit, "group": settings.group_rate_limit},
@@ -81,7 +88,14 @@ async def open_cluster(settings: Settings, hooks: ClusterHooks) -> AsyncIterator
             raise ClusterUnavailable(
                 f"Redis at {settings.redis_url} did not answer: {error!r}"
             ) from None
-        bridge = RedisBridge(client, node_id, on_reconnect=hooks.resync)
+        metrics = metrics if metrics is not None else Metrics()
+        bridge = RedisBridge(
+            client,
+            node_id,
+            on_resync=hooks.resync,
+            on_dropped=metrics.bus_dropped.inc,
+            on_resynced=lambda cause: metrics.bus_resyncs.labels(cause).inc(),
+        )
         presence = RedisPresence(
             client, node_id, local_users=hooks.local_users, on_expired=hooks.user_expired
         )

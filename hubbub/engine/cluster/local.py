@@ -60,21 +60,40 @@ class LocalPresence(Presence):
 
 
 class InProcessRateLimiter(RateLimiter):
-    """A sliding log per user and kind: exact, and memory bounded by the limit."""
+    """A sliding log per user and kind: exact, each log bounded by its limit, and the logs
+    together bounded by the users active in the last window.
+
+    No task of its own: every call counts towards the next sweep of idle logs, which comes
+    once there have been as many calls as there were logs after the previous sweep (and
+    at least ``sweep_every``). A sweep costs one pass over the logs, so each call pays
+    O(1) amortised; and since at most that many logs were added since, the logs never
+    exceed twice the (user, kind) pairs active at the last sweep, plus ``sweep_every``.
+    """
 
     def __init__(
         self,
         limits: dict[Kind, int],
         window: float,
         clock: Callable[[], float] = trio.current_time,
+        *,
+        sweep_every: int = 1024,
     ) -> None:
         self.limits = limits
         self.window = window
         self._clock = clock
         self._logs: dict[tuple[int, Kind], deque[float]] = {}
+        self._sweep_every = sweep_every
+        self._calls_to_sweep = sweep_every
+
+    def __len__(self) -> int:
+        """How many (user, kind) logs are kept."""
+        return len(self._logs)
 
     def allow_now(self, user_id: int, kind: Kind) -> bool:
         now = self._clock()
+        self._calls_to_sweep -= 1
+        if self._calls_to_sweep <= 0:
+            self.forget_idle()
         key = (user_id, kind)
         log = self._logs.get(key)
         if log is None:
@@ -95,3 +114,4 @@ class InProcessRateLimiter(RateLimiter):
         horizon = self._clock() - self.window
         for key in [key for key, log in self._logs.items() if not log or log[-1] <= horizon]:
             del self._logs[key]
+        self._calls_to_sweep = max(self._sweep_every, len(self._logs))

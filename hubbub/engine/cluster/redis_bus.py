@@ -6,21 +6,64 @@ is delivered to the local subscriber at once and published to Redis for the othe
 each event carries its origin node, so a node skips its own echo: delivery never doubles
 and never skips a device connected elsewhere.
 
-Redis going away is survivable: publishing drops what it cannot send (the messages are in
-storage, and reach their recipients from there), the subscriber reconnects with back-off
-and resubscribes, and ``on_reconnect`` lets the node resync its live users.
+Subscription changes never queue. ``subscribe`` and ``unsubscribe`` mark the channel
+*dirty* (a set: however often a channel churns, it is one entry), and one task brings
+Redis in line with the local subscribers, oldest mark first, while the pub/sub connection
+is up. While it is down nothing is recorded at all: the next connection subscribes to
+whatever is local by then. Neither call ever raises for lack of room.
+
+Redis going away is survivable. The subscriber reconnects with a jittered back-off (so
+the nodes do not all come back at the same instants) and resubscribes. A publish that
+fails, times out or finds the outbox full is dropped (the message is in storage) and
+counted (``on_dropped``), and the loss is announced once Redis answers again.
+
+The repair hook: ``on_resync(channels)``
+-----------------------------------------
+
+Storage holds every message; the bus only carries them live. When events on this node's
+channels may have been missed, the bridge awaits ``on_resync`` so that the node fetches
+from storage what its subscribers missed. It promises:
+
+1. **After every pub/sub reconnection**: Redis restarted, the connection was killed
+   (``CLIENT KILL TYPE pubsub``), a network error, or the bridge task restarted by its
+   supervisor; not after a bridge's very first connection. It awaits ``on_resync(None)``
+   (any channel may have missed events) exactly once, after Redis has confirmed the
+   subscription of every channel local at that moment and *before* any event arriving on
+   the new connection is handed to a subscriber: those wait, in order, in the
+   connection's buffer, and are delivered when the hook returns. So every event is either
+   delivered live, or was published before the hook was called.
+2. **After another node lost publishes.** Once that node's Redis answers again, it
+   announces the channels it lost events on, once per recovery however many events, and
+   ahead of anything it publishes afterwards. Each node holding some of those channels
+   awaits ``on_resync(those of them it holds)`` once, at that point of its event stream:
+   after every event that node got to Redis before the loss, before every one after.
+   Past ``LOST_CHANNELS_MAX`` distinct channels the announcement says "everything" and
+   the holders await ``on_resync(None)``.
+3. The publishing node itself is never resynced for its own losses: its subscribers got
+   the event in-process, before Redis was tried.
+
+Hence a subscriber that, when the hook names its channel (or ``None``), queues "fetch
+what came after the last event I delivered" ahead of its next live event misses nothing
+the bus was asked to carry. Two limits: a node that dies before its Redis answers again
+never announces its losses (their recipients get those messages from storage when they
+next connect); and one outage may resync a channel twice (a reconnection here and a
+peer's announcement), so what the hook starts must be idempotent.
+
+The hook should only enqueue work: delivery waits while it runs. If it raises, that is
+logged and delivery goes on. ``on_resynced(cause)`` counts each call (``"reconnect"`` or
+``"lost"``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import coredis
 import trio
 
 from hubbub.engine.chat.ports import Bus, Event, Subscriber
-from hubbub.engine.cluster.redis_guard import REDIS_DOWN
+from hubbub.engine.cluster.redis_guard import REDIS_DOWN, jittered
 
 log = logging.getLogger("hubbub.engine")
 
@@ -28,7 +71,19 @@ SUBSCRIBE_TIMEOUT = 2.0
 PUBLISH_TIMEOUT = 2.0
 PING_TIMEOUT = 1.0
 PUBLISH_BATCH = 512
+#: Channels per SUBSCRIBE or UNSUBSCRIBE command: bounds each command and its wait.
+SUBSCRIBE_BATCH = 512
+MIN_BACKOFF = 0.1
 MAX_BACKOFF = 5.0
+#: Distinct channels one loss announcement lists; past it, it says "everything".
+LOST_CHANNELS_MAX = 1000
+#: Where (under the prefix) every bridge hears other nodes' loss announcements.
+LOST_CHANNEL = "bridge:lost"
+_EVERYTHING = b"*"
+
+#: ``on_resync(channels)``: events on ``channels`` (``None``: on any channel) may have
+#: been missed here.
+ResyncHook = Callable[[frozenset[str] | None], Awaitable[None]]
 
 
 def encode_event(event: Event, origin: str) -> bytes:
@@ -43,7 +98,15 @@ def decode_event(data: bytes) -> Event:
 
 
 class RedisBridge(Bus):
-    """A ``Bus`` shared by every node on one Redis. Run ``run()`` under a supervisor."""
+    """A ``Bus`` shared by every node on one Redis. Run ``run()`` under a supervisor.
+
+    Memory is bounded: the outbox by ``outbox_size`` events; subscription bookkeeping by
+    the local channels plus the distinct channels changed during one reconciliation round
+    (nothing at all while disconnected); the record of lost channels by
+    ``LOST_CHANNELS_MAX``. One buffer is coredis's: it reads pub/sub messages off the
+    socket into a queue of its own, without bound; delivery drains it without blocking,
+    except while the resync hook runs (hence: keep the hook short).
+    """
 
     def __init__(
         self,
@@ -51,31 +114,54 @@ class RedisBridge(Bus):
         node_id: str,
         *,
         prefix: str = "hubbub:",
-        on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        on_resync: ResyncHook | None = None,
+        on_dropped: Callable[[int], None] | None = None,
+        on_resynced: Callable[[str], None] | None = None,
         outbox_size: int = 65536,
+        publish_timeout: float = PUBLISH_TIMEOUT,
     ) -> None:
         self.client = client
         self.node_id = node_id
         self.prefix = prefix
-        self.on_reconnect = on_reconnect
+        self.on_resync = on_resync
+        self.publish_timeout = publish_timeout
+        self._on_dropped = on_dropped
+        self._on_resynced = on_resynced
         self._local: dict[str, Subscriber] = {}
-        # Subscription changes, applied in order by the subscriber task. Bounded by the
-        # number of live actors, which their own supervisors bound.
-        self._changes, self._changes_reader = trio.open_memory_channel[str](100_000)
-        self._outbox, self._outbox_reader = trio.open_memory_channel[tuple[str, Event]](outbox_size)
+        # Channels whose Redis subscription may differ from _local, oldest first (a dict
+        # as an ordered set). Recorded only while _tracking: from the snapshot a
+        # connection subscribes from, until that connection is gone.
+        self._dirty: dict[str, None] = {}
+        self._tracking = False
+        self._dirty_marked = trio.Event()
         self._subscribed: set[str] = set()
         self._confirmed: dict[str, trio.Event] = {}
+        self._outbox, self._outbox_reader = trio.open_memory_channel[tuple[str, Event]](outbox_size)
+        # Channels with events that never reached Redis, not announced yet; or everything.
+        self._lost: set[str] = set()
+        self._lost_everything = False
+        self._losing = False
+        # Whether a connection was lost (or never made) since the last resync.
+        self._missed = False
+        self._notice_channel = prefix + LOST_CHANNEL
+        self._notice_key = self._notice_channel.encode()
         self.connected = False
+        #: Events that did not reach Redis, ever.
         self.dropped = 0
+        #: Calls of the resync hook, ever.
+        self.resyncs = 0
         self._up = trio.Event()
         self._down = trio.Event()
 
     # -- the Bus interface ---------------------------------------------------
 
     async def subscribe(self, channel: str, subscriber: Subscriber) -> None:
+        """While connected, returns once Redis confirmed this subscription and every
+        subscription change made before it (or after ``SUBSCRIBE_TIMEOUT``); otherwise at
+        once: the next connection subscribes to it."""
         self._local[channel] = subscriber
         confirmed = self._confirmed.setdefault(channel, trio.Event())
-        self._changes.send_nowait(channel)
+        self._mark(channel)
         if self.connected:
             with trio.move_on_after(SUBSCRIBE_TIMEOUT):
                 await confirmed.wait()
@@ -85,7 +171,7 @@ class RedisBridge(Bus):
         if self._local.get(channel) == subscriber:
             del self._local[channel]
             self._confirmed.pop(channel, None)
-            self._changes.send_nowait(channel)
+            self._mark(channel)
 
     def publish(self, channel: str, event: Event) -> None:
         subscriber = self._local.get(channel)
@@ -94,7 +180,7 @@ class RedisBridge(Bus):
         try:
             self._outbox.send_nowait((channel, event))
         except trio.WouldBlock:
-            self.dropped += 1
+            self._lose((channel,), 1)
 
     async def ready(self) -> bool:
         try:
@@ -106,6 +192,12 @@ class RedisBridge(Bus):
 
     def channels(self) -> list[str]:
         return list(self._local)
+
+    @property
+    def pending_changes(self) -> int:
+        """Channels whose Redis subscription is yet to be brought in line (at most the
+        number of distinct channels changed since the last reconciliation)."""
+        return len(self._dirty)
 
     async def wait_connected(self) -> None:
         """Return once the pub/sub connection is up (at once if it is)."""
@@ -135,65 +227,101 @@ class RedisBridge(Bus):
             task_status.started()
 
     async def _subscribe_loop(self) -> None:
-        backoff = 0.1
-        first = True
+        backoff = MIN_BACKOFF
         while True:
             try:
-                async with self.client.pubsub(retry_policy=None) as pubsub:
+                async with self.client.pubsub(
+                    retry_policy=None, subscription_timeout=SUBSCRIBE_TIMEOUT
+                ) as pubsub:
                     await self._resubscribe_all(pubsub)
                     self._set_connected(True)
-                    backoff = 0.1
+                    backoff = MIN_BACKOFF
                     log.info("redis bridge connected", extra={"fields": {"node": self.node_id}})
-                    if not first and self.on_reconnect is not None:
-                        await self.on_reconnect()
-                    first = False
                     async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._apply_changes, pubsub)
-                        # Not ``async for``: that stops at once while nothing is subscribed.
-                        while True:
-                            message = await pubsub.get_message()
-                            if message is not None and message["type"] == "message":
-                                self._receive(message["channel"], message["data"])
+                        nursery.start_soon(self._reconcile, pubsub)
+                        if self._missed:
+                            self._missed = False
+                            # Before the first read: what arrives meanwhile waits for it.
+                            await self._resync(None, "reconnect")
+                        await self._deliver(pubsub)
             except* REDIS_DOWN as errors:
-                if self.connected or first:
+                if self.connected or not self._missed:  # once per outage
                     log.warning(
                         "redis bridge disconnected, retrying",
                         extra={"fields": {"error": repr(errors.exceptions[0])}},
                     )
-                self._set_connected(False)
-                self._subscribed.clear()
-                first = False
-            await trio.sleep(backoff)
+            finally:
+                # Also when cancelled (a restart by the supervisor): the next connection,
+                # whoever makes it, starts from scratch and resyncs.
+                self._disconnected()
+            await trio.sleep(jittered(backoff))
             backoff = min(backoff * 2, MAX_BACKOFF)
 
+    def _disconnected(self) -> None:
+        self._set_connected(False)
+        self._tracking = False
+        self._dirty.clear()
+        self._subscribed.clear()
+        self._missed = True
+
     async def _resubscribe_all(self, pubsub: coredis.patterns.pubsub.PubSub) -> None:
+        # Snapshot and start recording together (no checkpoint between): every change
+        # after the snapshot is marked dirty, every change before it is in the snapshot.
         wanted = list(self._local)
-        if wanted:
-            with trio.fail_after(SUBSCRIBE_TIMEOUT * 5):
-                await pubsub.subscribe(*[self.prefix + channel for channel in wanted])
+        self._dirty.clear()
+        self._tracking = True
+        redis_channels = [self._notice_channel, *(self.prefix + channel for channel in wanted)]
+        for start in range(0, len(redis_channels), SUBSCRIBE_BATCH):
+            await pubsub.subscribe(*redis_channels[start : start + SUBSCRIBE_BATCH])
         self._subscribed = set(wanted)
         for channel in wanted:
             self._confirm(channel)
 
-    async def _apply_changes(self, pubsub: coredis.patterns.pubsub.PubSub) -> None:
-        """Bring Redis subscriptions in line with the local subscribers, change by change."""
-        async for channel in self._changes_reader:
-            want = channel in self._local
-            if want and channel not in self._subscribed:
-                with trio.fail_after(SUBSCRIBE_TIMEOUT):
-                    await pubsub.subscribe(self.prefix + channel)
-                self._subscribed.add(channel)
-            elif not want and channel in self._subscribed:
-                with trio.fail_after(SUBSCRIBE_TIMEOUT):
-                    await pubsub.unsubscribe(self.prefix + channel)
-                self._subscribed.discard(channel)
-            if want:
-                self._confirm(channel)
+    def _mark(self, channel: str) -> None:
+        if self._tracking:
+            self._dirty[channel] = None
+            self._dirty_marked.set()
+
+    async def _reconcile(self, pubsub: coredis.patterns.pubsub.PubSub) -> None:
+        """Bring Redis's subscriptions in line with the local subscribers, dirty channel
+        by dirty channel, oldest first, a batch per command."""
+        while True:
+            if not self._dirty:
+                self._dirty_marked = trio.Event()
+                await self._dirty_marked.wait()
+                continue
+            # Marks made while this round runs land in the new dict, for the next round.
+            pending, self._dirty = list(self._dirty), {}
+            for start in range(0, len(pending), SUBSCRIBE_BATCH):
+                batch = pending[start : start + SUBSCRIBE_BATCH]
+                # Judged per batch, not per mark: a channel that came and went while it
+                # waited costs nothing.
+                add = [c for c in batch if c in self._local and c not in self._subscribed]
+                drop = [c for c in batch if c not in self._local and c in self._subscribed]
+                if add:
+                    await pubsub.subscribe(*(self.prefix + channel for channel in add))
+                    self._subscribed.update(add)
+                if drop:
+                    await pubsub.unsubscribe(*(self.prefix + channel for channel in drop))
+                    self._subscribed.difference_update(drop)
+                for channel in batch:
+                    self._confirm(channel)
 
     def _confirm(self, channel: str) -> None:
         event = self._confirmed.get(channel)
         if event is not None:
             event.set()
+
+    async def _deliver(self, pubsub: coredis.patterns.pubsub.PubSub) -> None:
+        # Not ``async for``: that stops at once while nothing is subscribed.
+        while True:
+            message = await pubsub.get_message()
+            if message is None or message["type"] != "message":
+                continue
+            if message["channel"] == self._notice_key:
+                await self._heard_loss(message["data"])
+            else:
+                self._receive(message["channel"], message["data"])
 
     def _receive(self, redis_channel: bytes, data: bytes) -> None:
         channel = redis_channel.decode()[len(self.prefix) :]
@@ -208,20 +336,112 @@ class RedisBridge(Bus):
         if subscriber is not None:
             subscriber(event)
 
+    async def _heard_loss(self, data: bytes) -> None:
+        """Another node's announcement: events it published on these channels were lost."""
+        try:
+            notice = decode_event(data)
+        except ValueError:
+            log.warning("undecodable loss announcement ignored")
+            return
+        if notice.origin == self.node_id or not self._local:
+            return
+        if notice.frame == _EVERYTHING:
+            await self._resync(None, "lost")
+            return
+        held = frozenset(c for c in notice.frame.decode().split("\n") if c in self._local)
+        if held:
+            await self._resync(held, "lost")
+
+    async def _resync(self, channels: frozenset[str] | None, cause: str) -> None:
+        self.resyncs += 1
+        if self._on_resynced is not None:
+            self._on_resynced(cause)
+        log.info(
+            "bus resync",
+            extra={
+                "fields": {"cause": cause, "channels": "all" if channels is None else len(channels)}
+            },
+        )
+        if self.on_resync is None:
+            return
+        try:
+            await self.on_resync(channels)
+        except Exception:
+            # Delivering what still arrives matters more than one failed repair.
+            log.exception("bus resync hook failed", extra={"fields": {"cause": cause}})
+
+    # -- publishing --------------------------------------------------------------
+
+    def _lose(self, channels: Iterable[str], count: int) -> None:
+        """Record that events on ``channels`` (``count`` of them) never reached Redis."""
+        if not self._losing:
+            self._losing = True
+            log.warning("bus events not reaching redis; announcing the loss once it answers")
+        self._note_lost(channels)
+        if count:
+            self.dropped += count
+            if self._on_dropped is not None:
+                self._on_dropped(count)
+
+    def _note_lost(self, channels: Iterable[str], everything: bool = False) -> None:
+        if self._lost_everything or everything:
+            self._lost_everything, self._lost = True, set()
+            return
+        self._lost.update(channels)
+        if len(self._lost) > LOST_CHANNELS_MAX:
+            self._lost_everything, self._lost = True, set()
+
+    def _take_notice(self) -> tuple[bytes | None, set[str], bool]:
+        """The loss announcement to publish ahead of the next batch, if any, and what it
+        covers (to put back if it fails)."""
+        lost, everything = self._lost, self._lost_everything
+        self._lost, self._lost_everything = set(), False
+        if everything:
+            frame = _EVERYTHING
+        elif lost:
+            frame = "\n".join(sorted(lost)).encode()
+        else:
+            return None, lost, everything
+        return encode_event(Event("lost", frame), self.node_id), lost, everything
+
     async def _publish_loop(self) -> None:
         outbox, origin = self._outbox_reader, self.node_id
-        async for first in outbox:
-            batch = [first]
+        retry = MIN_BACKOFF
+        while True:
+            batch: list[tuple[str, Event]] = []
+            if self._lost or self._lost_everything:
+                # A loss to announce even if nothing more is published: try again soon.
+                with trio.move_on_after(jittered(retry)):
+                    batch.append(await outbox.receive())
+            else:
+                batch.append(await outbox.receive())
             while len(batch) < PUBLISH_BATCH:
                 try:
                     batch.append(outbox.receive_nowait())
                 except trio.WouldBlock:
                     break
+            notice, announced, everything = self._take_notice()
             try:
-                with trio.fail_after(PUBLISH_TIMEOUT):
+                with trio.fail_after(self.publish_timeout):
                     async with self.client.pipeline(transaction=False) as pipe:
+                        # First: on one connection, in order, so that every node hears of
+                        # the loss before any event published after it.
+                        if notice is not None:
+                            pipe.publish(self._notice_channel, notice)
                         for channel, event in batch:
                             pipe.publish(self.prefix + channel, encode_event(event, origin))
             except REDIS_DOWN:
-                # Other nodes miss these live; storage has them, and serves them on reconnect.
-                self.dropped += len(batch)
+                # Other nodes miss these live; storage has them, and the announcement,
+                # once it gets through, has those nodes fetch them.
+                self._note_lost(announced, everything)
+                self._lose([channel for channel, _ in batch], len(batch))
+                retry = min(retry * 2, MAX_BACKOFF)
+            else:
+                retry = MIN_BACKOFF
+                if notice is not None:
+                    log.info(
+                        "bus loss announced",
+                        extra={"fields": {"channels": "all" if everything else len(announced)}},
+                    )
+                    if not (self._lost or self._lost_everything):
+                        self._losing = False

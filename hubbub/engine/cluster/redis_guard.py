@@ -1,13 +1,16 @@
-"""What every Redis-backed part shares: what an outage looks like, and the deadline policy.
+"""What every Redis-backed part shares: what an outage looks like, the deadline policy, and
+how long to wait before trying again.
 
 ``RedisGuard`` runs a call under a deadline and turns every failure into
-``RedisUnavailable``, logging the start and end of an outage once each.
+``RedisUnavailable``, logging the start and end of an outage once each. ``jittered``
+spreads retry delays, so nodes that saw the same outage do not retry in lockstep.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -29,6 +32,16 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 """
+
+
+def jittered(delay: float, rng: random.Random | None = None) -> float:
+    """A random delay in ``[delay / 2, delay]``: a back-off's step, spread.
+
+    Every node sees a Redis restart at the same moment; with the same back-off sequence
+    they would all reconnect (and resubscribe, and resync) at the same instants. Keeping
+    at least half the delay keeps the back-off's intent (no hot retry loop)."""
+    uniform = rng.uniform if rng is not None else random.uniform
+    return delay * uniform(0.5, 1.0)
 
 
 class RedisUnavailable(Exception):

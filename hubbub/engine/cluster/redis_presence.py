@@ -29,7 +29,7 @@ import coredis
 import trio
 
 from hubbub.engine.chat.ports import Presence
-from hubbub.engine.cluster.redis_guard import LUA_NOW_MS, RedisGuard, RedisUnavailable
+from hubbub.engine.cluster.redis_guard import LUA_NOW_MS, RedisGuard, RedisUnavailable, jittered
 
 log = logging.getLogger("hubbub.engine")
 
@@ -261,7 +261,9 @@ class RedisPresence(Presence):
 
     async def _heartbeat_loop(self) -> None:
         # No back-off past the interval: a late heartbeat lets other nodes expire this
-        # node's users, and a failing attempt costs at most ``timeout`` anyway.
+        # node's users, and a failing attempt costs at most ``timeout`` anyway. No jitter
+        # either: an outage does not line the nodes' beats up (none of them waits for
+        # Redis to come back), so they stay as spread as the nodes' start times.
         while True:
             with contextlib.suppress(RedisUnavailable):
                 await self._guard.call(self._beat)
@@ -288,15 +290,18 @@ class RedisPresence(Presence):
             self._leaving -= leaving
 
     async def _sweep_loop(self) -> None:
-        delay = self.heartbeat
+        backoff = delay = self.heartbeat
         while True:
             await trio.sleep(delay)
             try:
                 await self.sweep()
             except RedisUnavailable:
-                delay = min(delay * 2, self.ttl)  # Late sweeps harm no one.
+                # Late sweeps harm no one. Jittered: the nodes all failed at the same
+                # outage, and must not all retry at the same instants.
+                backoff = min(backoff * 2, self.ttl)
+                delay = jittered(backoff)
             else:
-                delay = self.heartbeat
+                backoff = delay = self.heartbeat
 
     async def sweep(self) -> list[int]:
         """Expire every user whose claims all lapsed, and await ``on_expired`` for each
