@@ -4,7 +4,11 @@ the outage reaches its recipient exactly once by the end."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+import coredis
 import pytest
+import trio
 
 from hubbub.client import Account
 from tests.cluster.conftest import (
@@ -17,7 +21,9 @@ from tests.cluster.conftest import (
     is_text,
     presence_view,
     send_direct,
+    send_group,
 )
+from tests.cluster.test_groups import group_frames_until_all, make_group
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -29,6 +35,10 @@ NOT_READY_TIMEOUT = 15.0
 READY_AGAIN_TIMEOUT = 30.0
 #: Redis restarts empty: every node re-claims its users at its next heartbeat (5 s).
 RECLAIM_TIMEOUT = 15.0
+#: The pub/sub storm: clients killed this often while this many group messages go out.
+KILL_EVERY = 0.3
+STORM_MESSAGES = 60
+STORM_PACE = 0.05
 
 
 async def all_ready_status(cluster: Cluster, status: int) -> bool:
@@ -82,3 +92,43 @@ async def test_traffic_survives_a_redis_restart_and_nothing_acked_is_lost(
 
 async def _is_online(cluster: Cluster, viewer: Account, user_id: int) -> bool:
     return await presence_view(cluster, A, viewer, user_id) == "online"
+
+
+async def test_group_messages_missed_during_a_pubsub_outage_arrive_live_once(
+    cluster: Cluster,
+) -> None:
+    """Failure F5: the pub/sub connections are killed again and again while a member on
+    another node should receive group messages live; after the storm every message has
+    reached the member's open connection exactly once, without reconnecting."""
+    sender, member = await cluster.register_all("gsender", "gmember")
+    group_id = await make_group(cluster, A, sender, member)
+    client = coredis.Redis.from_url(cluster.redis.url, decode_responses=True)
+    sent: list[str] = []
+    async with (
+        client,
+        cluster.connect(sender, A) as sender_a,
+        cluster.connect(member, B) as member_b,
+    ):
+        first = await send_group(sender_a, group_id, "storm first", "storm-first")
+        assert first["type"] == "ack", first
+        await member_b.receive_where(is_text("group_message", "storm first"), timeout=10)
+
+        async def storm(stop: trio.Event) -> None:
+            while not stop.is_set():
+                await client.client_kill(type_=coredis.PureToken.PUBSUB)
+                with trio.move_on_after(KILL_EVERY):
+                    await stop.wait()
+
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(storm, stop)
+            for number in range(STORM_MESSAGES):
+                answer = await send_group(sender_a, group_id, f"storm {number}", f"storm-{number}")
+                assert answer["type"] == "ack", answer
+                sent.append(f"storm {number}")
+                await trio.sleep(STORM_PACE)  # spread over the storm: pacing, not a wait
+            stop.set()
+        seen = await group_frames_until_all(member_b, set(sent))
+        seen += await drain(member_b, timeout=2)
+    got = Counter(f["message"] for f in seen if f["type"] == "group_message")
+    assert {text: got[text] for text in sent} == dict.fromkeys(sent, 1)
