@@ -94,9 +94,6 @@ class Presence(abc.ABC):
         """Every online user id, ascending."""
 
 
-Kind = Literal["direct", "group"]
-
-
 class RateLimiter(abc.ABC):
     @abc.abstractmethod
     async def allow(self, user_id: int, kind: Kind) -> bool:

@@ -112,12 +112,15 @@ class StorageWriter(Actor):
             await self._store(groups, self._store_group)
 
     async def _store_direct(
-        self, part: Sequence[StoreDirect], delivered: list[int]
-    ) -> list[StoredDirect]:
-        return await self.storage.store_direct_messages([r.message for r in part], delivered)
+        self, part: Sequence[Write], delivered: list[int]
+    ) -> Sequence[StoredDirect | StoredGroup]:
+        messages = [r.message for r in part if isinstance(r, StoreDirect)]
+        return await self.storage.store_direct_messages(messages, delivered)
 
-    async def _store_group(self, part: Sequence[StoreGroup]) -> list[StoredGroup]:
-        return await self.storage.store_group_messages([r.message for r in part])
+    async def _store_group(self, part: Sequence[Write]) -> Sequence[StoredDirect | StoredGroup]:
+        return await self.storage.store_group_messages(
+            [r.message for r in part if isinstance(r, StoreGroup)]
+        )
 
     async def _store(
         self,

@@ -73,7 +73,7 @@ class UserActor(Actor):
         self._busy = False
         #: Direct messages lately pushed live, whose delivery mark may still be on its way
         #: to storage: a resync must not send them again.
-        self._recent_live: deque[int | None] = deque(maxlen=RECENT_LIVE)
+        self._recent_live: deque[int] = deque(maxlen=RECENT_LIVE)
         self.tell_nowait(_Subscribe())
 
     @property
@@ -154,7 +154,7 @@ class UserActor(Actor):
                 if message_id in seen:
                     continue
             pushed = device.peer.push(event.frame, message_id if direct else None) or pushed
-        if pushed and direct:
+        if pushed and direct and message_id is not None:
             self._recent_live.append(message_id)
 
     async def _attach(self, peer: Peer) -> StorageError | None:
