@@ -147,8 +147,9 @@ class Settings:
     jwt_secret: str = _setting(
         _optional_text,
         "",
-        "token signing key, at least 32 characters; set the same on every node",
-        default_text="generated, kept in the data dir",
+        "token signing key, at least 32 characters; set the same on every node "
+        "(required with `HUBBUB_REDIS_URL`)",
+        default_text="generated, kept in the data dir (one node only)",
     )
     access_token_ttl: int = _setting(_positive_int, "900", "access token lifetime, seconds")
     refresh_token_ttl: int = _setting(_positive_int, "2592000", "refresh token lifetime, seconds")
@@ -222,8 +223,10 @@ def load_settings(
     """Resolve every setting (flag, else environment, else default) and validate it.
 
     With ``prepare_data_dir`` the data dir and its media folder are created and the JWT
-    secret is read from (or generated into) ``<data_dir>/jwt-secret``. Raises
-    ``ConfigError`` with a one-line message on anything unusable."""
+    secret is read from (or generated into) ``<data_dir>/jwt-secret``. With a Redis URL
+    (several nodes) the secret must be given: one generated per node would make each
+    node refuse the others' tokens. Raises ``ConfigError`` with a one-line message on
+    anything unusable."""
     flags = flags or {}
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -247,6 +250,11 @@ def load_settings(
     check_database_url(values["database_url"])
     if values["redis_url"] is not None:
         check_redis_url(values["redis_url"])
+        if values["jwt_secret"] is None:
+            raise ConfigError(
+                "HUBBUB_REDIS_URL is set (several nodes) but HUBBUB_JWT_SECRET is not: "
+                "set HUBBUB_JWT_SECRET to the same value on every node"
+            )
     if prepare_data_dir:
         _prepare_data_dir(data_dir)
         if values["jwt_secret"] is None:

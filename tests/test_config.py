@@ -107,6 +107,19 @@ def test_a_bad_flag_is_named_as_the_flag(tmp_path: Path) -> None:
         load_settings({"drain_timeout": "soon"}, {"HUBBUB_DATA_DIR": str(tmp_path)})
 
 
+def test_redis_without_a_jwt_secret_refuses_to_start(tmp_path: Path) -> None:
+    environ = {"HUBBUB_DATA_DIR": str(tmp_path), "HUBBUB_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ=environ)
+    message = str(raised.value)
+    assert "set HUBBUB_JWT_SECRET to the same value on every node" in message
+    assert "\n" not in message
+    # Nothing was generated for the node to fall back on next time.
+    assert not (tmp_path / "jwt-secret").exists()
+    secret = "s" * 32
+    assert load_settings(environ={**environ, "HUBBUB_JWT_SECRET": secret}).jwt_secret == secret
+
+
 def test_every_setting_has_a_flag_and_the_flag_leaves_room_for_the_environment() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
