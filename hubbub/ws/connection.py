@@ -11,7 +11,7 @@ import logging
 import trio
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import Protocol, State
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 log = logging.getLogger("hubbub.ws")
@@ -46,7 +46,6 @@ class WebSocketConnection:
                     if isinstance(event, Request):
                         # Frames sent with the request (clients must wait, some don't).
                         self._pending.extend(e for e in events[index + 1 :] if isinstance(e, Frame))
-                        self._forget_request()
                         return event
                 if self.protocol.handshake_exc is not None:
                     await self.flush()
@@ -56,18 +55,6 @@ class WebSocketConnection:
                     return None
                 self.protocol.receive_data(data)
         return None
-
-    def _forget_request(self) -> None:
-        """Restart the protocol's parser at the frame stage, if nothing is half-read.
-
-        ``ServerProtocol.parse`` keeps the upgrade request (headers and all) in its
-        generator frame for the connection's life: ~2 KiB per idle connection. A fresh
-        frame parser, started while no byte of a frame has been consumed, reads the same
-        stream without it."""
-        protocol = self.protocol
-        if not protocol.reader.buffer and not self._pending:
-            protocol.parser = Protocol.parse(protocol)
-            next(protocol.parser)
 
     async def flush(self) -> None:
         """Write whatever the protocol has queued. Raises ConnectionClosed if the peer is gone."""
