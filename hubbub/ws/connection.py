@@ -23,6 +23,10 @@ class ConnectionClosed(Exception):
     """The peer closed the connection or it broke; stop using it."""
 
 
+class BinaryMessage(Exception):
+    """The peer sent a binary message: the chat protocol is JSON in text frames only."""
+
+
 class WebSocketConnection:
     """One accepted or accepting WebSocket over ``stream``."""
 
@@ -87,9 +91,11 @@ class WebSocketConnection:
         await self.flush()
 
     async def receive_text(self) -> bytes | None:
-        """The next complete text (or binary) message, or None once the connection is closed.
+        """The next complete text message, or None once the connection is closed.
 
-        Control frames are answered by the protocol (pong to ping, close handshake)."""
+        Raises ``BinaryMessage`` at the first frame of a binary message (nothing of it is
+        kept). Control frames are answered by the protocol (pong to ping, close
+        handshake)."""
         while True:
             while self._pending:
                 message = self._assemble(self._pending.pop(0))
@@ -117,7 +123,9 @@ class WebSocketConnection:
                 return None
 
     def _assemble(self, frame: Frame) -> bytes | None:
-        if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+        if frame.opcode is Opcode.BINARY:
+            raise BinaryMessage
+        if frame.opcode is Opcode.TEXT:
             if frame.fin:
                 return bytes(frame.data)
             self._fragments = [bytes(frame.data)]

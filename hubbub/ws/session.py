@@ -21,7 +21,7 @@ from hubbub.config import Settings
 from hubbub.metrics import Metrics
 from hubbub.protocol import ClientFrame, ProtocolError, decode_client_frame, encode
 from hubbub.protocol.frames import ErrorOut, Ping, Pong
-from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
+from hubbub.ws.connection import BinaryMessage, ConnectionClosed, WebSocketConnection
 
 log = logging.getLogger("hubbub.ws")
 
@@ -32,6 +32,8 @@ PING = b""
 ACK_WAIT = 30.0
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+#: RFC 6455: a data type the endpoint cannot accept (here: binary).
+CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY = 1008
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_LATER = 1013
@@ -151,6 +153,15 @@ class Session:
         with contextlib.suppress(ValueError):  # a slot lost to a writer restart
             self._unacked.release()
 
+    def _refuse_connection(self, code: int, reason: str) -> None:
+        """Close for something the client did, counted and logged like a refused frame."""
+        self.metrics.errors.labels(reason).inc()
+        log.info(
+            "connection refused",
+            extra={"fields": {"user_id": self.user_id, "session": self.id, "reason": reason}},
+        )
+        self.close_soon(code, reason)
+
     def writing_since(self) -> float | None:
         """When the write in progress started, or None between writes."""
         return self._writing_since
@@ -224,7 +235,11 @@ class Session:
     async def _read_loop(self) -> None:
         max_length = self.settings.max_message_length
         while True:
-            data = await self.connection.receive_text()
+            try:
+                data = await self.connection.receive_text()
+            except BinaryMessage:
+                self._refuse_connection(CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
+                return
             if data is None:
                 code = self.connection.protocol.close_code
                 if code is not None and code != CLOSE_NORMAL:

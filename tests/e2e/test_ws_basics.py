@@ -84,6 +84,24 @@ async def test_a_frame_over_64_kib_closes_1009_and_spares_others(
         assert await good.receive_type("pong") == {"type": "pong"}
 
 
+@pytest.mark.parametrize("payload", [b'{"type": "ping"}', b"\x00\xff"])
+async def test_a_binary_frame_closes_1003_and_spares_others(
+    node: Node, make_user: UserMaker, payload: bytes
+) -> None:
+    sender, bystander = await make_user(), await make_user()
+    async with (
+        ChatClient.connect(node.url, sender.access_token) as bad,
+        ChatClient.connect(node.url, bystander.access_token) as good,
+    ):
+        await bad.send({"type": "ping"})
+        assert await bad.receive_type("pong") == {"type": "pong"}
+        # Even valid JSON is refused as binary: text frames only.
+        await bad.send(payload)
+        assert await bad.wait_close() == (1003, "binary frames are not supported")
+        await good.send({"type": "ping"})
+        assert await good.receive_type("pong") == {"type": "pong"}
+
+
 async def test_a_plain_http_get_on_the_ws_path_is_refused(node: Node) -> None:
     stream = await trio.open_tcp_stream("127.0.0.1", node.port)
     async with stream:
