@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
+import attrs
 import trio
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
@@ -33,6 +35,14 @@ def _forget(request: Request) -> None:
     websockets stop keeping the request, this frees nothing more, and breaks nothing."""
     request.headers.clear()
     request.path = ""
+
+
+@attrs.frozen
+class _Authenticated:
+    user_id: int
+    username: str
+    #: The access token's ``exp``, on the trio clock the Keepalive sweeps by.
+    expires_at: float
 
 
 class ChatEndpoint:
@@ -73,8 +83,9 @@ class ChatEndpoint:
             return
         session = Session(
             connection,
-            user[0],
-            user[1],
+            user.user_id,
+            user.username,
+            token_expires_at=user.expires_at,
             settings=self.settings,
             metrics=self.metrics,
             handler=self.handler,
@@ -118,8 +129,8 @@ class ChatEndpoint:
             return None
         return connection, credentials.token
 
-    async def _authenticate(self, token: str | None) -> tuple[int, str] | str:
-        """``(user_id, username)``, or the reason the connection is refused."""
+    async def _authenticate(self, token: str | None) -> _Authenticated | str:
+        """Who the token is for, and until when; or the reason the connection is refused."""
         if token is None:
             return "missing token"
         try:
@@ -132,4 +143,7 @@ class ChatEndpoint:
             return "storage unavailable"
         if user is None:
             return "unknown user"
-        return user.id, user.username
+        # ``exp`` is wall-clock time; the sweep runs on the trio clock, which does not jump
+        # with the wall clock. Converted once, here.
+        expires_at = trio.current_time() + (claims.expires_at - time.time())
+        return _Authenticated(user.id, user.username, expires_at)

@@ -63,11 +63,15 @@ class Session:
         user_id: int,
         username: str,
         *,
+        token_expires_at: float,
         settings: Settings,
         metrics: Metrics,
         handler: FrameHandler,
     ) -> None:
         self.id = next(_ids)
+        #: When the access token the connection opened with expires (trio clock): the
+        #: node's Keepalive closes the session then (1008).
+        self._token_expires_at = token_expires_at
         self.user_id = user_id
         self.username = username
         self.connection = connection
@@ -177,6 +181,9 @@ class Session:
 
     def last_heard(self) -> float:
         return self.connection.last_heard
+
+    def token_expires_at(self) -> float:
+        return self._token_expires_at
 
     def ping_soon(self) -> None:
         """Have the writer send a ping (the keepalive's request)."""

@@ -152,6 +152,18 @@ async def test_server_keepalive_closes_a_silent_dead_peer(
             assert b"\x88" in received and (1011).to_bytes(2, "big") in received
 
 
+async def test_an_open_connection_is_closed_1008_when_its_token_expires(node_factory) -> None:
+    # A token's exp is whole seconds: a 3 s lifetime leaves the handshake over 2 s of it.
+    # The small ping interval makes the sweep (a quarter of it) visit every 0.25 s.
+    async with node_factory(access_token_ttl="3", ping_interval="1") as small:
+        async with HubbubHTTP(small.url) as http:
+            user = await http.register("brief", "brief@example.com", "correct horse battery")
+        async with ChatClient.connect(small.url, user.access_token) as chat:
+            await chat.send({"type": "ping"})
+            assert await chat.receive_type("pong") == {"type": "pong"}
+            assert await chat.wait_close(timeout=15) == (1008, "token expired")
+
+
 async def test_closing_from_the_client_side_is_clean(node: Node, make_user: UserMaker) -> None:
     user = await make_user()
     async with ChatClient.connect(node.url, user.access_token) as chat:
