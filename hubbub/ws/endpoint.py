@@ -23,6 +23,7 @@ log = logging.getLogger("hubbub.ws")
 
 MAX_FRAME_BYTES = 64 * 1024
 HANDSHAKE_TIMEOUT = 10.0
+TOO_MANY_CONNECTIONS = "too many connections"
 
 
 def _forget(request: Request) -> None:
@@ -64,9 +65,16 @@ class ChatEndpoint:
         self.metrics = metrics
         self.handler = handler
         self.keepalive = keepalive
+        #: Live sessions per user on this node (users with none are left out), for
+        #: ``max_connections_per_user``.
+        self._live: dict[int, int] = {}
 
     async def serve(self, stream: trio.SocketStream, already_read: bytes) -> None:
-        """Serve one connection to its end. Never raises (but for cancellation)."""
+        """Serve one connection to its end. Never raises (but for cancellation).
+
+        A user already holding ``max_connections_per_user`` sessions on this node has the
+        new connection accepted, then closed with 1008 ``too many connections``; the
+        sessions already open are left alone."""
         accepted = await self._handshake(stream, already_read)
         del already_read  # not kept for the session's life
         if accepted is None:
@@ -81,20 +89,43 @@ class ChatEndpoint:
             code = CLOSE_INTERNAL if user == "storage unavailable" else CLOSE_POLICY
             await connection.close(code, user)
             return
-        session = Session(
-            connection,
-            user.user_id,
-            user.username,
-            token_expires_at=user.expires_at,
-            settings=self.settings,
-            metrics=self.metrics,
-            handler=self.handler,
-        )
-        self.keepalive.watch(session)
+        # No await between the count and its increment: two connections racing for the
+        # last slot cannot both take it.
+        live = self._live.get(user.user_id, 0)
+        if live >= self.settings.max_connections_per_user:
+            self.metrics.errors.labels(TOO_MANY_CONNECTIONS).inc()
+            log.info(
+                "connection refused",
+                extra={"fields": {"user_id": user.user_id, "reason": TOO_MANY_CONNECTIONS}},
+            )
+            await connection.close(CLOSE_POLICY, TOO_MANY_CONNECTIONS)
+            return
+        self._live[user.user_id] = live + 1
         try:
-            await session.run()
+            session = Session(
+                connection,
+                user.user_id,
+                user.username,
+                token_expires_at=user.expires_at,
+                settings=self.settings,
+                metrics=self.metrics,
+                handler=self.handler,
+            )
+            self.keepalive.watch(session)
+            try:
+                await session.run()
+            finally:
+                self.keepalive.forget(session)
         finally:
-            self.keepalive.forget(session)
+            self._release(user.user_id)
+
+    def _release(self, user_id: int) -> None:
+        remaining = self._live[user_id] - 1
+        if remaining:
+            self._live[user_id] = remaining
+        else:
+            # Not kept at zero: the dict holds only users connected now.
+            del self._live[user_id]
 
     async def _handshake(
         self, stream: trio.SocketStream, already_read: bytes

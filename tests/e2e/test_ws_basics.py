@@ -164,6 +164,45 @@ async def test_an_open_connection_is_closed_1008_when_its_token_expires(node_fac
             assert await chat.wait_close(timeout=15) == (1008, "token expired")
 
 
+async def attached(chat: ChatClient) -> None:
+    """The session answers: it is running, so the server counts it."""
+    await chat.send({"type": "ping"})
+    assert await chat.receive_type("pong") == {"type": "pong"}
+
+
+async def test_past_max_connections_per_user_the_newest_is_closed_1008(node_factory) -> None:
+    async with node_factory(max_connections_per_user="2") as small:
+        async with HubbubHTTP(small.url) as http:
+            user = await http.register("many", "many@example.com", "correct horse battery")
+            other = await http.register("other", "other@example.com", "correct horse battery")
+        async with (
+            ChatClient.connect(small.url, user.access_token) as first,
+            ChatClient.connect(small.url, user.access_token) as second,
+        ):
+            await attached(first)
+            await attached(second)
+            async with ChatClient.connect(small.url, user.access_token) as third:
+                assert await third.wait_close() == (1008, "too many connections")
+            # The cap is per user, and the connections already open are untouched.
+            async with ChatClient.connect(small.url, other.access_token) as theirs:
+                await attached(theirs)
+            await attached(first)
+            await attached(second)
+
+            # A closed connection frees its slot.
+            await second.ws.aclose(code=1000)
+            with trio.fail_after(5):
+                while True:
+                    if small.metrics.registry.get_sample_value("hubbub_ws_connections") == 1:
+                        break
+                    # The server counts the session out once it has finished closing it,
+                    # which no frame tells the client, and no event does: poll the node's
+                    # own gauge, under the deadline.
+                    await trio.sleep(0.01)
+            async with ChatClient.connect(small.url, user.access_token) as again:
+                await attached(again)
+
+
 async def test_closing_from_the_client_side_is_clean(node: Node, make_user: UserMaker) -> None:
     user = await make_user()
     async with ChatClient.connect(node.url, user.access_token) as chat:
