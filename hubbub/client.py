@@ -148,12 +148,18 @@ class ChatClient:
 
     async def wait_closed(self, timeout: float = 5.0) -> int | None:
         """Read until the server closes the connection; return its close code."""
+        code, _reason = await self.wait_close(timeout)
+        return code
+
+    async def wait_close(self, timeout: float = 5.0) -> tuple[int | None, str | None]:
+        """Read until the server closes the connection; return its close code and reason.
+        Raises ``trio.TooSlowError`` if it stays open ``timeout`` seconds."""
         with trio.fail_after(timeout):
             try:
                 while True:
                     await self.ws.get_message()
             except ConnectionClosed as closed:
-                return closed.reason.code
+                return closed.reason.code, closed.reason.reason
 
     @property
     def subprotocol(self) -> str | None:

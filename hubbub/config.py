@@ -1,4 +1,10 @@
-"""Settings: one table of options, read from flags and ``HUBBUB_*`` environment variables.
+"""Settings: one attrs class, read from flags and ``HUBBUB_*`` environment variables.
+
+Each field of ``Settings`` is declared once, with its parser, default and help text as
+metadata (a ``Spec``); its environment variable (``HUBBUB_<NAME>``) and flag
+(``--<name>``, underscores as dashes) come from the field's name. ``add_arguments``,
+``load_settings`` and ``describe`` are derived from the fields, and a test keeps the
+README's configuration table equal to them.
 
 Precedence: command-line flag, then environment variable, then default. Every value is
 validated here, at the boundary, so the rest of the code can trust ``Settings``.
@@ -22,21 +28,48 @@ class ConfigError(Exception):
 
 
 @attrs.frozen
-class Option:
-    """One setting: its attribute name, environment variable, parser and default."""
+class Spec:
+    """How one setting is read.
 
-    name: str
+    ``default`` is text, as a flag or a variable would carry it, and goes through
+    ``parse`` like them: the default is valid by the same rule, and the README shows it
+    as it is. ``parse`` raises ``ValueError`` saying what is wrong. An empty default
+    parses to None for a value worked out at load time; ``default_text`` then says what
+    it will be (for ``--help`` and the README)."""
+
     parse: Callable[[str], Any]
-    default: Any
+    default: str
     help: str
+    default_text: str | None = None
 
     @property
-    def env(self) -> str:
-        return "HUBBUB_" + self.name.upper()
+    def shown_default(self) -> str:
+        """The default as ``--help`` and the README's table show it."""
+        return self.default_text if self.default_text is not None else self.default
 
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+
+_SPEC_KEY = "hubbub.spec"
+
+
+def spec(field: attrs.Attribute[Any]) -> Spec:
+    """The ``Spec`` of one of ``attrs.fields(Settings)``."""
+    return field.metadata[_SPEC_KEY]
+
+
+def env_var(name: str) -> str:
+    """``HUBBUB_<NAME>``: the environment variable of the setting ``name``."""
+    return "HUBBUB_" + name.upper()
+
+
+def flag(name: str) -> str:
+    """``--<name>`` with dashes: the command-line flag of the setting ``name``."""
+    return "--" + name.replace("_", "-")
+
+
+def _setting(
+    parse: Callable[[str], Any], default: str, help: str, *, default_text: str | None = None
+) -> Any:
+    return attrs.field(metadata={_SPEC_KEY: Spec(parse, default, help, default_text)})
 
 
 def _positive_int(text: str) -> int:
@@ -74,64 +107,89 @@ def _optional_text(text: str) -> str | None:
     return text.strip() or None
 
 
-OPTIONS: tuple[Option, ...] = (
-    Option("host", str, "127.0.0.1", "address to listen on"),
-    Option("port", _port, 8000, "port for HTTP and WebSocket (0 picks a free one)"),
-    Option("data_dir", str, "./hubbub-data", "folder for the SQLite file, media and JWT secret"),
-    Option(
-        "database_url",
-        _optional_text,
-        None,
-        "sqlite:///path.db or postgresql://...; default: SQLite in the data dir",
-    ),
-    Option(
-        "database_timeout",
-        _positive_float,
-        10.0,
-        "seconds a database call may take before it counts as unavailable",
-    ),
-    Option("redis_url", _optional_text, None, "redis://host:port/db; unset: one node, no Redis"),
-    Option("jwt_secret", _optional_text, None, "token signing key; default: kept in the data dir"),
-    Option("access_token_ttl", _positive_int, 900, "access token lifetime, seconds"),
-    Option("refresh_token_ttl", _positive_int, 30 * 24 * 3600, "refresh token lifetime, seconds"),
-    Option("direct_rate_limit", _positive_int, 20, "direct messages per user per window"),
-    Option("group_rate_limit", _positive_int, 30, "group messages per user per window"),
-    Option("rate_window", _positive_float, 60.0, "rate limit window, seconds"),
-    Option("max_message_length", _positive_int, 4000, "characters of text per message"),
-    Option("max_upload_bytes", _positive_int, 10 * 1024 * 1024, "largest image upload, bytes"),
-    Option("outbound_queue", _positive_int, 512, "frames queued per connection before closing it"),
-    Option("ping_interval", _positive_float, 20.0, "seconds between server keepalive pings"),
-    Option("ping_timeout", _positive_float, 20.0, "seconds to wait for a pong before closing"),
-    Option("drain_timeout", _positive_float, 10.0, "seconds a stopping node may take to drain"),
-    Option("log_level", _choice("debug", "info", "warning", "error"), "info", "log level"),
-    Option("log_format", _choice("text", "json"), "text", "log line format"),
-)
+def _directory(text: str) -> Path:
+    # Resolved once, here: the node never changes directory, but a relative path in the
+    # start-up log would not say where the data went.
+    return Path(text).expanduser().resolve()
 
 
 @attrs.frozen
 class Settings:
-    """Every option resolved and validated; build it with ``load_settings``."""
+    """Every setting resolved and validated; build it with ``load_settings``.
 
-    host: str
-    port: int
-    data_dir: Path
-    database_url: str
-    database_timeout: float
-    redis_url: str | None
-    jwt_secret: str
-    access_token_ttl: int
-    refresh_token_ttl: int
-    direct_rate_limit: int
-    group_rate_limit: int
-    rate_window: float
-    max_message_length: int
-    max_upload_bytes: int
-    outbound_queue: int
-    ping_interval: float
-    ping_timeout: float
-    drain_timeout: float
-    log_level: str
-    log_format: str
+    The help texts are the README's configuration table (``meaning`` column), word for
+    word; ``--help`` shows them without the Markdown backticks."""
+
+    host: str = _setting(str, "127.0.0.1", "address to listen on")
+    port: int = _setting(_port, "8000", "HTTP and WebSocket port (0: any free port)")
+    # RUF009 takes _setting for a shared mutable default; it is an attrs field definition.
+    data_dir: Path = _setting(  # noqa: RUF009
+        _directory, "./hubbub-data", "SQLite file, `media/`, and the generated `jwt-secret`"
+    )
+    database_url: str = _setting(
+        _optional_text,
+        "",
+        "`sqlite:///path.db` or `postgresql://user:pass@host:5432/db`",
+        default_text="SQLite in the data dir",
+    )
+    database_timeout: float = _setting(
+        _positive_float,
+        "10",
+        "seconds a database call may take before it counts as unavailable "
+        "(`storage unavailable`, 503)",
+    )
+    redis_url: str | None = _setting(
+        _optional_text,
+        "",
+        "`redis://host:6379/0`, for several nodes",
+        default_text="unset (one node)",
+    )
+    jwt_secret: str = _setting(
+        _optional_text,
+        "",
+        "token signing key, at least 32 characters; set the same on every node "
+        "(required with `HUBBUB_REDIS_URL`)",
+        default_text="generated, kept in the data dir (one node only)",
+    )
+    access_token_ttl: int = _setting(_positive_int, "900", "access token lifetime, seconds")
+    refresh_token_ttl: int = _setting(_positive_int, "2592000", "refresh token lifetime, seconds")
+    direct_rate_limit: int = _setting(_positive_int, "20", "direct messages per user per window")
+    group_rate_limit: int = _setting(_positive_int, "30", "group messages per user per window")
+    rate_window: float = _setting(_positive_float, "60", "rate-limit window, seconds")
+    max_message_length: int = _setting(_positive_int, "4000", "characters of text per message")
+    max_upload_bytes: int = _setting(_positive_int, "10485760", "largest image upload")
+    outbound_queue: int = _setting(
+        _positive_int,
+        "512",
+        "frames queued per connection before it is closed as too slow (1013)",
+    )
+    max_connections_per_user: int = _setting(
+        _positive_int,
+        "20",
+        "WebSocket connections one user may hold on one node; past it the newest "
+        'connection is refused with close 1008 "too many connections"',
+    )
+    ping_interval: float = _setting(
+        _positive_float, "20", "seconds of silence before the server pings a connection"
+    )
+    ping_timeout: float = _setting(
+        _positive_float,
+        "20",
+        "seconds to wait for the pong (or a stuck write) before closing",
+    )
+    drain_timeout: float = _setting(
+        _positive_float,
+        "10",
+        "seconds a node stopped with SIGTERM may take to drain its connections before it exits",
+    )
+    log_level: str = _setting(
+        _choice("debug", "info", "warning", "error"),
+        "info",
+        "`debug`, `info`, `warning`, `error`",
+    )
+    log_format: str = _setting(
+        _choice("text", "json"), "text", "`text`, or `json` for one JSON object per line"
+    )
 
     @property
     def media_dir(self) -> Path:
@@ -147,11 +205,13 @@ class Settings:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add a flag per option. Defaults stay None so the environment can fill the gaps."""
-    for option in OPTIONS:
-        parser.add_argument(
-            option.flag, dest=option.name, default=None, help=f"{option.help} [{option.env}]"
-        )
+    """Add a flag per setting. Defaults stay None so the environment can fill the gaps."""
+    for field in attrs.fields(Settings):
+        about = spec(field)
+        text = f"{about.help} (default: {about.shown_default}) [{env_var(field.name)}]"
+        # argparse formats help with %: a literal one must be doubled.
+        text = text.replace("`", "").replace("%", "%%")
+        parser.add_argument(flag(field.name), dest=field.name, default=None, help=text)
 
 
 def load_settings(
@@ -160,35 +220,41 @@ def load_settings(
     *,
     prepare_data_dir: bool = True,
 ) -> Settings:
-    """Resolve every option and validate it.
+    """Resolve every setting (flag, else environment, else default) and validate it.
 
     With ``prepare_data_dir`` the data dir and its media folder are created and the JWT
-    secret is read from (or generated into) ``<data_dir>/jwt-secret``. Raises
-    ``ConfigError`` with a one-line message on anything unusable."""
+    secret is read from (or generated into) ``<data_dir>/jwt-secret``. With a Redis URL
+    (several nodes) the secret must be given: one generated per node would make each
+    node refuse the others' tokens. Raises ``ConfigError`` with a one-line message on
+    anything unusable."""
     flags = flags or {}
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for option in OPTIONS:
-        raw = flags.get(option.name)
-        source = option.flag
+    for field in attrs.fields(Settings):
+        about = spec(field)
+        raw = flags.get(field.name)
+        source = flag(field.name)
         if raw is None:
-            raw = environ.get(option.env)
-            source = option.env
+            raw = environ.get(env_var(field.name))
+            source = env_var(field.name)
         if raw is None:
-            values[option.name] = option.default
-            continue
+            raw, source = about.default, f"the default of {field.name}"
         try:
-            values[option.name] = option.parse(str(raw))
+            values[field.name] = about.parse(str(raw))
         except ValueError as error:
             raise ConfigError(f"{source}={raw!r}: {error}") from None
 
-    data_dir = Path(values["data_dir"]).expanduser().resolve()
-    values["data_dir"] = data_dir
+    data_dir: Path = values["data_dir"]
     if values["database_url"] is None:
         values["database_url"] = f"sqlite:///{data_dir / 'hubbub.db'}"
     check_database_url(values["database_url"])
     if values["redis_url"] is not None:
         check_redis_url(values["redis_url"])
+        if values["jwt_secret"] is None:
+            raise ConfigError(
+                "HUBBUB_REDIS_URL is set (several nodes) but HUBBUB_JWT_SECRET is not: "
+                "set HUBBUB_JWT_SECRET to the same value on every node"
+            )
     if prepare_data_dir:
         _prepare_data_dir(data_dir)
         if values["jwt_secret"] is None:
@@ -221,6 +287,8 @@ def check_database_url(url: str) -> None:
 
 
 def check_redis_url(url: str) -> None:
+    """Raise ``ConfigError`` unless ``url`` is a ``redis://``, ``rediss://`` or ``unix://``
+    URL with a well-formed port."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"Redis URL {url!r} is not understood: use redis://host:port/db")

@@ -32,6 +32,21 @@ def test_bad_configuration_stops_with_exit_2(tmp_path: Path) -> None:
     assert "HUBBUB_PORT" in one_line(result.stderr)
 
 
+def test_redis_without_a_shared_jwt_secret_stops_with_exit_2(tmp_path: Path) -> None:
+    env = {
+        "HUBBUB_DATA_DIR": str(tmp_path),
+        # Nothing listens there: the check must come before any attempt to reach Redis.
+        "HUBBUB_REDIS_URL": "redis://127.0.0.1:1/0",
+        # Empty is unset, whatever the test's own environment carries.
+        "HUBBUB_JWT_SECRET": "",
+    }
+    result = run_hubbub("serve", env=env)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert line.startswith("hubbub: configuration error: ")
+    assert "set HUBBUB_JWT_SECRET to the same value on every node" in line
+
+
 def test_unreachable_database_stops_with_exit_1(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

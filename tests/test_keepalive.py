@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
 
 from hubbub.ws.keepalive import Keepalive
@@ -13,6 +15,7 @@ class FakeSession:
     writing: float | None = None
     pings: int = 0
     closed: tuple[int, str] | None = None
+    expires: float = math.inf
 
     def last_heard(self) -> float:
         return self.heard
@@ -25,6 +28,9 @@ class FakeSession:
 
     def close_slow(self) -> None:
         self.closed = (1013, "slow consumer")
+
+    def token_expires_at(self) -> float:
+        return self.expires
 
     def close_soon(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
@@ -81,3 +87,28 @@ def test_a_write_stuck_past_the_timeout_closes_the_session_as_slow() -> None:
     keepalive.sweep(now=6.0)
     assert stuck.closed == (1013, "slow consumer")
     assert busy.closed is None
+
+
+def test_a_session_is_closed_1008_once_its_token_expires_and_not_before() -> None:
+    keepalive = Keepalive(interval=10, timeout=5)
+    expiring, lasting = FakeSession(expires=30.5), FakeSession(expires=1000.0)
+    keepalive.watch(expiring)
+    keepalive.watch(lasting)
+    for now in (1.0, 15.0, 30.4):
+        expiring.heard = lasting.heard = now  # chatty: expiry alone is on trial
+        keepalive.sweep(now=now)
+    assert expiring.closed is None
+    keepalive.sweep(now=30.5)
+    assert expiring.closed == (1008, "token expired")
+    assert lasting.closed is None
+    assert len(keepalive) == 1
+
+
+def test_an_expired_token_closes_even_a_session_awaiting_its_pong() -> None:
+    keepalive = Keepalive(interval=10, timeout=5)
+    session = FakeSession(expires=12.0)
+    keepalive.watch(session)
+    keepalive.sweep(now=10)
+    assert session.pings == 1
+    keepalive.sweep(now=12)
+    assert session.closed == (1008, "token expired")

@@ -11,7 +11,7 @@ import logging
 import trio
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import Protocol, State
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 log = logging.getLogger("hubbub.ws")
@@ -21,6 +21,10 @@ RECEIVE_SIZE = 65536
 
 class ConnectionClosed(Exception):
     """The peer closed the connection or it broke; stop using it."""
+
+
+class BinaryMessage(Exception):
+    """The peer sent a binary message: the chat protocol is JSON in text frames only."""
 
 
 class WebSocketConnection:
@@ -46,7 +50,6 @@ class WebSocketConnection:
                     if isinstance(event, Request):
                         # Frames sent with the request (clients must wait, some don't).
                         self._pending.extend(e for e in events[index + 1 :] if isinstance(e, Frame))
-                        self._forget_request()
                         return event
                 if self.protocol.handshake_exc is not None:
                     await self.flush()
@@ -56,18 +59,6 @@ class WebSocketConnection:
                     return None
                 self.protocol.receive_data(data)
         return None
-
-    def _forget_request(self) -> None:
-        """Restart the protocol's parser at the frame stage, if nothing is half-read.
-
-        ``ServerProtocol.parse`` keeps the upgrade request (headers and all) in its
-        generator frame for the connection's life: ~2 KiB per idle connection. A fresh
-        frame parser, started while no byte of a frame has been consumed, reads the same
-        stream without it."""
-        protocol = self.protocol
-        if not protocol.reader.buffer and not self._pending:
-            protocol.parser = Protocol.parse(protocol)
-            next(protocol.parser)
 
     async def flush(self) -> None:
         """Write whatever the protocol has queued. Raises ConnectionClosed if the peer is gone."""
@@ -100,9 +91,11 @@ class WebSocketConnection:
         await self.flush()
 
     async def receive_text(self) -> bytes | None:
-        """The next complete text (or binary) message, or None once the connection is closed.
+        """The next complete text message, or None once the connection is closed.
 
-        Control frames are answered by the protocol (pong to ping, close handshake)."""
+        Raises ``BinaryMessage`` at the first frame of a binary message (nothing of it is
+        kept). Control frames are answered by the protocol (pong to ping, close
+        handshake)."""
         while True:
             while self._pending:
                 message = self._assemble(self._pending.pop(0))
@@ -130,7 +123,9 @@ class WebSocketConnection:
                 return None
 
     def _assemble(self, frame: Frame) -> bytes | None:
-        if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+        if frame.opcode is Opcode.BINARY:
+            raise BinaryMessage
+        if frame.opcode is Opcode.TEXT:
             if frame.fin:
                 return bytes(frame.data)
             self._fragments = [bytes(frame.data)]

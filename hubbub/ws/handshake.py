@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 from hubbub.auth.tokens import bearer_token
 
@@ -39,3 +41,12 @@ def find_credentials(
     if not token:
         token = echo
     return Credentials(token or None, echo)
+
+
+def echo_first_offered(
+    protocol: ServerProtocol, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """``ServerProtocol(select_subprotocol=...)``: accept the first subprotocol offered,
+    whatever it is, as ``find_credentials`` reports it (the seed's clients offer their
+    token there and browsers fail a handshake whose offer goes unanswered)."""
+    return offered[0] if offered else None

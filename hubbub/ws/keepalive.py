@@ -2,9 +2,12 @@
 
 A connection silent for ``interval`` is pinged; one still silent ``timeout`` after the
 ping is closed (1011). A connection whose write has been stuck for ``timeout`` (the
-client stopped reading) is closed as a slow consumer (1013). One sweeping task rather
-than a timer per connection: idle connections are most connections, and a task per
-connection is memory per connection, a timeout per write is CPU per write.
+client stopped reading) is closed as a slow consumer (1013). A connection whose access
+token has expired is closed (1008, ``token expired``): the client reconnects with a fresh
+token. One sweeping task rather than a timer per connection: idle connections are most
+connections, and a task per connection is memory per connection, a timeout per write is
+CPU per write. Each close comes at most a sweep period (a quarter of the smaller of
+``interval`` and ``timeout``) late.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from __future__ import annotations
 from typing import Protocol
 
 import trio
+
+CLOSE_POLICY = 1008
+TOKEN_EXPIRED = "token expired"
 
 
 class Watched(Protocol):
@@ -29,7 +35,11 @@ class Watched(Protocol):
     def close_slow(self) -> None:
         """Close as a slow consumer (1013)."""
 
-    def close_soon(self, code: int, reason: str) -> None: ...
+    def token_expires_at(self) -> float:
+        """When the session's access token expires (trio clock)."""
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close with ``code`` and ``reason``."""
 
 
 class Keepalive:
@@ -51,9 +61,13 @@ class Keepalive:
         return len(self._watched)
 
     def sweep(self, now: float) -> None:
-        """Ping the silent, close the unanswering and the stuck. Synchronous: no session
-        can slow it."""
+        """Close the expired, the stuck and the unanswering; ping the silent.
+        Synchronous: no session can slow it. A closed session is forgotten."""
         for session, pinged_at in list(self._watched.items()):
+            if now >= session.token_expires_at():
+                self._watched.pop(session, None)
+                session.close_soon(CLOSE_POLICY, TOKEN_EXPIRED)
+                continue
             writing = session.writing_since()
             if writing is not None and now - writing >= self.timeout:
                 self._watched.pop(session, None)

@@ -21,7 +21,7 @@ from hubbub.config import Settings
 from hubbub.metrics import Metrics
 from hubbub.protocol import ClientFrame, ProtocolError, decode_client_frame, encode
 from hubbub.protocol.frames import ErrorOut, Ping, Pong
-from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
+from hubbub.ws.connection import BinaryMessage, ConnectionClosed, WebSocketConnection
 
 log = logging.getLogger("hubbub.ws")
 
@@ -32,6 +32,8 @@ PING = b""
 ACK_WAIT = 30.0
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+#: RFC 6455: a data type the endpoint cannot accept (here: binary).
+CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY = 1008
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_LATER = 1013
@@ -64,11 +66,15 @@ class Session:
         user_id: int,
         username: str,
         *,
+        token_expires_at: float,
         settings: Settings,
         metrics: Metrics,
         handler: FrameHandler,
     ) -> None:
         self.id = next(_ids)
+        #: When the access token the connection opened with expires (trio clock): the
+        #: node's Keepalive closes the session then (1008).
+        self._token_expires_at = token_expires_at
         self.user_id = user_id
         self.username = username
         self.connection = connection
@@ -181,6 +187,15 @@ class Session:
             self._unacked.release()
         self._answered.set()
 
+    def _refuse_connection(self, code: int, reason: str) -> None:
+        """Close for something the client did, counted and logged like a refused frame."""
+        self.metrics.errors.labels(reason).inc()
+        log.info(
+            "connection refused",
+            extra={"fields": {"user_id": self.user_id, "session": self.id, "reason": reason}},
+        )
+        self.close_soon(code, reason)
+
     def writing_since(self) -> float | None:
         """When the write in progress started, or None between writes."""
         return self._writing_since
@@ -196,6 +211,9 @@ class Session:
 
     def last_heard(self) -> float:
         return self.connection.last_heard
+
+    def token_expires_at(self) -> float:
+        return self._token_expires_at
 
     def ping_soon(self) -> None:
         """Have the writer send a ping (the keepalive's request)."""
@@ -276,8 +294,14 @@ class Session:
         while True:
             data = None
             if not self._draining:
-                with trio.CancelScope() as self._read_scope:
-                    data = await self.connection.receive_text()
+                try:
+                    with trio.CancelScope() as self._read_scope:
+                        data = await self.connection.receive_text()
+                except BinaryMessage:
+                    self._refuse_connection(
+                        CLOSE_UNSUPPORTED_DATA, "binary frames are not supported"
+                    )
+                    return
                 self._read_scope = None
             if self._draining:
                 await trio.sleep_forever()  # the node closes the session once answered

@@ -84,6 +84,24 @@ async def test_a_frame_over_64_kib_closes_1009_and_spares_others(
         assert await good.receive_type("pong") == {"type": "pong"}
 
 
+@pytest.mark.parametrize("payload", [b'{"type": "ping"}', b"\x00\xff"])
+async def test_a_binary_frame_closes_1003_and_spares_others(
+    node: Node, make_user: UserMaker, payload: bytes
+) -> None:
+    sender, bystander = await make_user(), await make_user()
+    async with (
+        ChatClient.connect(node.url, sender.access_token) as bad,
+        ChatClient.connect(node.url, bystander.access_token) as good,
+    ):
+        await bad.send({"type": "ping"})
+        assert await bad.receive_type("pong") == {"type": "pong"}
+        # Even valid JSON is refused as binary: text frames only.
+        await bad.send(payload)
+        assert await bad.wait_close() == (1003, "binary frames are not supported")
+        await good.send({"type": "ping"})
+        assert await good.receive_type("pong") == {"type": "pong"}
+
+
 async def test_a_plain_http_get_on_the_ws_path_is_refused(node: Node) -> None:
     stream = await trio.open_tcp_stream("127.0.0.1", node.port)
     async with stream:
@@ -132,6 +150,57 @@ async def test_server_keepalive_closes_a_silent_dead_peer(
             assert received.startswith(b"HTTP/1.1 101")
             # The server's close frame (opcode 0x88) with code 1011 ends what it sent.
             assert b"\x88" in received and (1011).to_bytes(2, "big") in received
+
+
+async def test_an_open_connection_is_closed_1008_when_its_token_expires(node_factory) -> None:
+    # A token's exp is whole seconds: a 3 s lifetime leaves the handshake over 2 s of it.
+    # The small ping interval makes the sweep (a quarter of it) visit every 0.25 s.
+    async with node_factory(access_token_ttl="3", ping_interval="1") as small:
+        async with HubbubHTTP(small.url) as http:
+            user = await http.register("brief", "brief@example.com", "correct horse battery")
+        async with ChatClient.connect(small.url, user.access_token) as chat:
+            await chat.send({"type": "ping"})
+            assert await chat.receive_type("pong") == {"type": "pong"}
+            assert await chat.wait_close(timeout=15) == (1008, "token expired")
+
+
+async def attached(chat: ChatClient) -> None:
+    """The session answers: it is running, so the server counts it."""
+    await chat.send({"type": "ping"})
+    assert await chat.receive_type("pong") == {"type": "pong"}
+
+
+async def test_past_max_connections_per_user_the_newest_is_closed_1008(node_factory) -> None:
+    async with node_factory(max_connections_per_user="2") as small:
+        async with HubbubHTTP(small.url) as http:
+            user = await http.register("many", "many@example.com", "correct horse battery")
+            other = await http.register("other", "other@example.com", "correct horse battery")
+        async with (
+            ChatClient.connect(small.url, user.access_token) as first,
+            ChatClient.connect(small.url, user.access_token) as second,
+        ):
+            await attached(first)
+            await attached(second)
+            async with ChatClient.connect(small.url, user.access_token) as third:
+                assert await third.wait_close() == (1008, "too many connections")
+            # The cap is per user, and the connections already open are untouched.
+            async with ChatClient.connect(small.url, other.access_token) as theirs:
+                await attached(theirs)
+            await attached(first)
+            await attached(second)
+
+            # A closed connection frees its slot.
+            await second.ws.aclose(code=1000)
+            with trio.fail_after(5):
+                while True:
+                    if small.metrics.registry.get_sample_value("hubbub_ws_connections") == 1:
+                        break
+                    # The server counts the session out once it has finished closing it,
+                    # which no frame tells the client, and no event does: poll the node's
+                    # own gauge, under the deadline.
+                    await trio.sleep(0.01)
+            async with ChatClient.connect(small.url, user.access_token) as again:
+                await attached(again)
 
 
 async def test_closing_from_the_client_side_is_clean(node: Node, make_user: UserMaker) -> None:
