@@ -13,7 +13,9 @@ on the Trio side.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -44,6 +46,8 @@ from hubbub.storage.records import (
 
 T = TypeVar("T")
 
+log = logging.getLogger("hubbub.storage")
+
 _NO_UPPER_BOUND = 2**63 - 1
 # Any constant unique to hubbub: "hubbub" in ASCII, then a 1.
 _MIGRATION_LOCK = 0x6875626275620001
@@ -64,12 +68,11 @@ _CONFLICTS = {
     "users_email_key": "email",
     "group_members_pkey": "member",
 }
-_UNAVAILABLE = (
-    OSError,
+# Server errors after which the connection is gone or should not be trusted.
+_CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,  # e.g. "connection was closed in the middle of operation"
-    asyncpg.exceptions.OperatorInterventionError,  # shutdown, cannot connect now
-    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+    asyncpg.exceptions.OperatorInterventionError,  # e.g. terminated by the administrator
+    asyncpg.exceptions.FatalPostgresError,
 )
 
 
@@ -79,16 +82,37 @@ def describe(dsn: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
 
 
-def _translate(exc: Exception, where: str) -> StorageError:
+def _leaves_connection_usable(exc: BaseException) -> bool:
+    """Whether a connection that raised ``exc`` may serve the next caller: only when the
+    server answered with an error about the statement itself."""
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _CONNECTION_LOST)
+
+
+def _translate(exc: BaseException, where: str, timeout: float) -> StorageError:
+    """The storage error for anything a call raised: ``Conflict`` for a known uniqueness
+    rule, a plain ``StorageError`` for a missing referenced row, else ``StorageUnavailable``
+    (asyncpg's own exceptions, OSError, TimeoutError, trio-asyncio's, ...)."""
     if isinstance(exc, asyncpg.UniqueViolationError):
         field = _CONFLICTS.get(exc.constraint_name or "")
         if field is not None:
             return Conflict(field)
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         return StorageError("the user, group or message referred to does not exist")
-    if isinstance(exc, _UNAVAILABLE):
-        return StorageUnavailable(f"PostgreSQL at {where} is unavailable: {exc!r}")
-    return StorageError(f"PostgreSQL at {where} refused the statement: {exc!r}")
+    if isinstance(exc, TimeoutError):  # one of asyncpg's own timeouts
+        return StorageUnavailable(f"PostgreSQL at {where} did not answer within {timeout} s")
+    return StorageUnavailable(f"PostgreSQL at {where} is unavailable: {exc!r}")
+
+
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncpg reports some failures of a dying connection only to the loop's exception
+    handler (a future nobody awaits any more). trio-asyncio's default handler re-raises
+    them into the loop's nursery, which would tear down the whole storage: the call that
+    used the connection has already failed on its own, so log them and go on."""
+    exc = context.get("exception")
+    log.warning(
+        "asyncio reported an error on the PostgreSQL loop",
+        extra={"fields": {"message": context.get("message"), "error": repr(exc)}},
+    )
 
 
 class PostgresStorage(Storage):
@@ -111,23 +135,44 @@ class PostgresStorage(Storage):
     ) -> T:
         """Run ``op(connection)`` on a pooled connection; bounded by ``timeout``.
 
-        Raises ``StorageUnavailable`` when out of time or connection, and ``Conflict`` or
-        ``StorageError`` when the server refuses; never a driver exception."""
+        Raises ``StorageUnavailable`` when out of time or connection, ``Conflict`` when a
+        uniqueness rule refuses the write; never a driver exception. A connection that
+        failed for any other reason than the server refusing the statement, or the deadline,
+        is terminated, not returned to the pool: the pool opens a fresh one when it next
+        needs one. A call past its deadline returns once the server has cancelled its
+        statement, or the pool has dropped the connection (at most ``timeout`` later)."""
         timeout = self._timeout if timeout is None else timeout
 
         async def on_asyncio() -> T:
-            async with self._pool.acquire(timeout=timeout) as conn:
+            conn = await self._pool.acquire(timeout=timeout)
+            try:
                 return await op(conn)
+            except asyncio.CancelledError:
+                # Our deadline. asyncpg has asked the server to cancel the statement, and
+                # releasing waits (within the pool's budget, else it terminates) until it
+                # has: a write that missed its deadline must not commit afterwards, which
+                # terminating here, dropping that request, would allow.
+                raise
+            except BaseException as exc:
+                # Killed mid-statement, or in a state asyncpg cannot name ("another
+                # operation is in progress"): never hand it to the next caller.
+                if not _leaves_connection_usable(exc):
+                    conn.terminate()
+                raise
+            finally:
+                await self._pool.release(conn)
 
         try:
             with trio.fail_after(timeout):
                 return await self._loop.run_aio_coroutine(on_asyncio())
-        except (trio.TooSlowError, TimeoutError):  # ours, or one of asyncpg's timeouts
+        except trio.TooSlowError:
             raise StorageUnavailable(
                 f"PostgreSQL at {self._where} did not answer within {timeout} s"
             ) from None
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise _translate(exc, self._where) from exc
+        # asyncio.CancelledError: the asyncio side was cancelled without us (the loop is
+        # closing); for the caller that is an outage like any other.
+        except (Exception, asyncio.CancelledError) as exc:
+            raise _translate(exc, self._where, timeout) from exc
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         return await self._call(lambda conn: conn.fetch(sql, *args))
@@ -458,6 +503,7 @@ async def open_postgres(
     escaping: BaseException | None = None
     try:
         async with trio_asyncio.open_loop() as loop:
+            loop.set_exception_handler(_log_loop_error)
             try:
                 pool = await _create_pool(loop, dsn, pool_size, timeout, where)
                 try:
@@ -511,17 +557,20 @@ async def _create_pool(
             f"PostgreSQL at {where} did not answer within {timeout} s;"
             " check that it runs and that the URL is right"
         ) from None
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (Exception, asyncio.CancelledError) as exc:  # whatever the driver raised
         raise StorageUnavailable(f"cannot connect to PostgreSQL at {where}: {exc}") from exc
 
 
 async def _close_pool(loop: trio_asyncio.TrioEventLoop, pool: asyncpg.Pool, timeout: float) -> None:
-    """Close gracefully within ``timeout``, else drop the connections; even when cancelled."""
+    """Close gracefully within ``timeout``, else drop the connections; even when cancelled,
+    and whatever the driver raises."""
+    closed = False
     with (
         trio.CancelScope(shield=True),
-        trio.move_on_after(timeout) as waited,
-        contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError),
+        trio.move_on_after(timeout),
+        contextlib.suppress(Exception, asyncio.CancelledError),
     ):
         await loop.run_aio_coroutine(pool.close())
-    if waited.cancelled_caught:
+        closed = True
+    if not closed:
         pool.terminate()
