@@ -26,41 +26,18 @@ import asyncpg
 import trio
 import trio_asyncio
 
-from hubbub.storage.base import Storage
+from hubbub.storage import records, sql
 from hubbub.storage.errors import Conflict, StorageError, StorageUnavailable
 from hubbub.storage.migrate import Migration, load_migrations
-from hubbub.storage.pg_batch import DIRECT, GROUP, BatchPlan, BatchStatement
-from hubbub.storage.records import (
-    DirectMessage,
-    Group,
-    GroupMember,
-    GroupMessage,
-    MemberRole,
-    NewDirectMessage,
-    NewGroupMessage,
-    StoredDirect,
-    StoredGroup,
-    User,
-    UserRef,
-)
+from hubbub.storage.pg_batch import DIRECT_BATCH, GROUP_BATCH, BatchPlan, BatchStatement
 
 T = TypeVar("T")
 
 log = logging.getLogger("hubbub.storage")
 
-_NO_UPPER_BOUND = 2**63 - 1
 # Any constant unique to hubbub: "hubbub" in ASCII, then a 1.
 _MIGRATION_LOCK = 0x6875626275620001
 _MIGRATION_TIMEOUT = 120.0
-
-_USER = "id, username, email, password_hash, created_at, last_seen"
-_DIRECT = "id, author_id, recipient_id, body, image_url, client_id, status, created_at"
-_GROUP = "id, name, created_by, created_at"
-_GROUP_MESSAGE = "id, group_id, author_id, body, image_url, client_id, created_at"
-_MEMBER = (
-    "m.group_id, m.user_id, u.username, m.role, m.last_read_message_id, m.joined_at"
-    " FROM group_members m JOIN users u ON u.id = m.user_id"
-)
 
 # Unique index or constraint name -> the field Conflict reports (see 0001_init.sql).
 _CONFLICTS = {
@@ -115,7 +92,7 @@ def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     )
 
 
-class PostgresStorage(Storage):
+class PostgresStorage(sql.SqlStorage):
     """``Storage`` on an asyncpg pool. Build it with ``open_postgres``."""
 
     backend = "postgres"
@@ -174,14 +151,20 @@ class PostgresStorage(Storage):
         except (Exception, asyncio.CancelledError) as exc:
             raise _translate(exc, self._where, timeout) from exc
 
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await self._call(lambda conn: conn.fetch(sql, *args))
+    async def _rows(self, statement: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._call(lambda conn: conn.fetch(statement, *args))
 
-    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return await self._call(lambda conn: conn.fetchrow(sql, *args))
+    _sql = sql.POSTGRES
 
-    async def _fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._call(lambda conn: conn.fetchval(sql, *args))
+    @staticmethod
+    def _stamp(value: datetime) -> datetime:
+        return value  # asyncpg answers timestamptz as an aware UTC datetime
+
+    @staticmethod
+    def _stored_time(when: datetime) -> datetime:
+        if when.tzinfo is None:
+            raise ValueError("storage needs timezone-aware datetimes; got a naive one")
+        return when
 
     # -- lifecycle -------------------------------------------------------
 
@@ -194,71 +177,56 @@ class PostgresStorage(Storage):
     async def schema_version(self) -> int:
         return await self._call(_schema_version)
 
-    async def ping(self) -> None:
-        await self._fetchval("SELECT 1")
-
     # -- users -----------------------------------------------------------
 
-    async def create_user(self, username: str, email: str, password_hash: str) -> User:
-        row = await self._fetchrow(
+    async def create_user(self, username: str, email: str, password_hash: str) -> records.User:
+        rows = await self._rows(
             f"INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)"
-            f" RETURNING {_USER}",
+            f" RETURNING {sql.USER}",
             username,
             email,
             password_hash,
         )
-        return User(*row)
+        return sql.to_user(rows[0], self._stamp)
 
-    async def user_by_id(self, user_id: int) -> User | None:
-        row = await self._fetchrow(f"SELECT {_USER} FROM users WHERE id = $1", user_id)
-        return User(*row) if row else None
-
-    async def user_by_username(self, username: str) -> User | None:
-        row = await self._fetchrow(
-            f"SELECT {_USER} FROM users WHERE lower(username) = lower($1)", username
+    async def user_by_username(self, username: str) -> records.User | None:
+        return await self._first(
+            sql.to_user, f"SELECT {sql.USER} FROM users WHERE lower(username) = lower($1)", username
         )
-        return User(*row) if row else None
-
-    async def list_users(self) -> list[UserRef]:
-        rows = await self._fetch("SELECT id, username FROM users ORDER BY id")
-        return [UserRef(*row) for row in rows]
 
     async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
-        rows = await self._fetch(
+        rows = await self._rows(
             "SELECT id, username FROM users WHERE id = ANY($1::bigint[])", list(user_ids)
         )
         return {row[0]: row[1] for row in rows}
 
-    async def set_last_seen(self, user_id: int, when: datetime) -> None:
-        if when.tzinfo is None:
-            raise ValueError("storage needs timezone-aware datetimes; got a naive one")
-        await self._fetchval("UPDATE users SET last_seen = $2 WHERE id = $1", user_id, when)
-
     # -- direct messages -------------------------------------------------
 
     async def store_direct_messages(
-        self, batch: Sequence[NewDirectMessage], delivered_ids: Sequence[int] = ()
-    ) -> list[StoredDirect]:
+        self, batch: Sequence[records.NewDirectMessage], delivered_ids: Sequence[int] = ()
+    ) -> list[records.StoredDirect]:
         if not batch:
             await self.mark_delivered(delivered_ids)
             return []
         plan = BatchPlan.of(batch)
-        rows = await self._store_batch(DIRECT, plan, list(delivered_ids))
-        return plan.answers([StoredDirect(DirectMessage(*row[1:]), row[0]) for row in rows])
+        rows = await self._store_batch(DIRECT_BATCH, plan, list(delivered_ids))
+        return plan.answers(
+            [records.StoredDirect(sql.to_direct(row[1:], self._stamp), row[0]) for row in rows]
+        )
 
     async def _store_batch(
         self, statement: BatchStatement, plan: BatchPlan, *extra: Any
     ) -> list[asyncpg.Record]:
         """One round trip, plus one more only if a concurrent writer raced us."""
         columns = plan.columns(statement.fields)
-        rows = await self._fetch(statement.sql, *columns, *extra)
+        rows = await self._rows(statement.sql, *columns, *extra)
         missing = [i for i, row in enumerate(rows) if row["id"] is None]
         if not missing:
             return rows
         # Another transaction committed the same (author_id, client_id) after our snapshot
         # was taken: ON CONFLICT saw it, our join did not. A fresh statement sees it.
         authors, client_ids = columns[0], columns[-1]
-        found = await self._fetch(
+        found = await self._rows(
             statement.refetch_sql,
             [authors[i] for i in missing],
             [client_ids[i] for i in missing],
@@ -271,94 +239,30 @@ class PostgresStorage(Storage):
 
     async def mark_delivered(self, message_ids: Sequence[int]) -> None:
         if message_ids:
-            await self._fetchval(
+            await self._rows(
                 "UPDATE direct_messages SET status = 'delivered'"
                 " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
                 list(message_ids),
             )
 
-    async def direct_message(self, message_id: int) -> DirectMessage | None:
-        row = await self._fetchrow(
-            f"SELECT {_DIRECT} FROM direct_messages WHERE id = $1", message_id
-        )
-        return DirectMessage(*row) if row else None
-
-    async def direct_by_client_id(self, author_id: int, client_id: str) -> DirectMessage | None:
-        row = await self._fetchrow(
-            f"SELECT {_DIRECT} FROM direct_messages WHERE author_id = $1 AND client_id = $2",
-            author_id,
-            client_id,
-        )
-        return DirectMessage(*row) if row else None
-
-    async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
-        row = await self._fetchrow(
-            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE author_id = $1 AND client_id = $2",
-            author_id,
-            client_id,
-        )
-        return GroupMessage(*row) if row else None
-
-    async def mark_read(self, message_id: int) -> DirectMessage | None:
-        row = await self._fetchrow(
-            f"UPDATE direct_messages SET status = 'read' WHERE id = $1 RETURNING {_DIRECT}",
-            message_id,
-        )
-        return DirectMessage(*row) if row else None
-
-    async def pending_direct_messages(self, recipient_id: int, limit: int) -> list[DirectMessage]:
-        rows = await self._fetch(
-            f"SELECT {_DIRECT} FROM direct_messages WHERE recipient_id = $1"
-            " AND status = 'pending' ORDER BY id LIMIT $2",
-            recipient_id,
-            max(limit, 0),
-        )
-        return [DirectMessage(*row) for row in rows]
-
-    async def direct_history(
-        self, user_id: int, other_id: int, before: int | None, limit: int
-    ) -> list[DirectMessage]:
-        # The expressions match direct_messages_conversation_idx, so this is one index range.
-        rows = await self._fetch(
-            f"SELECT {_DIRECT} FROM direct_messages"
-            " WHERE least(author_id, recipient_id) = $1"
-            " AND greatest(author_id, recipient_id) = $2"
-            " AND id < $3 ORDER BY id DESC LIMIT $4",
-            min(user_id, other_id),
-            max(user_id, other_id),
-            _NO_UPPER_BOUND if before is None else before,
-            max(limit, 0),
-        )
-        return [DirectMessage(*row) for row in reversed(rows)]
-
-    async def conversation_partners(self, user_id: int) -> set[int]:
-        rows = await self._fetch(
-            "SELECT recipient_id FROM direct_messages WHERE author_id = $1"
-            " UNION SELECT author_id FROM direct_messages WHERE recipient_id = $1",
-            user_id,
-        )
-        return {row[0] for row in rows} - {user_id}
-
     # -- groups ----------------------------------------------------------
 
-    async def create_group(self, name: str, creator_id: int) -> Group:
-        row = await self._fetchrow(
+    async def create_group(self, name: str, creator_id: int) -> records.Group:
+        rows = await self._rows(
             "WITH g AS (INSERT INTO groups (name, created_by) VALUES ($1, $2)"
-            f" RETURNING {_GROUP}),"
+            f" RETURNING {sql.GROUP}),"
             " m AS (INSERT INTO group_members (group_id, user_id, role)"
             " SELECT id, created_by, 'admin' FROM g)"
-            f" SELECT {_GROUP} FROM g",
+            f" SELECT {sql.GROUP} FROM g",
             name,
             creator_id,
         )
-        return Group(*row)
+        return sql.to_group(rows[0], self._stamp)
 
-    async def group(self, group_id: int) -> Group | None:
-        row = await self._fetchrow(f"SELECT {_GROUP} FROM groups WHERE id = $1", group_id)
-        return Group(*row) if row else None
-
-    async def add_member(self, group_id: int, user_id: int, role: MemberRole = "member") -> None:
-        await self._fetchval(
+    async def add_member(
+        self, group_id: int, user_id: int, role: records.MemberRole = "member"
+    ) -> None:
+        await self._rows(
             "INSERT INTO group_members (group_id, user_id, role, last_read_message_id)"
             " VALUES ($1, $2, $3,"
             " (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1))",
@@ -367,97 +271,18 @@ class PostgresStorage(Storage):
             role,
         )
 
-    async def remove_member(self, group_id: int, user_id: int) -> bool:
-        removed = await self._fetchval(
-            "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2 RETURNING true",
-            group_id,
-            user_id,
-        )
-        return bool(removed)
-
-    async def set_member_role(self, group_id: int, user_id: int, role: MemberRole) -> bool:
-        updated = await self._fetchval(
-            "UPDATE group_members SET role = $3 WHERE group_id = $1 AND user_id = $2"
-            " RETURNING true",
-            group_id,
-            user_id,
-            role,
-        )
-        return bool(updated)
-
-    async def group_members(self, group_id: int) -> list[GroupMember]:
-        rows = await self._fetch(
-            f"SELECT {_MEMBER} WHERE m.group_id = $1 ORDER BY m.user_id", group_id
-        )
-        return [GroupMember(*row) for row in rows]
-
-    async def member(self, group_id: int, user_id: int) -> GroupMember | None:
-        row = await self._fetchrow(
-            f"SELECT {_MEMBER} WHERE m.group_id = $1 AND m.user_id = $2", group_id, user_id
-        )
-        return GroupMember(*row) if row else None
-
-    async def groups_of(self, user_id: int) -> list[Group]:
-        rows = await self._fetch(
-            "SELECT g.id, g.name, g.created_by, g.created_at FROM groups g"
-            " JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.id",
-            user_id,
-        )
-        return [Group(*row) for row in rows]
-
-    async def co_members(self, user_id: int) -> set[int]:
-        rows = await self._fetch(
-            "SELECT DISTINCT other.user_id FROM group_members mine"
-            " JOIN group_members other ON other.group_id = mine.group_id"
-            " WHERE mine.user_id = $1 AND other.user_id <> $1",
-            user_id,
-        )
-        return {row[0] for row in rows}
-
-    async def store_group_messages(self, batch: Sequence[NewGroupMessage]) -> list[StoredGroup]:
+    async def store_group_messages(
+        self, batch: Sequence[records.NewGroupMessage]
+    ) -> list[records.StoredGroup]:
         if not batch:
             return []
         plan = BatchPlan.of(batch)
-        rows = await self._store_batch(GROUP, plan)
-        return plan.answers([StoredGroup(GroupMessage(*row[1:]), row[0]) for row in rows])
-
-    async def group_history(
-        self, group_id: int, before: int | None, limit: int
-    ) -> list[GroupMessage]:
-        rows = await self._fetch(
-            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE group_id = $1 AND id < $2"
-            " ORDER BY id DESC LIMIT $3",
-            group_id,
-            _NO_UPPER_BOUND if before is None else before,
-            max(limit, 0),
-        )
-        return [GroupMessage(*row) for row in reversed(rows)]
-
-    async def group_messages_after(
-        self, group_id: int, after_id: int, limit: int
-    ) -> list[GroupMessage]:
-        rows = await self._fetch(
-            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE group_id = $1 AND id > $2"
-            " ORDER BY id LIMIT $3",
-            group_id,
-            after_id,
-            max(limit, 0),
-        )
-        return [GroupMessage(*row) for row in rows]
-
-    async def latest_group_message_id(self, group_id: int) -> int:
-        return await self._fetchval(
-            "SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1", group_id
-        )
-
-    async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
-        return await self._fetchval(
-            "UPDATE group_members SET last_read_message_id = greatest(last_read_message_id,"
-            " least($3, (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1)))"
-            " WHERE group_id = $1 AND user_id = $2 RETURNING last_read_message_id",
-            group_id,
-            user_id,
-            message_id,
+        rows = await self._store_batch(GROUP_BATCH, plan)
+        return plan.answers(
+            [
+                records.StoredGroup(sql.to_group_message(row[1:], self._stamp), row[0])
+                for row in rows
+            ]
         )
 
 

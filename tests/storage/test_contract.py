@@ -389,11 +389,10 @@ async def test_group_messages_are_idempotent_per_author(storage: Storage) -> Non
     assert await storage.store_group_messages([]) == []
 
 
-async def test_group_history_and_messages_after(storage: Storage) -> None:
+async def test_group_history_pages_backwards(storage: Storage) -> None:
     (alice,) = await make_users(storage, "alice")
     group = await storage.create_group("g", alice.id)
     other = await storage.create_group("other", alice.id)
-    assert await storage.latest_group_message_id(group.id) == 0
     messages = []
     for n in range(6):
         stored = await storage.store_group_messages(
@@ -403,10 +402,26 @@ async def test_group_history_and_messages_after(storage: Storage) -> None:
     assert await storage.group_history(group.id, None, 4) == messages[2:]
     assert await storage.group_history(group.id, messages[2].id, 4) == messages[:2]
     assert await storage.group_history(group.id, messages[0].id, 4) == []
+    assert await storage.group_history(group.id, None, 0) == []
+
+
+async def test_group_messages_after_pages_forwards_from_the_oldest(storage: Storage) -> None:
+    (alice,) = await make_users(storage, "alice")
+    group = await storage.create_group("g", alice.id)
+    other = await storage.create_group("other", alice.id)
+    assert await storage.group_messages_after(group.id, 0, 10) == []
+    messages = []
+    for n in range(6):
+        stored = await storage.store_group_messages(
+            [gm(other.id, alice, "elsewhere"), gm(group.id, alice, f"m{n}")]
+        )
+        messages.append(stored[1].message)
     assert await storage.group_messages_after(group.id, 0, 2) == messages[:2]
+    assert await storage.group_messages_after(group.id, messages[1].id, 2) == messages[2:4]
     assert await storage.group_messages_after(group.id, messages[3].id, 10) == messages[4:]
     assert await storage.group_messages_after(group.id, messages[5].id, 10) == []
-    assert await storage.latest_group_message_id(group.id) == messages[5].id
+    assert await storage.group_messages_after(group.id, 0, 0) == []
+    assert await storage.group_messages_after(group.id + 1000, 0, 10) == []
 
 
 async def test_advance_group_read(storage: Storage) -> None:

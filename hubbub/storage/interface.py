@@ -185,10 +185,6 @@ class Storage(abc.ABC):
         """The OLDEST ``limit`` messages with id > ``after_id``, ascending id."""
 
     @abc.abstractmethod
-    async def latest_group_message_id(self, group_id: int) -> int:
-        """0 for a group without messages."""
-
-    @abc.abstractmethod
     async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
         """Move the member's last read to ``min(message_id, newest id in the group)``, never
         backwards. Returns the last read now in force, or None if not a member."""
