@@ -18,7 +18,7 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 import attrs
 
-from hubbub.storage.errors import Conflict, StorageError, StorageUnavailable
+from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.interface import Storage
 from hubbub.storage.records import (
     DirectMessage,
@@ -44,6 +44,7 @@ __all__ = [
     "Group",
     "GroupMember",
     "GroupMessage",
+    "InvalidData",
     "MemberRole",
     "MessageStatus",
     "NewDirectMessage",

@@ -26,8 +26,8 @@ import asyncpg
 import trio
 import trio_asyncio
 
-from hubbub.storage import records, sql
-from hubbub.storage.errors import Conflict, StorageError, StorageUnavailable
+from hubbub.storage import records, sql, values
+from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import Migration, load_migrations
 from hubbub.storage.pg_batch import DIRECT_BATCH, GROUP_BATCH, BatchPlan, BatchStatement
 
@@ -67,14 +67,18 @@ def _leaves_connection_usable(exc: BaseException) -> bool:
 
 def _translate(exc: BaseException, where: str, timeout: float) -> StorageError:
     """The storage error for anything a call raised: ``Conflict`` for a known uniqueness
-    rule, a plain ``StorageError`` for a missing referenced row, else ``StorageUnavailable``
-    (asyncpg's own exceptions, OSError, TimeoutError, trio-asyncio's, ...)."""
+    rule, ``InvalidData`` when the data itself is refused (SQLSTATE class 22, data
+    exception, and 23, integrity violation; asyncpg reports a value it cannot encode as
+    class 22 too), else ``StorageUnavailable`` (asyncpg's other exceptions, OSError,
+    TimeoutError, trio-asyncio's, ...)."""
     if isinstance(exc, asyncpg.UniqueViolationError):
         field = _CONFLICTS.get(exc.constraint_name or "")
         if field is not None:
             return Conflict(field)
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
-        return StorageError("the user, group or message referred to does not exist")
+        return InvalidData("the user, group or message referred to does not exist")
+    if isinstance(exc, asyncpg.PostgresError) and (exc.sqlstate or "")[:2] in ("22", "23"):
+        return InvalidData(f"PostgreSQL refused the data: {exc} (SQLSTATE {exc.sqlstate})")
     if isinstance(exc, TimeoutError):  # one of asyncpg's own timeouts
         return StorageUnavailable(f"PostgreSQL at {where} did not answer within {timeout} s")
     return StorageUnavailable(f"PostgreSQL at {where} is unavailable: {exc!r}")
@@ -113,9 +117,10 @@ class PostgresStorage(sql.SqlStorage):
         """Run ``op(connection)`` on a pooled connection; bounded by ``timeout``.
 
         Raises ``StorageUnavailable`` when out of time or connection, ``Conflict`` when a
-        uniqueness rule refuses the write; never a driver exception. A connection that
-        failed for any other reason than the server refusing the statement, or the deadline,
-        is terminated, not returned to the pool: the pool opens a fresh one when it next
+        uniqueness rule refuses the write, ``InvalidData`` when the server refuses the
+        data; never a driver exception (see ``_translate``). A connection that failed for
+        any other reason than the server refusing the statement, or the deadline, is
+        terminated, not returned to the pool: the pool opens a fresh one when it next
         needs one. A call past its deadline returns once the server has cancelled its
         statement, or the pool has dropped the connection (at most ``timeout`` later)."""
         timeout = self._timeout if timeout is None else timeout
@@ -180,6 +185,7 @@ class PostgresStorage(sql.SqlStorage):
     # -- users -----------------------------------------------------------
 
     async def create_user(self, username: str, email: str, password_hash: str) -> records.User:
+        values.check_text(username=username, email=email, password_hash=password_hash)
         rows = await self._rows(
             f"INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)"
             f" RETURNING {sql.USER}",
@@ -190,13 +196,16 @@ class PostgresStorage(sql.SqlStorage):
         return sql.to_user(rows[0], self._stamp)
 
     async def user_by_username(self, username: str) -> records.User | None:
+        if not values.storable(username):
+            return None
         return await self._first(
             sql.to_user, f"SELECT {sql.USER} FROM users WHERE lower(username) = lower($1)", username
         )
 
     async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
         rows = await self._rows(
-            "SELECT id, username FROM users WHERE id = ANY($1::bigint[])", list(user_ids)
+            "SELECT id, username FROM users WHERE id = ANY($1::bigint[])",
+            values.possible_ids(user_ids),
         )
         return {row[0]: row[1] for row in rows}
 
@@ -205,11 +214,12 @@ class PostgresStorage(sql.SqlStorage):
     async def store_direct_messages(
         self, batch: Sequence[records.NewDirectMessage], delivered_ids: Sequence[int] = ()
     ) -> list[records.StoredDirect]:
+        values.check_messages(batch)
         if not batch:
             await self.mark_delivered(delivered_ids)
             return []
         plan = BatchPlan.of(batch)
-        rows = await self._store_batch(DIRECT_BATCH, plan, list(delivered_ids))
+        rows = await self._store_batch(DIRECT_BATCH, plan, values.possible_ids(delivered_ids))
         return plan.answers(
             [records.StoredDirect(sql.to_direct(row[1:], self._stamp), row[0]) for row in rows]
         )
@@ -238,16 +248,18 @@ class PostgresStorage(sql.SqlStorage):
         return rows
 
     async def mark_delivered(self, message_ids: Sequence[int]) -> None:
-        if message_ids:
+        if ids := values.possible_ids(message_ids):
             await self._rows(
                 "UPDATE direct_messages SET status = 'delivered'"
                 " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
-                list(message_ids),
+                ids,
             )
 
     # -- groups ----------------------------------------------------------
 
     async def create_group(self, name: str, creator_id: int) -> records.Group:
+        values.check_text(name=name)
+        values.check_ids(creator_id=creator_id)
         rows = await self._rows(
             "WITH g AS (INSERT INTO groups (name, created_by) VALUES ($1, $2)"
             f" RETURNING {sql.GROUP}),"
@@ -262,6 +274,8 @@ class PostgresStorage(sql.SqlStorage):
     async def add_member(
         self, group_id: int, user_id: int, role: records.MemberRole = "member"
     ) -> None:
+        values.check_ids(group_id=group_id, user_id=user_id)
+        values.check_text(role=role)
         await self._rows(
             "INSERT INTO group_members (group_id, user_id, role, last_read_message_id)"
             " VALUES ($1, $2, $3,"
@@ -274,6 +288,7 @@ class PostgresStorage(sql.SqlStorage):
     async def store_group_messages(
         self, batch: Sequence[records.NewGroupMessage]
     ) -> list[records.StoredGroup]:
+        values.check_messages(batch)
         if not batch:
             return []
         plan = BatchPlan.of(batch)

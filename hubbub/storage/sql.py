@@ -8,7 +8,9 @@
   ``min``/``max``.
 - Row mappers, taking the backend's timestamp converter (SQLite stores integer
   microseconds; asyncpg returns ``datetime``).
-- ``SqlStorage``: the interface methods that are nothing but one of those statements.
+- ``SqlStorage``: the interface methods that are nothing but one of those statements
+  (after the checks of ``values.py``: a lookup by an id or text no row can hold finds
+  nothing without asking the database).
 
 What is left in ``sqlite.py`` and ``postgres.py`` is what really differs: case-insensitive
 matching, id lists, timestamps the database fills in itself, transactions and the message
@@ -35,6 +37,7 @@ from hubbub.storage.records import (
     User,
     UserRef,
 )
+from hubbub.storage.values import MAX_INT, clamp, fits, storable
 
 USER = "id, username, email, password_hash, created_at, last_seen"
 DIRECT = "id, author_id, recipient_id, body, image_url, client_id, status, created_at"
@@ -44,10 +47,6 @@ MEMBER = (
     "m.group_id, m.user_id, u.username, m.role, m.last_read_message_id, m.joined_at"
     " FROM group_members m JOIN users u ON u.id = m.user_id"
 )
-
-#: The largest integer both databases hold (signed 64 bits): ids never exceed it, so it
-#: stands for "no upper bound".
-MAX_INT = 2**63 - 1
 
 
 @attrs.frozen
@@ -187,67 +186,99 @@ class SqlStorage(Storage):
         await self._rows(self._sql.ping)
 
     async def user_by_id(self, user_id: int) -> User | None:
+        if not fits(user_id):
+            return None
         return await self._first(to_user, self._sql.user_by_id, user_id)
 
     async def list_users(self) -> list[UserRef]:
         return [UserRef(*row) for row in await self._rows(self._sql.list_users)]
 
     async def set_last_seen(self, user_id: int, when: datetime) -> None:
-        await self._rows(self._sql.set_last_seen, user_id, self._stored_time(when))
+        stored_time = self._stored_time(when)
+        if fits(user_id):
+            await self._rows(self._sql.set_last_seen, user_id, stored_time)
 
     async def direct_message(self, message_id: int) -> DirectMessage | None:
+        if not fits(message_id):
+            return None
         return await self._first(to_direct, self._sql.direct_message, message_id)
 
     async def direct_by_client_id(self, author_id: int, client_id: str) -> DirectMessage | None:
+        if not (fits(author_id) and storable(client_id)):
+            return None
         return await self._first(to_direct, self._sql.direct_by_client_id, author_id, client_id)
 
     async def mark_read(self, message_id: int) -> DirectMessage | None:
+        if not fits(message_id):
+            return None
         return await self._first(to_direct, self._sql.mark_read, message_id)
 
     async def direct_history(
         self, user_id: int, other_id: int, before: int | None, limit: int
     ) -> list[DirectMessage]:
+        if not fits(user_id, other_id):
+            return []
         newest_first = await self._all(
             to_direct,
             self._sql.direct_history,
             min(user_id, other_id),
             max(user_id, other_id),
-            MAX_INT if before is None else before,
-            max(limit, 0),
+            MAX_INT if before is None else clamp(before),
+            clamp(max(limit, 0)),
         )
         return newest_first[::-1]
 
     async def pending_direct_messages(self, recipient_id: int, limit: int) -> list[DirectMessage]:
+        if not fits(recipient_id):
+            return []
         return await self._all(
-            to_direct, self._sql.pending_direct_messages, recipient_id, max(limit, 0)
+            to_direct, self._sql.pending_direct_messages, recipient_id, clamp(max(limit, 0))
         )
 
     async def conversation_partners(self, user_id: int) -> set[int]:
+        if not fits(user_id):
+            return set()
         rows = await self._rows(self._sql.conversation_partners, user_id)
         return {row[0] for row in rows} - {user_id}
 
     async def group(self, group_id: int) -> Group | None:
+        if not fits(group_id):
+            return None
         return await self._first(to_group, self._sql.group, group_id)
 
     async def remove_member(self, group_id: int, user_id: int) -> bool:
-        return bool(await self._rows(self._sql.remove_member, group_id, user_id))
+        return fits(group_id, user_id) and bool(
+            await self._rows(self._sql.remove_member, group_id, user_id)
+        )
 
     async def set_member_role(self, group_id: int, user_id: int, role: MemberRole) -> bool:
-        return bool(await self._rows(self._sql.set_member_role, group_id, user_id, role))
+        return fits(group_id, user_id) and bool(
+            await self._rows(self._sql.set_member_role, group_id, user_id, role)
+        )
 
     async def group_members(self, group_id: int) -> list[GroupMember]:
+        if not fits(group_id):
+            return []
         return await self._all(to_member, self._sql.group_members, group_id)
 
     async def member(self, group_id: int, user_id: int) -> GroupMember | None:
+        if not fits(group_id, user_id):
+            return None
         return await self._first(to_member, self._sql.member, group_id, user_id)
 
     async def groups_of(self, user_id: int) -> list[Group]:
+        if not fits(user_id):
+            return []
         return await self._all(to_group, self._sql.groups_of, user_id)
 
     async def co_members(self, user_id: int) -> set[int]:
+        if not fits(user_id):
+            return set()
         return {row[0] for row in await self._rows(self._sql.co_members, user_id)}
 
     async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
+        if not (fits(author_id) and storable(client_id)):
+            return None
         return await self._first(
             to_group_message, self._sql.group_by_client_id, author_id, client_id
         )
@@ -255,22 +286,32 @@ class SqlStorage(Storage):
     async def group_history(
         self, group_id: int, before: int | None, limit: int
     ) -> list[GroupMessage]:
+        if not fits(group_id):
+            return []
         newest_first = await self._all(
             to_group_message,
             self._sql.group_history,
             group_id,
-            MAX_INT if before is None else before,
-            max(limit, 0),
+            MAX_INT if before is None else clamp(before),
+            clamp(max(limit, 0)),
         )
         return newest_first[::-1]
 
     async def group_messages_after(
         self, group_id: int, after_id: int, limit: int
     ) -> list[GroupMessage]:
+        if not fits(group_id):
+            return []
         return await self._all(
-            to_group_message, self._sql.group_messages_after, group_id, after_id, max(limit, 0)
+            to_group_message,
+            self._sql.group_messages_after,
+            group_id,
+            clamp(after_id),
+            clamp(max(limit, 0)),
         )
 
     async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
-        rows = await self._rows(self._sql.advance_group_read, group_id, user_id, message_id)
+        if not fits(group_id, user_id):
+            return None
+        rows = await self._rows(self._sql.advance_group_read, group_id, user_id, clamp(message_id))
         return rows[0][0] if rows else None

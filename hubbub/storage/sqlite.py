@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from hubbub.storage import records, sql
-from hubbub.storage.errors import Conflict, StorageError, StorageUnavailable
+from hubbub.storage import records, sql, values
+from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import load_migrations
 
 T = TypeVar("T")
@@ -56,15 +56,21 @@ def _id_list(ids: Iterable[int]) -> str:
     return json.dumps([int(i) for i in ids])
 
 
-def _translate(exc: sqlite3.Error) -> StorageError:
+# What sqlite3 raises for a value it cannot bind: an int past 64 bits, a lone surrogate.
+_UNBINDABLE = (OverflowError, UnicodeEncodeError)
+
+
+def _translate(exc: sqlite3.Error | OverflowError | UnicodeEncodeError) -> StorageError:
     message = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
         field = _CONFLICTS.get(message.removeprefix("UNIQUE constraint failed: "))
         if field is not None:
             return Conflict(field)
         if "FOREIGN KEY" in message:
-            return StorageError("the user, group or message referred to does not exist")
-        return StorageError(f"SQLite refused the write: {message}")
+            return InvalidData("the user, group or message referred to does not exist")
+        return InvalidData(f"SQLite refused the data: {message}")
+    if isinstance(exc, (sqlite3.DataError, *_UNBINDABLE)):
+        return InvalidData(f"SQLite cannot hold the data: {message}")
     if getattr(exc, "sqlite_errorname", "").startswith(_UNAVAILABLE):
         return StorageUnavailable(f"SQLite cannot serve now ({message}); check the disk")
     return StorageError(f"SQLite error: {message}")
@@ -158,7 +164,7 @@ class SqliteStorage(sql.SqlStorage):
         async with self._lock:
             try:
                 return await trio.to_thread.run_sync(fn, *args)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, *_UNBINDABLE) as exc:
                 raise _translate(exc) from exc
 
     async def _rows(self, statement: str, *params: Any) -> list[tuple]:
@@ -214,6 +220,7 @@ class SqliteStorage(sql.SqlStorage):
     # -- users -----------------------------------------------------------
 
     async def create_user(self, username: str, email: str, password_hash: str) -> records.User:
+        values.check_text(username=username, email=email, password_hash=password_hash)
         rows = await self._rows(
             "INSERT INTO users (username, email, password_hash, created_at)"
             f" VALUES (?, ?, ?, ?) RETURNING {sql.USER}",
@@ -225,6 +232,8 @@ class SqliteStorage(sql.SqlStorage):
         return sql.to_user(rows[0], _datetime)
 
     async def user_by_username(self, username: str) -> records.User | None:
+        if not values.storable(username):
+            return None
         # The column is COLLATE NOCASE, so = compares case-insensitively and uses the index.
         return await self._first(
             sql.to_user, f"SELECT {sql.USER} FROM users WHERE username = ?", username
@@ -233,7 +242,7 @@ class SqliteStorage(sql.SqlStorage):
     async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
         rows = await self._rows(
             "SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?))",
-            _id_list(user_ids),
+            _id_list(values.possible_ids(user_ids)),
         )
         return dict(rows)
 
@@ -242,7 +251,9 @@ class SqliteStorage(sql.SqlStorage):
     async def store_direct_messages(
         self, batch: Sequence[records.NewDirectMessage], delivered_ids: Sequence[int] = ()
     ) -> list[records.StoredDirect]:
-        return await self._run(self._store, _DIRECT, list(batch), list(delivered_ids))
+        values.check_messages(batch)
+        delivered = values.possible_ids(delivered_ids)
+        return await self._run(self._store, _DIRECT, list(batch), delivered)
 
     def _store(self, kind: _MessageKind, batch: list, delivered_ids: list[int]) -> list:
         now = _now()
@@ -252,8 +263,8 @@ class SqliteStorage(sql.SqlStorage):
             return [kind.store(self._conn, message, now) for message in batch]
 
     async def mark_delivered(self, message_ids: Sequence[int]) -> None:
-        if message_ids:
-            await self._run(self._mark_delivered, list(message_ids))
+        if ids := values.possible_ids(message_ids):
+            await self._run(self._mark_delivered, ids)
 
     def _mark_delivered(self, message_ids: list[int]) -> None:
         self._conn.execute(
@@ -265,6 +276,8 @@ class SqliteStorage(sql.SqlStorage):
     # -- groups ----------------------------------------------------------
 
     async def create_group(self, name: str, creator_id: int) -> records.Group:
+        values.check_text(name=name)
+        values.check_ids(creator_id=creator_id)
         return await self._run(self._create_group, name, creator_id)
 
     def _create_group(self, name: str, creator_id: int) -> records.Group:
@@ -285,6 +298,8 @@ class SqliteStorage(sql.SqlStorage):
     async def add_member(
         self, group_id: int, user_id: int, role: records.MemberRole = "member"
     ) -> None:
+        values.check_ids(group_id=group_id, user_id=user_id)
+        values.check_text(role=role)
         await self._rows(
             "INSERT INTO group_members (group_id, user_id, role, last_read_message_id, joined_at)"
             " VALUES (?1, ?2, ?3, (SELECT coalesce(max(id), 0) FROM group_messages"
@@ -298,6 +313,7 @@ class SqliteStorage(sql.SqlStorage):
     async def store_group_messages(
         self, batch: Sequence[records.NewGroupMessage]
     ) -> list[records.StoredGroup]:
+        values.check_messages(batch)
         return await self._run(self._store, _GROUP, list(batch), [])
 
 
