@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -159,7 +159,13 @@ class PostgresStorage(sql.SqlStorage):
     async def _rows(self, statement: str, *args: Any) -> list[asyncpg.Record]:
         return await self._call(lambda conn: conn.fetch(statement, *args))
 
-    _sql = sql.POSTGRES
+    _sql = sql.Queries(
+        user_by_username=f"SELECT {sql.USER} FROM users WHERE lower(username) = lower($1)",
+        usernames="SELECT id, username FROM users WHERE id = ANY($1::bigint[])",
+        mark_delivered="UPDATE direct_messages SET status = 'delivered'"
+        " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+    )
+    _id_array = staticmethod(list)
 
     @staticmethod
     def _stamp(value: datetime) -> datetime:
@@ -194,20 +200,6 @@ class PostgresStorage(sql.SqlStorage):
             password_hash,
         )
         return sql.to_user(rows[0], self._stamp)
-
-    async def user_by_username(self, username: str) -> records.User | None:
-        if not values.storable(username):
-            return None
-        return await self._first(
-            sql.to_user, f"SELECT {sql.USER} FROM users WHERE lower(username) = lower($1)", username
-        )
-
-    async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
-        rows = await self._rows(
-            "SELECT id, username FROM users WHERE id = ANY($1::bigint[])",
-            values.possible_ids(user_ids),
-        )
-        return {row[0]: row[1] for row in rows}
 
     # -- direct messages -------------------------------------------------
 
@@ -247,14 +239,6 @@ class PostgresStorage(sql.SqlStorage):
             rows[i] = by_key[(authors[i], client_ids[i])]
         return rows
 
-    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
-        if ids := values.possible_ids(message_ids):
-            await self._rows(
-                "UPDATE direct_messages SET status = 'delivered'"
-                " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
-                ids,
-            )
-
     # -- groups ----------------------------------------------------------
 
     async def create_group(self, name: str, creator_id: int) -> records.Group:
@@ -275,7 +259,6 @@ class PostgresStorage(sql.SqlStorage):
         self, group_id: int, user_id: int, role: records.MemberRole = "member"
     ) -> None:
         values.check_ids(group_id=group_id, user_id=user_id)
-        values.check_text(role=role)
         await self._rows(
             "INSERT INTO group_members (group_id, user_id, role, last_read_message_id)"
             " VALUES ($1, $2, $3,"

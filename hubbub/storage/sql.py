@@ -1,11 +1,12 @@
 """The SQL both backends share, written once.
 
 - The column lists every query selects, in the order the records in ``records.py`` take.
-- ``Queries``: each statement that reads the same in both dialects, in PostgreSQL's
-  spelling. ``SQLITE`` is the same text translated once, at import: SQLite accepts
-  numbered parameters (``?NNN``), so ``$n`` becomes ``?n`` (a parameter used twice is
-  passed once to both), and it spells ``least``/``greatest`` as its multi-argument
-  ``min``/``max``.
+- ``Queries``: every statement ``SqlStorage`` runs. Those that read the same in both
+  dialects are written once, in PostgreSQL's spelling; ``sqlite_queries`` translates
+  them once, at import: SQLite accepts numbered parameters (``?NNN``), so ``$n`` becomes
+  ``?n`` (a parameter used twice is passed once to both), and it spells
+  ``least``/``greatest`` as its multi-argument ``min``/``max``. The few a dialect
+  spells its own way, each backend gives.
 - Row mappers, taking the backend's timestamp converter (SQLite stores integer
   microseconds; asyncpg returns ``datetime``).
 - ``SqlStorage``: the interface methods that are nothing but one of those statements
@@ -13,15 +14,15 @@
   nothing without asking the database).
 
 What is left in ``sqlite.py`` and ``postgres.py`` is what really differs: case-insensitive
-matching, id lists, timestamps the database fills in itself, transactions and the message
-batches.
+matching, id lists, timestamps the database fills in itself, transactions, the message
+batches and the error translation.
 """
 
 from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +38,7 @@ from hubbub.storage.records import (
     User,
     UserRef,
 )
-from hubbub.storage.values import MAX_INT, clamp, fits, storable
+from hubbub.storage.values import MAX_INT, clamp, fits, possible_ids, storable
 
 USER = "id, username, email, password_hash, created_at, last_seen"
 DIRECT = "id, author_id, recipient_id, body, image_url, client_id, status, created_at"
@@ -49,9 +50,15 @@ MEMBER = (
 )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Queries:
-    """The statements both dialects share; the defaults are PostgreSQL's."""
+    """The statements of ``SqlStorage``. The defaults are the shared ones, in PostgreSQL's
+    spelling."""
+
+    # Each dialect's own; ``$1``/``?1`` of the last two is the backend's ``_id_array``.
+    user_by_username: str
+    usernames: str
+    mark_delivered: str
 
     ping: str = "SELECT 1"
     user_by_id: str = f"SELECT {USER} FROM users WHERE id = $1"
@@ -125,8 +132,13 @@ def for_sqlite(statement: str) -> str:
     return statement
 
 
-POSTGRES = Queries()
-SQLITE = Queries(**{f.name: for_sqlite(getattr(POSTGRES, f.name)) for f in attrs.fields(Queries)})
+_SHARED = [f for f in attrs.fields(Queries) if f.default is not attrs.NOTHING]
+
+
+def sqlite_queries(**own: str) -> Queries:
+    """The shared statements in SQLite's spelling, and SQLite's ``own``."""
+    return Queries(**{f.name: for_sqlite(f.default) for f in _SHARED}, **own)
+
 
 #: A backend's conversion of a stored timestamp to an aware UTC ``datetime``.
 Stamp = Callable[[Any], datetime]
@@ -175,6 +187,11 @@ class SqlStorage(Storage):
     def _stored_time(when: datetime) -> Any:
         """An aware ``datetime`` as the backend stores it."""
 
+    @staticmethod
+    @abc.abstractmethod
+    def _id_array(ids: list[int]) -> Any:
+        """``ids`` as the one parameter that stands for a list of them, however long."""
+
     async def _first(self, mapper: Callable[[Any, Stamp], Any], statement: str, *args: Any) -> Any:
         rows = await self._rows(statement, *args)
         return mapper(rows[0], self._stamp) if rows else None
@@ -190,6 +207,17 @@ class SqlStorage(Storage):
             return None
         return await self._first(to_user, self._sql.user_by_id, user_id)
 
+    async def user_by_username(self, username: str) -> User | None:
+        if not storable(username):
+            return None
+        return await self._first(to_user, self._sql.user_by_username, username)
+
+    async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
+        if not (ids := possible_ids(user_ids)):
+            return {}
+        rows = await self._rows(self._sql.usernames, self._id_array(ids))
+        return {row[0]: row[1] for row in rows}
+
     async def list_users(self) -> list[UserRef]:
         return [UserRef(*row) for row in await self._rows(self._sql.list_users)]
 
@@ -197,6 +225,10 @@ class SqlStorage(Storage):
         stored_time = self._stored_time(when)
         if fits(user_id):
             await self._rows(self._sql.set_last_seen, user_id, stored_time)
+
+    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
+        if ids := possible_ids(message_ids):
+            await self._rows(self._sql.mark_delivered, self._id_array(ids))
 
     async def direct_message(self, message_id: int) -> DirectMessage | None:
         if not fits(message_id):

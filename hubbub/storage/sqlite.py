@@ -170,7 +170,14 @@ class SqliteStorage(sql.SqlStorage):
     async def _rows(self, statement: str, *params: Any) -> list[tuple]:
         return await self._run(lambda: self._conn.execute(statement, params).fetchall())
 
-    _sql = sql.SQLITE
+    _sql = sql.sqlite_queries(
+        # The column is COLLATE NOCASE, so = compares case-insensitively and uses the index.
+        user_by_username=f"SELECT {sql.USER} FROM users WHERE username = ?1",
+        usernames="SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?1))",
+        mark_delivered="UPDATE direct_messages SET status = 'delivered' WHERE status = 'pending'"
+        " AND id IN (SELECT value FROM json_each(?1))",
+    )
+    _id_array = staticmethod(_id_list)
     _stamp = staticmethod(_datetime)
     _stored_time = staticmethod(_micros)
 
@@ -231,21 +238,6 @@ class SqliteStorage(sql.SqlStorage):
         )
         return sql.to_user(rows[0], _datetime)
 
-    async def user_by_username(self, username: str) -> records.User | None:
-        if not values.storable(username):
-            return None
-        # The column is COLLATE NOCASE, so = compares case-insensitively and uses the index.
-        return await self._first(
-            sql.to_user, f"SELECT {sql.USER} FROM users WHERE username = ?", username
-        )
-
-    async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
-        rows = await self._rows(
-            "SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?))",
-            _id_list(values.possible_ids(user_ids)),
-        )
-        return dict(rows)
-
     # -- direct messages -------------------------------------------------
 
     async def store_direct_messages(
@@ -259,19 +251,8 @@ class SqliteStorage(sql.SqlStorage):
         now = _now()
         with _transaction(self._conn):
             if delivered_ids:
-                self._mark_delivered(delivered_ids)
+                self._conn.execute(self._sql.mark_delivered, (_id_list(delivered_ids),))
             return [kind.store(self._conn, message, now) for message in batch]
-
-    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
-        if ids := values.possible_ids(message_ids):
-            await self._run(self._mark_delivered, ids)
-
-    def _mark_delivered(self, message_ids: list[int]) -> None:
-        self._conn.execute(
-            "UPDATE direct_messages SET status = 'delivered' WHERE status = 'pending'"
-            " AND id IN (SELECT value FROM json_each(?))",
-            (_id_list(message_ids),),
-        )
 
     # -- groups ----------------------------------------------------------
 
@@ -299,7 +280,6 @@ class SqliteStorage(sql.SqlStorage):
         self, group_id: int, user_id: int, role: records.MemberRole = "member"
     ) -> None:
         values.check_ids(group_id=group_id, user_id=user_id)
-        values.check_text(role=role)
         await self._rows(
             "INSERT INTO group_members (group_id, user_id, role, last_read_message_id, joined_at)"
             " VALUES (?1, ?2, ?3, (SELECT coalesce(max(id), 0) FROM group_messages"

@@ -505,6 +505,10 @@ async def test_writes_naming_ids_that_cannot_exist_are_invalid(storage: Storage)
         await storage.add_member(group.id, TOO_BIG)
     with pytest.raises(InvalidData):
         await storage.add_member(group.id + 1000, bob.id)
+    with pytest.raises(InvalidData):
+        await storage.add_member(group.id, bob.id, NUL)  # type: ignore[arg-type]
+    with pytest.raises(InvalidData):
+        await storage.set_member_role(group.id, alice.id, "owner")  # type: ignore[arg-type]
     assert [m.user_id for m in await storage.group_members(group.id)] == [alice.id]
 
 
