@@ -145,7 +145,7 @@ async def open_storage(
     most PostgreSQL connections held at once (ignored for SQLite, which uses one)."""
     target = parse_database_url(database_url)
     if target.path is not None:
-        async with open_sqlite(target.path, busy_timeout=timeout) as storage:
+        async with open_sqlite(target.path, timeout=timeout) as storage:
             yield storage
     else:
         # Imported here: trio-asyncio patches asyncio's loop functions when imported, and a

@@ -1,13 +1,15 @@
 """The embedded backend: one SQLite file, stdlib ``sqlite3`` in worker threads.
 
-One connection serves every call, one call at a time (a ``trio.Lock``), each in a worker
-thread so the event loop never blocks. WAL mode with ``synchronous=FULL`` makes a returned
+One connection serves every call, one call at a time, each in a worker thread so the event
+loop never blocks, and each within the storage's timeout (``sqlite_calls`` says exactly
+what that bounds). WAL mode with ``synchronous=FULL`` makes a returned
 write durable: the commit has been fsynced to the write-ahead log, so a SIGKILL or power cut
 right after loses nothing. Timestamps are stored as INTEGER microseconds since the epoch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -22,6 +24,7 @@ import trio
 from hubbub.storage import records, sql, values
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import load_migrations
+from hubbub.storage.sqlite_calls import SqliteCalls
 
 T = TypeVar("T")
 
@@ -34,6 +37,7 @@ _CONFLICTS = {
     "group_members.group_id, group_members.user_id": "member",
 }
 # Error codes that mean the database cannot serve now, as opposed to a refused statement.
+_MIGRATION_TIMEOUT = 120.0
 _UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN")
 
 
@@ -56,11 +60,7 @@ def _id_list(ids: Iterable[int]) -> str:
     return json.dumps([int(i) for i in ids])
 
 
-# What sqlite3 raises for a value it cannot bind: an int past 64 bits, a lone surrogate.
-_UNBINDABLE = (OverflowError, UnicodeEncodeError)
-
-
-def _translate(exc: sqlite3.Error | OverflowError | UnicodeEncodeError) -> StorageError:
+def _translate(exc: Exception) -> StorageError:
     message = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
         field = _CONFLICTS.get(message.removeprefix("UNIQUE constraint failed: "))
@@ -69,7 +69,7 @@ def _translate(exc: sqlite3.Error | OverflowError | UnicodeEncodeError) -> Stora
         if "FOREIGN KEY" in message:
             return InvalidData("the user, group or message referred to does not exist")
         return InvalidData(f"SQLite refused the data: {message}")
-    if isinstance(exc, (sqlite3.DataError, *_UNBINDABLE)):
+    if isinstance(exc, (sqlite3.DataError, OverflowError, UnicodeEncodeError)):
         return InvalidData(f"SQLite cannot hold the data: {message}")
     if getattr(exc, "sqlite_errorname", "").startswith(_UNAVAILABLE):
         return StorageUnavailable(f"SQLite cannot serve now ({message}); check the disk")
@@ -85,8 +85,13 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         yield
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        # Twice at most: the deadline's interrupt (see sqlite_calls) may hit the first
+        # ROLLBACK, and the connection must never stay inside a transaction.
+        for _ in range(2):
+            if not conn.in_transaction:
+                break
+            with contextlib.suppress(sqlite3.OperationalError):
+                conn.execute("ROLLBACK")
         raise
 
 
@@ -155,20 +160,20 @@ class SqliteStorage(sql.SqlStorage):
 
     backend = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, timeout: float) -> None:
         self._conn = conn
-        self._lock = trio.Lock()
+        self._calls = SqliteCalls(conn, timeout, _translate)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` in a worker thread, alone on the connection."""
-        async with self._lock:
-            try:
-                return await trio.to_thread.run_sync(fn, *args)
-            except (sqlite3.Error, *_UNBINDABLE) as exc:
-                raise _translate(exc) from exc
+        """``fn(*args)``, a write, alone on the connection (see ``sqlite_calls``)."""
+        return await self._calls.run(fn, *args)
 
     async def _rows(self, statement: str, *params: Any) -> list[tuple]:
-        return await self._run(lambda: self._conn.execute(statement, params).fetchall())
+        # Only what starts with SELECT counts as a read, to be abandoned at the deadline.
+        return await self._calls.run(
+            lambda: self._conn.execute(statement, params).fetchall(),
+            writes=not statement.startswith("SELECT"),
+        )
 
     _sql = sql.sqlite_queries(
         # The column is COLLATE NOCASE, so = compares case-insensitively and uses the index.
@@ -181,14 +186,10 @@ class SqliteStorage(sql.SqlStorage):
     _stamp = staticmethod(_datetime)
     _stored_time = staticmethod(_micros)
 
-    async def _close(self) -> None:
-        async with self._lock:
-            await trio.to_thread.run_sync(self._conn.close)
-
     # -- lifecycle -------------------------------------------------------
 
     async def migrate(self) -> int:
-        return await self._run(self._migrate)
+        return await self._calls.run(self._migrate, timeout=_MIGRATION_TIMEOUT)
 
     def _migrate(self) -> int:
         conn = self._conn
@@ -212,7 +213,7 @@ class SqliteStorage(sql.SqlStorage):
         return self._schema_version()
 
     async def schema_version(self) -> int:
-        return await self._run(self._schema_version)
+        return await self._calls.run(self._schema_version, writes=False)
 
     def _schema_version(self) -> int:
         exists = self._conn.execute(
@@ -297,20 +298,17 @@ class SqliteStorage(sql.SqlStorage):
         return await self._run(self._store, _GROUP, list(batch), [])
 
 
-def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: each
-    # call may land on a different worker thread; the lock keeps them one at a time.
-    conn = sqlite3.connect(
-        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-    )
+    # call may land on a different worker thread; SqliteCalls keeps them one at a time.
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
         if mode != "wal":
             raise sqlite3.OperationalError(f"could not switch {path} to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     except BaseException:
         conn.close()
         raise
@@ -318,19 +316,21 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 
 @asynccontextmanager
-async def open_sqlite(path: Path, *, busy_timeout: float = 10.0) -> AsyncIterator[SqliteStorage]:
+async def open_sqlite(path: Path, *, timeout: float = 10.0) -> AsyncIterator[SqliteStorage]:
     """Open (creating it and its folder if missing) the database file at ``path``; close it
     on exit. Does not migrate. Raises ``StorageUnavailable`` if the file cannot be opened.
 
-    ``busy_timeout`` bounds how long a write waits for another process's write lock."""
+    ``timeout`` is every call's deadline; ``sqlite_calls`` says what it bounds (waiting for
+    the connection and for another process's write lock, always; the work, as far as
+    SQLite can be interrupted; a write is never abandoned)."""
     try:
-        conn = await trio.to_thread.run_sync(_connect, path, busy_timeout)
+        conn = await trio.to_thread.run_sync(_connect, path, timeout)
     except (OSError, sqlite3.Error) as exc:
         raise StorageUnavailable(f"cannot open the SQLite database {path}: {exc}") from exc
-    storage = SqliteStorage(conn)
+    storage = SqliteStorage(conn, timeout)
     try:
         yield storage
     finally:
-        # Even when cancelled: the in-flight call finishes, then the file is closed cleanly.
+        # Even when cancelled: the call in flight finishes, then the file is closed cleanly.
         with trio.CancelScope(shield=True):
-            await storage._close()
+            await storage._calls.close()
