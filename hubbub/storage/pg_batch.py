@@ -122,7 +122,7 @@ def _statement(
     return BatchStatement(table, fields, sql, refetch_sql)
 
 
-DIRECT = _statement(
+DIRECT_BATCH = _statement(
     "direct_messages",
     {
         "author_id": "bigint",
@@ -135,7 +135,7 @@ DIRECT = _statement(
     delivered=True,
 )
 
-GROUP = _statement(
+GROUP_BATCH = _statement(
     "group_messages",
     {
         "author_id": "bigint",

@@ -13,8 +13,10 @@ on the Trio side.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -24,39 +26,18 @@ import asyncpg
 import trio
 import trio_asyncio
 
-from hubbub.storage.base import Storage
-from hubbub.storage.errors import Conflict, StorageError, StorageUnavailable
+from hubbub.storage import records, sql, values
+from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import Migration, load_migrations
-from hubbub.storage.pg_batch import DIRECT, GROUP, BatchPlan, BatchStatement
-from hubbub.storage.records import (
-    DirectMessage,
-    Group,
-    GroupMember,
-    GroupMessage,
-    MemberRole,
-    NewDirectMessage,
-    NewGroupMessage,
-    StoredDirect,
-    StoredGroup,
-    User,
-    UserRef,
-)
+from hubbub.storage.pg_batch import DIRECT_BATCH, GROUP_BATCH, BatchPlan, BatchStatement
 
 T = TypeVar("T")
 
-_NO_UPPER_BOUND = 2**63 - 1
+log = logging.getLogger("hubbub.storage")
+
 # Any constant unique to hubbub: "hubbub" in ASCII, then a 1.
 _MIGRATION_LOCK = 0x6875626275620001
 _MIGRATION_TIMEOUT = 120.0
-
-_USER = "id, username, email, password_hash, created_at, last_seen"
-_DIRECT = "id, author_id, recipient_id, body, image_url, client_id, status, created_at"
-_GROUP = "id, name, created_by, created_at"
-_GROUP_MESSAGE = "id, group_id, author_id, body, image_url, client_id, created_at"
-_MEMBER = (
-    "m.group_id, m.user_id, u.username, m.role, m.last_read_message_id, m.joined_at"
-    " FROM group_members m JOIN users u ON u.id = m.user_id"
-)
 
 # Unique index or constraint name -> the field Conflict reports (see 0001_init.sql).
 _CONFLICTS = {
@@ -64,12 +45,11 @@ _CONFLICTS = {
     "users_email_key": "email",
     "group_members_pkey": "member",
 }
-_UNAVAILABLE = (
-    OSError,
+# Server errors after which the connection is gone or should not be trusted.
+_CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,  # e.g. "connection was closed in the middle of operation"
-    asyncpg.exceptions.OperatorInterventionError,  # shutdown, cannot connect now
-    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+    asyncpg.exceptions.OperatorInterventionError,  # e.g. terminated by the administrator
+    asyncpg.exceptions.FatalPostgresError,
 )
 
 
@@ -79,19 +59,44 @@ def describe(dsn: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
 
 
-def _translate(exc: Exception, where: str) -> StorageError:
+def _leaves_connection_usable(exc: BaseException) -> bool:
+    """Whether a connection that raised ``exc`` may serve the next caller: only when the
+    server answered with an error about the statement itself."""
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _CONNECTION_LOST)
+
+
+def _translate(exc: BaseException, where: str, timeout: float) -> StorageError:
+    """The storage error for anything a call raised: ``Conflict`` for a known uniqueness
+    rule, ``InvalidData`` when the data itself is refused (SQLSTATE class 22, data
+    exception, and 23, integrity violation; asyncpg reports a value it cannot encode as
+    class 22 too), else ``StorageUnavailable`` (asyncpg's other exceptions, OSError,
+    TimeoutError, trio-asyncio's, ...)."""
     if isinstance(exc, asyncpg.UniqueViolationError):
         field = _CONFLICTS.get(exc.constraint_name or "")
         if field is not None:
             return Conflict(field)
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
-        return StorageError("the user, group or message referred to does not exist")
-    if isinstance(exc, _UNAVAILABLE):
-        return StorageUnavailable(f"PostgreSQL at {where} is unavailable: {exc!r}")
-    return StorageError(f"PostgreSQL at {where} refused the statement: {exc!r}")
+        return InvalidData("the user, group or message referred to does not exist")
+    if isinstance(exc, asyncpg.PostgresError) and (exc.sqlstate or "")[:2] in ("22", "23"):
+        return InvalidData(f"PostgreSQL refused the data: {exc} (SQLSTATE {exc.sqlstate})")
+    if isinstance(exc, TimeoutError):  # one of asyncpg's own timeouts
+        return StorageUnavailable(f"PostgreSQL at {where} did not answer within {timeout} s")
+    return StorageUnavailable(f"PostgreSQL at {where} is unavailable: {exc!r}")
 
 
-class PostgresStorage(Storage):
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncpg reports some failures of a dying connection only to the loop's exception
+    handler (a future nobody awaits any more). trio-asyncio's default handler re-raises
+    them into the loop's nursery, which would tear down the whole storage: the call that
+    used the connection has already failed on its own, so log them and go on."""
+    exc = context.get("exception")
+    log.warning(
+        "asyncio reported an error on the PostgreSQL loop",
+        extra={"fields": {"message": context.get("message"), "error": repr(exc)}},
+    )
+
+
+class PostgresStorage(sql.SqlStorage):
     """``Storage`` on an asyncpg pool. Build it with ``open_postgres``."""
 
     backend = "postgres"
@@ -111,32 +116,66 @@ class PostgresStorage(Storage):
     ) -> T:
         """Run ``op(connection)`` on a pooled connection; bounded by ``timeout``.
 
-        Raises ``StorageUnavailable`` when out of time or connection, and ``Conflict`` or
-        ``StorageError`` when the server refuses; never a driver exception."""
+        Raises ``StorageUnavailable`` when out of time or connection, ``Conflict`` when a
+        uniqueness rule refuses the write, ``InvalidData`` when the server refuses the
+        data; never a driver exception (see ``_translate``). A connection that failed for
+        any other reason than the server refusing the statement, or the deadline, is
+        terminated, not returned to the pool: the pool opens a fresh one when it next
+        needs one. A call past its deadline returns once the server has cancelled its
+        statement, or the pool has dropped the connection (at most ``timeout`` later)."""
         timeout = self._timeout if timeout is None else timeout
 
         async def on_asyncio() -> T:
-            async with self._pool.acquire(timeout=timeout) as conn:
+            conn = await self._pool.acquire(timeout=timeout)
+            try:
                 return await op(conn)
+            except asyncio.CancelledError:
+                # Our deadline. asyncpg has asked the server to cancel the statement, and
+                # releasing waits (within the pool's budget, else it terminates) until it
+                # has: a write that missed its deadline must not commit afterwards, which
+                # terminating here, dropping that request, would allow.
+                raise
+            except BaseException as exc:
+                # Killed mid-statement, or in a state asyncpg cannot name ("another
+                # operation is in progress"): never hand it to the next caller.
+                if not _leaves_connection_usable(exc):
+                    conn.terminate()
+                raise
+            finally:
+                await self._pool.release(conn)
 
         try:
             with trio.fail_after(timeout):
                 return await self._loop.run_aio_coroutine(on_asyncio())
-        except (trio.TooSlowError, TimeoutError):  # ours, or one of asyncpg's timeouts
+        except trio.TooSlowError:
             raise StorageUnavailable(
                 f"PostgreSQL at {self._where} did not answer within {timeout} s"
             ) from None
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise _translate(exc, self._where) from exc
+        # asyncio.CancelledError: the asyncio side was cancelled without us (the loop is
+        # closing); for the caller that is an outage like any other.
+        except (Exception, asyncio.CancelledError) as exc:
+            raise _translate(exc, self._where, timeout) from exc
 
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await self._call(lambda conn: conn.fetch(sql, *args))
+    async def _rows(self, statement: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._call(lambda conn: conn.fetch(statement, *args))
 
-    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return await self._call(lambda conn: conn.fetchrow(sql, *args))
+    _sql = sql.Queries(
+        user_by_username=f"SELECT {sql.USER} FROM users WHERE lower(username) = lower($1)",
+        usernames="SELECT id, username FROM users WHERE id = ANY($1::bigint[])",
+        mark_delivered="UPDATE direct_messages SET status = 'delivered'"
+        " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+    )
+    _id_array = staticmethod(list)
 
-    async def _fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._call(lambda conn: conn.fetchval(sql, *args))
+    @staticmethod
+    def _stamp(value: datetime) -> datetime:
+        return value  # asyncpg answers timestamptz as an aware UTC datetime
+
+    @staticmethod
+    def _stored_time(when: datetime) -> datetime:
+        if when.tzinfo is None:
+            raise ValueError("storage needs timezone-aware datetimes; got a naive one")
+        return when
 
     # -- lifecycle -------------------------------------------------------
 
@@ -149,71 +188,47 @@ class PostgresStorage(Storage):
     async def schema_version(self) -> int:
         return await self._call(_schema_version)
 
-    async def ping(self) -> None:
-        await self._fetchval("SELECT 1")
-
     # -- users -----------------------------------------------------------
 
-    async def create_user(self, username: str, email: str, password_hash: str) -> User:
-        row = await self._fetchrow(
+    async def create_user(self, username: str, email: str, password_hash: str) -> records.User:
+        values.check_text(username=username, email=email, password_hash=password_hash)
+        rows = await self._rows(
             f"INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)"
-            f" RETURNING {_USER}",
+            f" RETURNING {sql.USER}",
             username,
             email,
             password_hash,
         )
-        return User(*row)
-
-    async def user_by_id(self, user_id: int) -> User | None:
-        row = await self._fetchrow(f"SELECT {_USER} FROM users WHERE id = $1", user_id)
-        return User(*row) if row else None
-
-    async def user_by_username(self, username: str) -> User | None:
-        row = await self._fetchrow(
-            f"SELECT {_USER} FROM users WHERE lower(username) = lower($1)", username
-        )
-        return User(*row) if row else None
-
-    async def list_users(self) -> list[UserRef]:
-        rows = await self._fetch("SELECT id, username FROM users ORDER BY id")
-        return [UserRef(*row) for row in rows]
-
-    async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
-        rows = await self._fetch(
-            "SELECT id, username FROM users WHERE id = ANY($1::bigint[])", list(user_ids)
-        )
-        return {row[0]: row[1] for row in rows}
-
-    async def set_last_seen(self, user_id: int, when: datetime) -> None:
-        if when.tzinfo is None:
-            raise ValueError("storage needs timezone-aware datetimes; got a naive one")
-        await self._fetchval("UPDATE users SET last_seen = $2 WHERE id = $1", user_id, when)
+        return sql.to_user(rows[0], self._stamp)
 
     # -- direct messages -------------------------------------------------
 
     async def store_direct_messages(
-        self, batch: Sequence[NewDirectMessage], delivered_ids: Sequence[int] = ()
-    ) -> list[StoredDirect]:
+        self, batch: Sequence[records.NewDirectMessage], delivered_ids: Sequence[int] = ()
+    ) -> list[records.StoredDirect]:
+        values.check_messages(batch)
         if not batch:
             await self.mark_delivered(delivered_ids)
             return []
         plan = BatchPlan.of(batch)
-        rows = await self._store_batch(DIRECT, plan, list(delivered_ids))
-        return plan.answers([StoredDirect(DirectMessage(*row[1:]), row[0]) for row in rows])
+        rows = await self._store_batch(DIRECT_BATCH, plan, values.possible_ids(delivered_ids))
+        return plan.answers(
+            [records.StoredDirect(sql.to_direct(row[1:], self._stamp), row[0]) for row in rows]
+        )
 
     async def _store_batch(
         self, statement: BatchStatement, plan: BatchPlan, *extra: Any
     ) -> list[asyncpg.Record]:
         """One round trip, plus one more only if a concurrent writer raced us."""
         columns = plan.columns(statement.fields)
-        rows = await self._fetch(statement.sql, *columns, *extra)
+        rows = await self._rows(statement.sql, *columns, *extra)
         missing = [i for i, row in enumerate(rows) if row["id"] is None]
         if not missing:
             return rows
         # Another transaction committed the same (author_id, client_id) after our snapshot
         # was taken: ON CONFLICT saw it, our join did not. A fresh statement sees it.
         authors, client_ids = columns[0], columns[-1]
-        found = await self._fetch(
+        found = await self._rows(
             statement.refetch_sql,
             [authors[i] for i in missing],
             [client_ids[i] for i in missing],
@@ -224,96 +239,27 @@ class PostgresStorage(Storage):
             rows[i] = by_key[(authors[i], client_ids[i])]
         return rows
 
-    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
-        if message_ids:
-            await self._fetchval(
-                "UPDATE direct_messages SET status = 'delivered'"
-                " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
-                list(message_ids),
-            )
-
-    async def direct_message(self, message_id: int) -> DirectMessage | None:
-        row = await self._fetchrow(
-            f"SELECT {_DIRECT} FROM direct_messages WHERE id = $1", message_id
-        )
-        return DirectMessage(*row) if row else None
-
-    async def direct_by_client_id(self, author_id: int, client_id: str) -> DirectMessage | None:
-        row = await self._fetchrow(
-            f"SELECT {_DIRECT} FROM direct_messages WHERE author_id = $1 AND client_id = $2",
-            author_id,
-            client_id,
-        )
-        return DirectMessage(*row) if row else None
-
-    async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
-        row = await self._fetchrow(
-            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE author_id = $1 AND client_id = $2",
-            author_id,
-            client_id,
-        )
-        return GroupMessage(*row) if row else None
-
-    async def mark_read(self, message_id: int) -> DirectMessage | None:
-        row = await self._fetchrow(
-            f"UPDATE direct_messages SET status = 'read' WHERE id = $1 RETURNING {_DIRECT}",
-            message_id,
-        )
-        return DirectMessage(*row) if row else None
-
-    async def pending_direct_messages(self, recipient_id: int, limit: int) -> list[DirectMessage]:
-        rows = await self._fetch(
-            f"SELECT {_DIRECT} FROM direct_messages WHERE recipient_id = $1"
-            " AND status = 'pending' ORDER BY id LIMIT $2",
-            recipient_id,
-            max(limit, 0),
-        )
-        return [DirectMessage(*row) for row in rows]
-
-    async def direct_history(
-        self, user_id: int, other_id: int, before: int | None, limit: int
-    ) -> list[DirectMessage]:
-        # The expressions match direct_messages_conversation_idx, so this is one index range.
-        rows = await self._fetch(
-            f"SELECT {_DIRECT} FROM direct_messages"
-            " WHERE least(author_id, recipient_id) = $1"
-            " AND greatest(author_id, recipient_id) = $2"
-            " AND id < $3 ORDER BY id DESC LIMIT $4",
-            min(user_id, other_id),
-            max(user_id, other_id),
-            _NO_UPPER_BOUND if before is None else before,
-            max(limit, 0),
-        )
-        return [DirectMessage(*row) for row in reversed(rows)]
-
-    async def conversation_partners(self, user_id: int) -> set[int]:
-        rows = await self._fetch(
-            "SELECT recipient_id FROM direct_messages WHERE author_id = $1"
-            " UNION SELECT author_id FROM direct_messages WHERE recipient_id = $1",
-            user_id,
-        )
-        return {row[0] for row in rows} - {user_id}
-
     # -- groups ----------------------------------------------------------
 
-    async def create_group(self, name: str, creator_id: int) -> Group:
-        row = await self._fetchrow(
+    async def create_group(self, name: str, creator_id: int) -> records.Group:
+        values.check_text(name=name)
+        values.check_ids(creator_id=creator_id)
+        rows = await self._rows(
             "WITH g AS (INSERT INTO groups (name, created_by) VALUES ($1, $2)"
-            f" RETURNING {_GROUP}),"
+            f" RETURNING {sql.GROUP}),"
             " m AS (INSERT INTO group_members (group_id, user_id, role)"
             " SELECT id, created_by, 'admin' FROM g)"
-            f" SELECT {_GROUP} FROM g",
+            f" SELECT {sql.GROUP} FROM g",
             name,
             creator_id,
         )
-        return Group(*row)
+        return sql.to_group(rows[0], self._stamp)
 
-    async def group(self, group_id: int) -> Group | None:
-        row = await self._fetchrow(f"SELECT {_GROUP} FROM groups WHERE id = $1", group_id)
-        return Group(*row) if row else None
-
-    async def add_member(self, group_id: int, user_id: int, role: MemberRole = "member") -> None:
-        await self._fetchval(
+    async def add_member(
+        self, group_id: int, user_id: int, role: records.MemberRole = "member"
+    ) -> None:
+        values.check_ids(group_id=group_id, user_id=user_id)
+        await self._rows(
             "INSERT INTO group_members (group_id, user_id, role, last_read_message_id)"
             " VALUES ($1, $2, $3,"
             " (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1))",
@@ -322,97 +268,19 @@ class PostgresStorage(Storage):
             role,
         )
 
-    async def remove_member(self, group_id: int, user_id: int) -> bool:
-        removed = await self._fetchval(
-            "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2 RETURNING true",
-            group_id,
-            user_id,
-        )
-        return bool(removed)
-
-    async def set_member_role(self, group_id: int, user_id: int, role: MemberRole) -> bool:
-        updated = await self._fetchval(
-            "UPDATE group_members SET role = $3 WHERE group_id = $1 AND user_id = $2"
-            " RETURNING true",
-            group_id,
-            user_id,
-            role,
-        )
-        return bool(updated)
-
-    async def group_members(self, group_id: int) -> list[GroupMember]:
-        rows = await self._fetch(
-            f"SELECT {_MEMBER} WHERE m.group_id = $1 ORDER BY m.user_id", group_id
-        )
-        return [GroupMember(*row) for row in rows]
-
-    async def member(self, group_id: int, user_id: int) -> GroupMember | None:
-        row = await self._fetchrow(
-            f"SELECT {_MEMBER} WHERE m.group_id = $1 AND m.user_id = $2", group_id, user_id
-        )
-        return GroupMember(*row) if row else None
-
-    async def groups_of(self, user_id: int) -> list[Group]:
-        rows = await self._fetch(
-            "SELECT g.id, g.name, g.created_by, g.created_at FROM groups g"
-            " JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.id",
-            user_id,
-        )
-        return [Group(*row) for row in rows]
-
-    async def co_members(self, user_id: int) -> set[int]:
-        rows = await self._fetch(
-            "SELECT DISTINCT other.user_id FROM group_members mine"
-            " JOIN group_members other ON other.group_id = mine.group_id"
-            " WHERE mine.user_id = $1 AND other.user_id <> $1",
-            user_id,
-        )
-        return {row[0] for row in rows}
-
-    async def store_group_messages(self, batch: Sequence[NewGroupMessage]) -> list[StoredGroup]:
+    async def store_group_messages(
+        self, batch: Sequence[records.NewGroupMessage]
+    ) -> list[records.StoredGroup]:
+        values.check_messages(batch)
         if not batch:
             return []
         plan = BatchPlan.of(batch)
-        rows = await self._store_batch(GROUP, plan)
-        return plan.answers([StoredGroup(GroupMessage(*row[1:]), row[0]) for row in rows])
-
-    async def group_history(
-        self, group_id: int, before: int | None, limit: int
-    ) -> list[GroupMessage]:
-        rows = await self._fetch(
-            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE group_id = $1 AND id < $2"
-            " ORDER BY id DESC LIMIT $3",
-            group_id,
-            _NO_UPPER_BOUND if before is None else before,
-            max(limit, 0),
-        )
-        return [GroupMessage(*row) for row in reversed(rows)]
-
-    async def group_messages_after(
-        self, group_id: int, after_id: int, limit: int
-    ) -> list[GroupMessage]:
-        rows = await self._fetch(
-            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE group_id = $1 AND id > $2"
-            " ORDER BY id LIMIT $3",
-            group_id,
-            after_id,
-            max(limit, 0),
-        )
-        return [GroupMessage(*row) for row in rows]
-
-    async def latest_group_message_id(self, group_id: int) -> int:
-        return await self._fetchval(
-            "SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1", group_id
-        )
-
-    async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
-        return await self._fetchval(
-            "UPDATE group_members SET last_read_message_id = greatest(last_read_message_id,"
-            " least($3, (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1)))"
-            " WHERE group_id = $1 AND user_id = $2 RETURNING last_read_message_id",
-            group_id,
-            user_id,
-            message_id,
+        rows = await self._store_batch(GROUP_BATCH, plan)
+        return plan.answers(
+            [
+                records.StoredGroup(sql.to_group_message(row[1:], self._stamp), row[0])
+                for row in rows
+            ]
         )
 
 
@@ -458,6 +326,7 @@ async def open_postgres(
     escaping: BaseException | None = None
     try:
         async with trio_asyncio.open_loop() as loop:
+            loop.set_exception_handler(_log_loop_error)
             try:
                 pool = await _create_pool(loop, dsn, pool_size, timeout, where)
                 try:
@@ -511,17 +380,20 @@ async def _create_pool(
             f"PostgreSQL at {where} did not answer within {timeout} s;"
             " check that it runs and that the URL is right"
         ) from None
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (Exception, asyncio.CancelledError) as exc:  # whatever the driver raised
         raise StorageUnavailable(f"cannot connect to PostgreSQL at {where}: {exc}") from exc
 
 
 async def _close_pool(loop: trio_asyncio.TrioEventLoop, pool: asyncpg.Pool, timeout: float) -> None:
-    """Close gracefully within ``timeout``, else drop the connections; even when cancelled."""
+    """Close gracefully within ``timeout``, else drop the connections; even when cancelled,
+    and whatever the driver raises."""
+    closed = False
     with (
         trio.CancelScope(shield=True),
-        trio.move_on_after(timeout) as waited,
-        contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError),
+        trio.move_on_after(timeout),
+        contextlib.suppress(Exception, asyncio.CancelledError),
     ):
         await loop.run_aio_coroutine(pool.close())
-    if waited.cancelled_caught:
+        closed = True
+    if not closed:
         pool.terminate()

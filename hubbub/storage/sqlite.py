@@ -1,13 +1,15 @@
 """The embedded backend: one SQLite file, stdlib ``sqlite3`` in worker threads.
 
-One connection serves every call, one call at a time (a ``trio.Lock``), each in a worker
-thread so the event loop never blocks. WAL mode with ``synchronous=FULL`` makes a returned
+One connection serves every call, one call at a time, each in a worker thread so the event
+loop never blocks, and each within the storage's timeout (``sqlite_calls`` says exactly
+what that bounds). WAL mode with ``synchronous=FULL`` makes a returned
 write durable: the commit has been fsynced to the write-ahead log, so a SIGKILL or power cut
 right after loses nothing. Timestamps are stored as INTEGER microseconds since the epoch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -16,40 +18,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import trio
 
-from hubbub.storage.base import Storage
-from hubbub.storage.errors import Conflict, StorageError, StorageUnavailable
+from hubbub.storage import records, sql, values
+from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import load_migrations
-from hubbub.storage.records import (
-    DirectMessage,
-    Group,
-    GroupMember,
-    GroupMessage,
-    MemberRole,
-    NewDirectMessage,
-    NewGroupMessage,
-    StoredDirect,
-    StoredGroup,
-    User,
-    UserRef,
-)
+from hubbub.storage.sqlite_calls import SqliteCalls
 
 T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_NO_UPPER_BOUND = 2**63 - 1
-
-_USER = "id, username, email, password_hash, created_at, last_seen"
-_DIRECT = "id, author_id, recipient_id, body, image_url, client_id, status, created_at"
-_GROUP = "id, name, created_by, created_at"
-_GROUP_MESSAGE = "id, group_id, author_id, body, image_url, client_id, created_at"
-_MEMBER = (
-    "m.group_id, m.user_id, u.username, m.role, m.last_read_message_id, m.joined_at"
-    " FROM group_members m JOIN users u ON u.id = m.user_id"
-)
-
 # The text after "UNIQUE constraint failed: " for each rule callers may hit.
 _CONFLICTS = {
     "users.username": "username",
@@ -57,6 +37,7 @@ _CONFLICTS = {
     "group_members.group_id, group_members.user_id": "member",
 }
 # Error codes that mean the database cannot serve now, as opposed to a refused statement.
+_MIGRATION_TIMEOUT = 120.0
 _UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN")
 
 
@@ -74,41 +55,22 @@ def _now() -> int:
     return _micros(datetime.now(UTC))
 
 
-def _user(row: tuple) -> User:
-    *head, created_at, last_seen = row
-    return User(*head, _datetime(created_at), None if last_seen is None else _datetime(last_seen))
-
-
-def _direct(row: tuple) -> DirectMessage:
-    return DirectMessage(*row[:-1], _datetime(row[-1]))
-
-
-def _group(row: tuple) -> Group:
-    return Group(*row[:-1], _datetime(row[-1]))
-
-
-def _group_message(row: tuple) -> GroupMessage:
-    return GroupMessage(*row[:-1], _datetime(row[-1]))
-
-
-def _member(row: tuple) -> GroupMember:
-    return GroupMember(*row[:-1], _datetime(row[-1]))
-
-
 def _id_list(ids: Iterable[int]) -> str:
     """Ids as a JSON array, for ``IN (SELECT value FROM json_each(?))``: no limit on count."""
     return json.dumps([int(i) for i in ids])
 
 
-def _translate(exc: sqlite3.Error) -> StorageError:
+def _translate(exc: Exception) -> StorageError:
     message = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
         field = _CONFLICTS.get(message.removeprefix("UNIQUE constraint failed: "))
         if field is not None:
             return Conflict(field)
         if "FOREIGN KEY" in message:
-            return StorageError("the user, group or message referred to does not exist")
-        return StorageError(f"SQLite refused the write: {message}")
+            return InvalidData("the user, group or message referred to does not exist")
+        return InvalidData(f"SQLite refused the data: {message}")
+    if isinstance(exc, (sqlite3.DataError, OverflowError, UnicodeEncodeError)):
+        return InvalidData(f"SQLite cannot hold the data: {message}")
     if getattr(exc, "sqlite_errorname", "").startswith(_UNAVAILABLE):
         return StorageUnavailable(f"SQLite cannot serve now ({message}); check the disk")
     return StorageError(f"SQLite error: {message}")
@@ -123,8 +85,13 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         yield
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        # Twice at most: the deadline's interrupt (see sqlite_calls) may hit the first
+        # ROLLBACK, and the connection must never stay inside a transaction.
+        for _ in range(2):
+            if not conn.in_transaction:
+                break
+            with contextlib.suppress(sqlite3.OperationalError):
+                conn.execute("ROLLBACK")
         raise
 
 
@@ -141,55 +108,88 @@ def _statements(script: str) -> Iterator[str]:
         yield pending  # a trailing comment, or an unterminated statement sqlite will reject
 
 
-def _insert_idempotent(
-    conn: sqlite3.Connection, table: str, columns: str, values: tuple, returning: str
-) -> tuple[tuple, bool]:
-    """Insert one message unless its (author_id, client_id) exists; the stored row either way.
+@attrs.frozen
+class _MessageKind:
+    """How one kind of message is stored: one idempotent INSERT per message, inside the
+    batch's transaction (SQLite statements cost no round trip)."""
 
-    Expects ``values`` to start with ``author_id`` and to end with ``client_id``."""
-    placeholders = ", ".join("?" * len(values))
-    rows = conn.execute(
-        f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
-        f" ON CONFLICT (author_id, client_id) DO NOTHING RETURNING {returning}",
-        values,
-    ).fetchall()
-    if rows:
-        return rows[0], True
-    existing = conn.execute(
-        f"SELECT {returning} FROM {table} WHERE author_id = ? AND client_id = ?",
-        (values[0], values[-1]),
-    ).fetchall()
-    return existing[0], False
+    #: The fields of the new message record, each stored in the column of its name.
+    fields: tuple[str, ...]
+    insert: str
+    existing: str
+    to_record: Callable[[Any, sql.Stamp], Any]
+    answer: Callable[[Any, bool], Any]
+
+    @classmethod
+    def of(cls, table: str, new: type, returning: str, to_record: Any, answer: Any) -> _MessageKind:
+        fields = tuple(field.name for field in attrs.fields(new))
+        columns = ", ".join((*fields, "created_at"))
+        placeholders = ", ".join("?" * (len(fields) + 1))
+        insert = (
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
+            f" ON CONFLICT (author_id, client_id) DO NOTHING RETURNING {returning}"
+        )
+        existing = f"SELECT {returning} FROM {table} WHERE author_id = ? AND client_id = ?"
+        return cls(fields, insert, existing, to_record, answer)
+
+    def store(self, conn: sqlite3.Connection, message: Any, now: int) -> Any:
+        """Insert ``message`` unless its (author_id, client_id) exists; answer the stored
+        row either way, and whether this call created it."""
+        values = (*(getattr(message, field) for field in self.fields), now)
+        rows = conn.execute(self.insert, values).fetchall()
+        created = bool(rows)
+        if not created:
+            rows = conn.execute(self.existing, (message.author_id, message.client_id)).fetchall()
+        return self.answer(self.to_record(rows[0], _datetime), created)
 
 
-class SqliteStorage(Storage):
+_DIRECT = _MessageKind.of(
+    "direct_messages", records.NewDirectMessage, sql.DIRECT, sql.to_direct, records.StoredDirect
+)
+_GROUP = _MessageKind.of(
+    "group_messages",
+    records.NewGroupMessage,
+    sql.GROUP_MESSAGE,
+    sql.to_group_message,
+    records.StoredGroup,
+)
+
+
+class SqliteStorage(sql.SqlStorage):
     """``Storage`` on one SQLite connection. Build it with ``open_sqlite``."""
 
     backend = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, timeout: float) -> None:
         self._conn = conn
-        self._lock = trio.Lock()
+        self._calls = SqliteCalls(conn, timeout, _translate)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` in a worker thread, alone on the connection."""
-        async with self._lock:
-            try:
-                return await trio.to_thread.run_sync(fn, *args)
-            except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+        """``fn(*args)``, a write, alone on the connection (see ``sqlite_calls``)."""
+        return await self._calls.run(fn, *args)
 
-    async def _rows(self, sql: str, *params: Any) -> list[tuple]:
-        return await self._run(lambda: self._conn.execute(sql, params).fetchall())
+    async def _rows(self, statement: str, *params: Any) -> list[tuple]:
+        # Only what starts with SELECT counts as a read, to be abandoned at the deadline.
+        return await self._calls.run(
+            lambda: self._conn.execute(statement, params).fetchall(),
+            writes=not statement.startswith("SELECT"),
+        )
 
-    async def _close(self) -> None:
-        async with self._lock:
-            await trio.to_thread.run_sync(self._conn.close)
+    _sql = sql.sqlite_queries(
+        # The column is COLLATE NOCASE, so = compares case-insensitively and uses the index.
+        user_by_username=f"SELECT {sql.USER} FROM users WHERE username = ?1",
+        usernames="SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?1))",
+        mark_delivered="UPDATE direct_messages SET status = 'delivered' WHERE status = 'pending'"
+        " AND id IN (SELECT value FROM json_each(?1))",
+    )
+    _id_array = staticmethod(_id_list)
+    _stamp = staticmethod(_datetime)
+    _stored_time = staticmethod(_micros)
 
     # -- lifecycle -------------------------------------------------------
 
     async def migrate(self) -> int:
-        return await self._run(self._migrate)
+        return await self._calls.run(self._migrate, timeout=_MIGRATION_TIMEOUT)
 
     def _migrate(self) -> int:
         conn = self._conn
@@ -213,7 +213,7 @@ class SqliteStorage(Storage):
         return self._schema_version()
 
     async def schema_version(self) -> int:
-        return await self._run(self._schema_version)
+        return await self._calls.run(self._schema_version, writes=False)
 
     def _schema_version(self) -> int:
         exists = self._conn.execute(
@@ -225,153 +225,49 @@ class SqliteStorage(Storage):
             "SELECT coalesce(max(version), 0) FROM schema_migrations"
         ).fetchall()[0][0]
 
-    async def ping(self) -> None:
-        await self._rows("SELECT 1")
-
     # -- users -----------------------------------------------------------
 
-    async def create_user(self, username: str, email: str, password_hash: str) -> User:
+    async def create_user(self, username: str, email: str, password_hash: str) -> records.User:
+        values.check_text(username=username, email=email, password_hash=password_hash)
         rows = await self._rows(
             "INSERT INTO users (username, email, password_hash, created_at)"
-            f" VALUES (?, ?, ?, ?) RETURNING {_USER}",
+            f" VALUES (?, ?, ?, ?) RETURNING {sql.USER}",
             username,
             email,
             password_hash,
             _now(),
         )
-        return _user(rows[0])
-
-    async def user_by_id(self, user_id: int) -> User | None:
-        rows = await self._rows(f"SELECT {_USER} FROM users WHERE id = ?", user_id)
-        return _user(rows[0]) if rows else None
-
-    async def user_by_username(self, username: str) -> User | None:
-        # The column is COLLATE NOCASE, so = compares case-insensitively and uses the index.
-        rows = await self._rows(f"SELECT {_USER} FROM users WHERE username = ?", username)
-        return _user(rows[0]) if rows else None
-
-    async def list_users(self) -> list[UserRef]:
-        rows = await self._rows("SELECT id, username FROM users ORDER BY id")
-        return [UserRef(*row) for row in rows]
-
-    async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
-        rows = await self._rows(
-            "SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?))",
-            _id_list(user_ids),
-        )
-        return dict(rows)
-
-    async def set_last_seen(self, user_id: int, when: datetime) -> None:
-        await self._rows("UPDATE users SET last_seen = ? WHERE id = ?", _micros(when), user_id)
+        return sql.to_user(rows[0], _datetime)
 
     # -- direct messages -------------------------------------------------
 
     async def store_direct_messages(
-        self, batch: Sequence[NewDirectMessage], delivered_ids: Sequence[int] = ()
-    ) -> list[StoredDirect]:
-        return await self._run(self._store_direct, list(batch), list(delivered_ids))
+        self, batch: Sequence[records.NewDirectMessage], delivered_ids: Sequence[int] = ()
+    ) -> list[records.StoredDirect]:
+        values.check_messages(batch)
+        delivered = values.possible_ids(delivered_ids)
+        return await self._run(self._store, _DIRECT, list(batch), delivered)
 
-    def _store_direct(
-        self, batch: list[NewDirectMessage], delivered_ids: list[int]
-    ) -> list[StoredDirect]:
+    def _store(self, kind: _MessageKind, batch: list, delivered_ids: list[int]) -> list:
         now = _now()
-        stored = []
         with _transaction(self._conn):
             if delivered_ids:
-                self._mark_delivered(delivered_ids)
-            for m in batch:
-                row, created = _insert_idempotent(
-                    self._conn,
-                    "direct_messages",
-                    "author_id, recipient_id, body, image_url, created_at, client_id",
-                    (m.author_id, m.recipient_id, m.body, m.image_url, now, m.client_id),
-                    _DIRECT,
-                )
-                stored.append(StoredDirect(_direct(row), created))
-        return stored
-
-    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
-        if message_ids:
-            await self._run(self._mark_delivered, list(message_ids))
-
-    def _mark_delivered(self, message_ids: list[int]) -> None:
-        self._conn.execute(
-            "UPDATE direct_messages SET status = 'delivered' WHERE status = 'pending'"
-            " AND id IN (SELECT value FROM json_each(?))",
-            (_id_list(message_ids),),
-        )
-
-    async def direct_message(self, message_id: int) -> DirectMessage | None:
-        rows = await self._rows(f"SELECT {_DIRECT} FROM direct_messages WHERE id = ?", message_id)
-        return _direct(rows[0]) if rows else None
-
-    async def direct_by_client_id(self, author_id: int, client_id: str) -> DirectMessage | None:
-        rows = await self._rows(
-            f"SELECT {_DIRECT} FROM direct_messages WHERE author_id = ? AND client_id = ?",
-            author_id,
-            client_id,
-        )
-        return _direct(rows[0]) if rows else None
-
-    async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
-        rows = await self._rows(
-            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE author_id = ? AND client_id = ?",
-            author_id,
-            client_id,
-        )
-        return _group_message(rows[0]) if rows else None
-
-    async def mark_read(self, message_id: int) -> DirectMessage | None:
-        rows = await self._rows(
-            f"UPDATE direct_messages SET status = 'read' WHERE id = ? RETURNING {_DIRECT}",
-            message_id,
-        )
-        return _direct(rows[0]) if rows else None
-
-    async def pending_direct_messages(self, recipient_id: int, limit: int) -> list[DirectMessage]:
-        rows = await self._rows(
-            f"SELECT {_DIRECT} FROM direct_messages WHERE recipient_id = ?"
-            " AND status = 'pending' ORDER BY id LIMIT ?",
-            recipient_id,
-            max(limit, 0),
-        )
-        return [_direct(row) for row in rows]
-
-    async def direct_history(
-        self, user_id: int, other_id: int, before: int | None, limit: int
-    ) -> list[DirectMessage]:
-        # The expressions match direct_messages_conversation_idx, so this is one index range.
-        rows = await self._rows(
-            f"SELECT {_DIRECT} FROM direct_messages"
-            " WHERE min(author_id, recipient_id) = ? AND max(author_id, recipient_id) = ?"
-            " AND id < ? ORDER BY id DESC LIMIT ?",
-            min(user_id, other_id),
-            max(user_id, other_id),
-            _NO_UPPER_BOUND if before is None else before,
-            max(limit, 0),
-        )
-        return [_direct(row) for row in reversed(rows)]
-
-    async def conversation_partners(self, user_id: int) -> set[int]:
-        rows = await self._rows(
-            "SELECT recipient_id FROM direct_messages WHERE author_id = ?"
-            " UNION SELECT author_id FROM direct_messages WHERE recipient_id = ?",
-            user_id,
-            user_id,
-        )
-        return {row[0] for row in rows} - {user_id}
+                self._conn.execute(self._sql.mark_delivered, (_id_list(delivered_ids),))
+            return [kind.store(self._conn, message, now) for message in batch]
 
     # -- groups ----------------------------------------------------------
 
-    async def create_group(self, name: str, creator_id: int) -> Group:
+    async def create_group(self, name: str, creator_id: int) -> records.Group:
+        values.check_text(name=name)
+        values.check_ids(creator_id=creator_id)
         return await self._run(self._create_group, name, creator_id)
 
-    def _create_group(self, name: str, creator_id: int) -> Group:
+    def _create_group(self, name: str, creator_id: int) -> records.Group:
         now = _now()
         with _transaction(self._conn):
             row = self._conn.execute(
                 f"INSERT INTO groups (name, created_by, created_at) VALUES (?, ?, ?)"
-                f" RETURNING {_GROUP}",
+                f" RETURNING {sql.GROUP}",
                 (name, creator_id, now),
             ).fetchall()[0]
             self._conn.execute(
@@ -379,146 +275,40 @@ class SqliteStorage(Storage):
                 " VALUES (?, ?, 'admin', ?)",
                 (row[0], creator_id, now),
             )
-        return _group(row)
+        return sql.to_group(row, _datetime)
 
-    async def group(self, group_id: int) -> Group | None:
-        rows = await self._rows(f"SELECT {_GROUP} FROM groups WHERE id = ?", group_id)
-        return _group(rows[0]) if rows else None
-
-    async def add_member(self, group_id: int, user_id: int, role: MemberRole = "member") -> None:
+    async def add_member(
+        self, group_id: int, user_id: int, role: records.MemberRole = "member"
+    ) -> None:
+        values.check_ids(group_id=group_id, user_id=user_id)
         await self._rows(
             "INSERT INTO group_members (group_id, user_id, role, last_read_message_id, joined_at)"
-            " VALUES (?, ?, ?, (SELECT coalesce(max(id), 0) FROM group_messages"
-            " WHERE group_id = ?), ?)",
+            " VALUES (?1, ?2, ?3, (SELECT coalesce(max(id), 0) FROM group_messages"
+            " WHERE group_id = ?1), ?4)",
             group_id,
             user_id,
             role,
-            group_id,
             _now(),
         )
 
-    async def remove_member(self, group_id: int, user_id: int) -> bool:
-        rows = await self._rows(
-            "DELETE FROM group_members WHERE group_id = ? AND user_id = ? RETURNING 1",
-            group_id,
-            user_id,
-        )
-        return bool(rows)
-
-    async def set_member_role(self, group_id: int, user_id: int, role: MemberRole) -> bool:
-        rows = await self._rows(
-            "UPDATE group_members SET role = ? WHERE group_id = ? AND user_id = ? RETURNING 1",
-            role,
-            group_id,
-            user_id,
-        )
-        return bool(rows)
-
-    async def group_members(self, group_id: int) -> list[GroupMember]:
-        rows = await self._rows(
-            f"SELECT {_MEMBER} WHERE m.group_id = ? ORDER BY m.user_id", group_id
-        )
-        return [_member(row) for row in rows]
-
-    async def member(self, group_id: int, user_id: int) -> GroupMember | None:
-        rows = await self._rows(
-            f"SELECT {_MEMBER} WHERE m.group_id = ? AND m.user_id = ?", group_id, user_id
-        )
-        return _member(rows[0]) if rows else None
-
-    async def groups_of(self, user_id: int) -> list[Group]:
-        rows = await self._rows(
-            "SELECT g.id, g.name, g.created_by, g.created_at FROM groups g"
-            " JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.id",
-            user_id,
-        )
-        return [_group(row) for row in rows]
-
-    async def co_members(self, user_id: int) -> set[int]:
-        rows = await self._rows(
-            "SELECT DISTINCT other.user_id FROM group_members mine"
-            " JOIN group_members other ON other.group_id = mine.group_id"
-            " WHERE mine.user_id = ? AND other.user_id <> ?",
-            user_id,
-            user_id,
-        )
-        return {row[0] for row in rows}
-
-    async def store_group_messages(self, batch: Sequence[NewGroupMessage]) -> list[StoredGroup]:
-        return await self._run(self._store_group, list(batch))
-
-    def _store_group(self, batch: list[NewGroupMessage]) -> list[StoredGroup]:
-        now = _now()
-        stored = []
-        with _transaction(self._conn):
-            for m in batch:
-                row, created = _insert_idempotent(
-                    self._conn,
-                    "group_messages",
-                    "author_id, group_id, body, image_url, created_at, client_id",
-                    (m.author_id, m.group_id, m.body, m.image_url, now, m.client_id),
-                    _GROUP_MESSAGE,
-                )
-                stored.append(StoredGroup(_group_message(row), created))
-        return stored
-
-    async def group_history(
-        self, group_id: int, before: int | None, limit: int
-    ) -> list[GroupMessage]:
-        rows = await self._rows(
-            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE group_id = ? AND id < ?"
-            " ORDER BY id DESC LIMIT ?",
-            group_id,
-            _NO_UPPER_BOUND if before is None else before,
-            max(limit, 0),
-        )
-        return [_group_message(row) for row in reversed(rows)]
-
-    async def group_messages_after(
-        self, group_id: int, after_id: int, limit: int
-    ) -> list[GroupMessage]:
-        rows = await self._rows(
-            f"SELECT {_GROUP_MESSAGE} FROM group_messages WHERE group_id = ? AND id > ?"
-            " ORDER BY id LIMIT ?",
-            group_id,
-            after_id,
-            max(limit, 0),
-        )
-        return [_group_message(row) for row in rows]
-
-    async def latest_group_message_id(self, group_id: int) -> int:
-        rows = await self._rows(
-            "SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = ?", group_id
-        )
-        return rows[0][0]
-
-    async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
-        rows = await self._rows(
-            "UPDATE group_members SET last_read_message_id = max(last_read_message_id,"
-            " min(?, (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = ?)))"
-            " WHERE group_id = ? AND user_id = ? RETURNING last_read_message_id",
-            message_id,
-            group_id,
-            group_id,
-            user_id,
-        )
-        return rows[0][0] if rows else None
+    async def store_group_messages(
+        self, batch: Sequence[records.NewGroupMessage]
+    ) -> list[records.StoredGroup]:
+        values.check_messages(batch)
+        return await self._run(self._store, _GROUP, list(batch), [])
 
 
-def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: each
-    # call may land on a different worker thread; the lock keeps them one at a time.
-    conn = sqlite3.connect(
-        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-    )
+    # call may land on a different worker thread; SqliteCalls keeps them one at a time.
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
         if mode != "wal":
             raise sqlite3.OperationalError(f"could not switch {path} to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     except BaseException:
         conn.close()
         raise
@@ -526,19 +316,21 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 
 @asynccontextmanager
-async def open_sqlite(path: Path, *, busy_timeout: float = 10.0) -> AsyncIterator[SqliteStorage]:
+async def open_sqlite(path: Path, *, timeout: float = 10.0) -> AsyncIterator[SqliteStorage]:
     """Open (creating it and its folder if missing) the database file at ``path``; close it
     on exit. Does not migrate. Raises ``StorageUnavailable`` if the file cannot be opened.
 
-    ``busy_timeout`` bounds how long a write waits for another process's write lock."""
+    ``timeout`` is every call's deadline; ``sqlite_calls`` says what it bounds (waiting for
+    the connection and for another process's write lock, always; the work, as far as
+    SQLite can be interrupted; a write is never abandoned)."""
     try:
-        conn = await trio.to_thread.run_sync(_connect, path, busy_timeout)
+        conn = await trio.to_thread.run_sync(_connect, path, timeout)
     except (OSError, sqlite3.Error) as exc:
         raise StorageUnavailable(f"cannot open the SQLite database {path}: {exc}") from exc
-    storage = SqliteStorage(conn)
+    storage = SqliteStorage(conn, timeout)
     try:
         yield storage
     finally:
-        # Even when cancelled: the in-flight call finishes, then the file is closed cleanly.
+        # Even when cancelled: the call in flight finishes, then the file is closed cleanly.
         with trio.CancelScope(shield=True):
-            await storage._close()
+            await storage._calls.close()

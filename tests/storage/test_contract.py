@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import attrs
 import pytest
 import trio
 
 from hubbub.storage import (
     Conflict,
+    InvalidData,
     NewDirectMessage,
     NewGroupMessage,
     Storage,
-    StorageError,
     User,
     open_storage,
 )
 from hubbub.storage.migrate import load_migrations
+
+NUL = "a\x00b"
+TOO_BIG = 2**70  # no row of either database can have this id
 
 
 async def make_users(storage: Storage, *names: str) -> list[User]:
@@ -216,11 +220,10 @@ async def test_a_batch_to_an_unknown_user_stores_nothing(storage: Storage) -> No
     alice, bob = await make_users(storage, "alice", "bob")
     [kept] = await storage.store_direct_messages([dm(alice, bob, "before")])
     ghost = User(bob.id + 1000, "ghost", "g@example.org", "h", bob.created_at, None)
-    with pytest.raises(StorageError) as refused:
+    with pytest.raises(InvalidData):
         await storage.store_direct_messages(
             [dm(alice, bob, "lost"), dm(alice, ghost, "refused")], delivered_ids=[kept.message.id]
         )
-    assert not isinstance(refused.value, Conflict)
     history = await storage.direct_history(alice.id, bob.id, None, 10)
     assert [(m.body, m.status) for m in history] == [("before", "pending")]
 
@@ -389,11 +392,10 @@ async def test_group_messages_are_idempotent_per_author(storage: Storage) -> Non
     assert await storage.store_group_messages([]) == []
 
 
-async def test_group_history_and_messages_after(storage: Storage) -> None:
+async def test_group_history_pages_backwards(storage: Storage) -> None:
     (alice,) = await make_users(storage, "alice")
     group = await storage.create_group("g", alice.id)
     other = await storage.create_group("other", alice.id)
-    assert await storage.latest_group_message_id(group.id) == 0
     messages = []
     for n in range(6):
         stored = await storage.store_group_messages(
@@ -403,10 +405,26 @@ async def test_group_history_and_messages_after(storage: Storage) -> None:
     assert await storage.group_history(group.id, None, 4) == messages[2:]
     assert await storage.group_history(group.id, messages[2].id, 4) == messages[:2]
     assert await storage.group_history(group.id, messages[0].id, 4) == []
+    assert await storage.group_history(group.id, None, 0) == []
+
+
+async def test_group_messages_after_pages_forwards_from_the_oldest(storage: Storage) -> None:
+    (alice,) = await make_users(storage, "alice")
+    group = await storage.create_group("g", alice.id)
+    other = await storage.create_group("other", alice.id)
+    assert await storage.group_messages_after(group.id, 0, 10) == []
+    messages = []
+    for n in range(6):
+        stored = await storage.store_group_messages(
+            [gm(other.id, alice, "elsewhere"), gm(group.id, alice, f"m{n}")]
+        )
+        messages.append(stored[1].message)
     assert await storage.group_messages_after(group.id, 0, 2) == messages[:2]
+    assert await storage.group_messages_after(group.id, messages[1].id, 2) == messages[2:4]
     assert await storage.group_messages_after(group.id, messages[3].id, 10) == messages[4:]
     assert await storage.group_messages_after(group.id, messages[5].id, 10) == []
-    assert await storage.latest_group_message_id(group.id) == messages[5].id
+    assert await storage.group_messages_after(group.id, 0, 0) == []
+    assert await storage.group_messages_after(group.id + 1000, 0, 10) == []
 
 
 async def test_advance_group_read(storage: Storage) -> None:
@@ -427,3 +445,107 @@ async def test_timestamps_use_utc_now(storage: Storage) -> None:
     after = datetime.now(UTC)
     # Generous slack: the database's clock is the machine's, but not read at the same instant.
     assert before - timedelta(seconds=5) <= alice.created_at <= after + timedelta(seconds=5)
+
+
+# -- data the database cannot hold ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("username", "email"),
+    [(NUL, "nul@example.org"), ("nul", NUL), ("lone\ud800", "s@example.org")],
+)
+async def test_a_user_with_text_that_cannot_be_stored_is_invalid(
+    storage: Storage, username: str, email: str
+) -> None:
+    with pytest.raises(InvalidData):
+        await storage.create_user(username, email, "hash")
+    assert await storage.list_users() == []
+
+
+async def test_a_group_name_with_nul_is_invalid(storage: Storage) -> None:
+    (alice,) = await make_users(storage, "alice")
+    with pytest.raises(InvalidData):
+        await storage.create_group(NUL, alice.id)
+    assert await storage.groups_of(alice.id) == []
+
+
+@pytest.mark.parametrize("field", ["body", "image_url", "client_id"])
+async def test_a_batch_with_one_unstorable_message_writes_nothing(
+    storage: Storage, field: str
+) -> None:
+    alice, bob = await make_users(storage, "alice", "bob")
+    group = await storage.create_group("g", alice.id)
+    [earlier] = await storage.store_direct_messages([dm(alice, bob, "earlier")])
+    good = dm(alice, bob, "good", "c-good")
+    bad = attrs.evolve(dm(alice, bob, "bad", "c-bad"), **{field: NUL})
+    with pytest.raises(InvalidData):
+        await storage.store_direct_messages([good, bad], delivered_ids=[earlier.message.id])
+    assert await storage.direct_history(alice.id, bob.id, None, 10) == [earlier.message]
+    grouped = [gm(group.id, alice, "good"), attrs.evolve(gm(group.id, alice, "x"), **{field: NUL})]
+    with pytest.raises(InvalidData):
+        await storage.store_group_messages(grouped)
+    assert await storage.group_history(group.id, None, 10) == []
+    # What the storage writer does on InvalidData: the members one by one.
+    [stored] = await storage.store_direct_messages([good])
+    assert stored.created
+    with pytest.raises(InvalidData):
+        await storage.store_direct_messages([bad])
+
+
+async def test_writes_naming_ids_that_cannot_exist_are_invalid(storage: Storage) -> None:
+    alice, bob = await make_users(storage, "alice", "bob")
+    group = await storage.create_group("g", alice.id)
+    with pytest.raises(InvalidData):
+        await storage.store_direct_messages([NewDirectMessage(alice.id, TOO_BIG, "x", None)])
+    with pytest.raises(InvalidData):
+        await storage.store_group_messages([NewGroupMessage(TOO_BIG, alice.id, "x", None)])
+    with pytest.raises(InvalidData):
+        await storage.create_group("g2", TOO_BIG)
+    with pytest.raises(InvalidData):
+        await storage.add_member(group.id, TOO_BIG)
+    with pytest.raises(InvalidData):
+        await storage.add_member(group.id + 1000, bob.id)
+    with pytest.raises(InvalidData):
+        await storage.add_member(group.id, bob.id, NUL)  # type: ignore[arg-type]
+    with pytest.raises(InvalidData):
+        await storage.set_member_role(group.id, alice.id, "owner")  # type: ignore[arg-type]
+    assert [m.user_id for m in await storage.group_members(group.id)] == [alice.id]
+
+
+async def test_lookups_of_ids_and_text_that_cannot_exist_find_nothing(storage: Storage) -> None:
+    alice, bob = await make_users(storage, "alice", "bob")
+    group = await storage.create_group("g", alice.id)
+    [sent] = await storage.store_direct_messages([dm(alice, bob, "hi", "c1")])
+    [posted] = await storage.store_group_messages([gm(group.id, alice, "all", "c1")])
+    assert await storage.user_by_id(TOO_BIG) is None
+    assert await storage.user_by_username(NUL) is None
+    assert await storage.usernames([alice.id, TOO_BIG, -TOO_BIG]) == {alice.id: "alice"}
+    assert await storage.direct_message(TOO_BIG) is None
+    assert await storage.direct_by_client_id(TOO_BIG, "c1") is None
+    assert await storage.direct_by_client_id(alice.id, NUL) is None
+    assert await storage.group_by_client_id(alice.id, NUL) is None
+    assert await storage.mark_read(TOO_BIG) is None
+    assert await storage.pending_direct_messages(TOO_BIG, 10) == []
+    assert await storage.direct_history(alice.id, TOO_BIG, None, 10) == []
+    assert await storage.conversation_partners(TOO_BIG) == set()
+    assert await storage.group(TOO_BIG) is None
+    assert await storage.group_members(TOO_BIG) == []
+    assert await storage.member(group.id, TOO_BIG) is None
+    assert await storage.groups_of(TOO_BIG) == []
+    assert await storage.co_members(TOO_BIG) == set()
+    assert await storage.group_history(TOO_BIG, None, 10) == []
+    assert await storage.group_messages_after(TOO_BIG, 0, 10) == []
+    assert await storage.advance_group_read(TOO_BIG, alice.id, 1) is None
+    assert not await storage.remove_member(group.id, TOO_BIG)
+    assert not await storage.set_member_role(TOO_BIG, alice.id, "admin")
+    await storage.set_last_seen(TOO_BIG, datetime.now(UTC))
+    await storage.mark_delivered([TOO_BIG])
+    # Bounds past the range are the range's end.
+    assert await storage.direct_history(alice.id, bob.id, TOO_BIG, TOO_BIG) == [sent.message]
+    assert await storage.direct_history(alice.id, bob.id, -TOO_BIG, 10) == []
+    assert await storage.pending_direct_messages(bob.id, TOO_BIG) == [sent.message]
+    assert await storage.group_history(group.id, TOO_BIG, TOO_BIG) == [posted.message]
+    assert await storage.group_messages_after(group.id, -TOO_BIG, TOO_BIG) == [posted.message]
+    assert await storage.group_messages_after(group.id, TOO_BIG, 10) == []
+    assert await storage.advance_group_read(group.id, alice.id, TOO_BIG) == posted.message.id
+    assert await storage.advance_group_read(group.id, alice.id, -TOO_BIG) == posted.message.id

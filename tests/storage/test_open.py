@@ -1,4 +1,5 @@
-"""``open_storage``: which URLs it accepts, and how it fails to connect."""
+"""``open_storage`` and ``parse_database_url``: which URLs they accept, and how opening
+fails to connect."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import pytest
 import trio
 from servers import free_port
 
-from hubbub.storage import StorageUnavailable, open_storage
+from hubbub.storage import (
+    DatabaseUrl,
+    DatabaseUrlError,
+    StorageUnavailable,
+    open_storage,
+    parse_database_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -28,6 +35,53 @@ async def test_a_malformed_url_says_which_forms_work(url: str) -> None:
     with pytest.raises(ValueError, match=r"sqlite:///relative/path\.db"):
         async with open_storage(url):
             pass  # pragma: no cover
+
+
+@pytest.mark.parametrize(
+    ("url", "parsed"),
+    [
+        ("sqlite:///hubbub.db", DatabaseUrl("sqlite", path=Path("hubbub.db"))),
+        ("SQLite:///data/hub%20bub.db", DatabaseUrl("sqlite", path=Path("data/hub bub.db"))),
+        ("sqlite:////var/lib/hubbub.db", DatabaseUrl("sqlite", path=Path("/var/lib/hubbub.db"))),
+        (
+            "postgresql://u:pw@db:5432/hubbub",
+            DatabaseUrl("postgres", dsn="postgresql://u:pw@db:5432/hubbub"),
+        ),
+        (
+            "postgres://u@/hubbub?host=/run/pg",
+            DatabaseUrl("postgres", dsn="postgres://u@/hubbub?host=/run/pg"),
+        ),
+    ],
+)
+def test_parse_database_url_names_the_backend_and_target(url: str, parsed: DatabaseUrl) -> None:
+    assert parse_database_url(url) == parsed
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("hubbub.db", "unsupported database URL scheme '(none)'"),
+        ("mysql://localhost/hubbub", "unsupported database URL scheme 'mysql'"),
+        ("sqlite://hubbub.db", "malformed SQLite URL"),
+        ("sqlite:///x.db?mode=ro", "malformed SQLite URL"),
+        ("sqlite:///", "names no file"),
+        ("sqlite:///folder/", "names no file"),
+        ("postgresql://u:secret@db:notaport/hubbub", "has a malformed port"),
+        ("postgresql://u:secret@db:99999/hubbub", "has a malformed port"),
+        ("postgresql://u:secret@/hubbub", "names no host"),
+        ("postgresql://[::1/hubbub", "malformed database URL"),
+        ("sqlite:///a\nb/", "names no file"),
+    ],
+)
+def test_a_refused_url_says_what_to_fix_on_one_line(url: str, says: str) -> None:
+    with pytest.raises(DatabaseUrlError) as refused:
+        parse_database_url(url)
+    message = str(refused.value)
+    assert isinstance(refused.value, ValueError)
+    assert says in message
+    assert "sqlite:///relative/path.db" in message
+    assert "\n" not in message
+    assert "secret" not in message
 
 
 async def test_a_relative_sqlite_path_is_created_with_its_folder(

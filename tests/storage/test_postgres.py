@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -12,7 +13,14 @@ import trio
 import trio_asyncio
 from servers import PostgresServer, ServerError
 
-from hubbub.storage import NewDirectMessage, Storage, StorageUnavailable, User, open_storage
+from hubbub.storage import (
+    NewDirectMessage,
+    NewGroupMessage,
+    Storage,
+    StorageUnavailable,
+    User,
+    open_storage,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -151,3 +159,82 @@ async def test_a_server_outage_is_unavailable_and_the_pool_recovers() -> None:
             assert await storage.schema_version() >= 1
     finally:
         await trio.to_thread.run_sync(server.cleanup)
+
+
+KILL_ROUNDS = 150  # ~3 s of killing at one round per ~20 ms
+POOL_SIZE = 4
+
+
+async def test_backends_killed_over_and_over_are_unavailable_and_the_pool_heals(
+    postgres_url: str,
+) -> None:
+    """F1: every call returns or raises StorageUnavailable while the server keeps killing the
+    pool's backends; afterwards the pool has replaced its dead connections by itself."""
+    database = urlsplit(postgres_url).path.lstrip("/")
+    async with (
+        open_storage(postgres_url, timeout=2, pool_size=POOL_SIZE) as storage,
+        raw_connection(postgres_url) as run,
+    ):
+        await storage.migrate()
+        alice, bob = await two_users(storage)
+        group = await storage.create_group("g", alice.id)
+        killing_done = trio.Event()
+        outcomes = {"ok": 0, "unavailable": 0}
+        acked: dict[str, int] = {}
+
+        async def kill_backends() -> None:
+            for _ in range(KILL_ROUNDS):
+                await run(
+                    lambda c: c.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        database,
+                    )
+                )
+                await trio.sleep(0.02)
+            killing_done.set()
+
+        async def call(make: Callable[[], Awaitable[Any]]) -> Any:
+            # Anything but a result or StorageUnavailable (a driver error, a hang) fails.
+            try:
+                with trio.fail_after(10):
+                    result = await make()
+            except StorageUnavailable:
+                outcomes["unavailable"] += 1
+                return None
+            outcomes["ok"] += 1
+            return result
+
+        async def work(worker: int) -> None:
+            n = 0
+            while not killing_done.is_set():
+                client_id = f"{worker}-{n}"
+                batch = [NewDirectMessage(alice.id, bob.id, "hi", None, client_id)]
+                stored = await call(lambda b=batch: storage.store_direct_messages(b))
+                if stored is not None:
+                    acked[client_id] = stored[0].message.id
+                grouped = [NewGroupMessage(group.id, alice.id, "all", None, client_id)]
+                await call(lambda g=grouped: storage.store_group_messages(g))
+                await call(lambda: storage.direct_history(alice.id, bob.id, None, 20))
+                await call(lambda: storage.user_by_id(bob.id))
+                await call(lambda: storage.group_members(group.id))
+                n += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(kill_backends)
+            for worker in range(POOL_SIZE + 2):
+                nursery.start_soon(work, worker)
+
+        assert outcomes["unavailable"] > 0, "the backends were never killed under a call"
+        # A connection whose backend died while idle is found out on its next use: at most
+        # one failure per pooled connection, then every call succeeds again.
+        for _ in range(POOL_SIZE):
+            if await call(storage.ping) is None:
+                continue
+        for _ in range(20):
+            with trio.fail_after(10):
+                await storage.ping()
+                assert await storage.user_by_id(alice.id) == alice
+        for client_id, message_id in acked.items():
+            stored = await storage.direct_by_client_id(alice.id, client_id)
+            assert stored is not None and stored.id == message_id

@@ -5,9 +5,26 @@ Contract for implementers:
 - Every method is async and safe to call from many Trio tasks at once.
 - Nothing blocks the event loop: SQLite work runs in a worker thread.
 - A method that returns has committed its writes (durable per the backend's
-  settings); a method that raises wrote nothing.
-- Driver errors never escape: unreachable or timed-out databases raise
-  ``StorageUnavailable``; uniqueness violations raise ``Conflict``.
+  settings).
+- Driver errors never escape. A call raises one of ``storage.errors``:
+
+  - ``InvalidData``: the database refuses the data itself (text with NUL or a lone
+    surrogate, an integer outside signed 64 bits, a reference to a user, group or message
+    that does not exist, any other rule of the schema). Nothing was written. A batch
+    method (``store_direct_messages``, ``store_group_messages``) that raises it wrote none
+    of the batch, so a caller may store the members one by one to find the offender and
+    still store the others.
+  - ``Conflict``: a uniqueness rule refused the write. Nothing was written.
+  - ``StorageUnavailable``: the database cannot be reached, failed, or did not answer
+    within the timeout. Whether a write was committed is unknown (the answer can be lost
+    after the commit); message writes are idempotent per ``(author_id, client_id)``, so
+    resending with the same ``client_id`` is safe.
+
+- Lookups by a value no row can hold (an id outside signed 64 bits, text with NUL) find
+  nothing, without asking the database: None, an empty collection, or False. Bounds
+  (``before``, ``after_id``, ``limit``, a read position) past that range act as its end.
+- Both backends behave alike in all of the above (``values.py`` checks inputs before
+  either database sees them).
 - Lists come back in ascending id order unless a docstring says otherwise.
 """
 
@@ -60,7 +77,8 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def create_user(self, username: str, email: str, password_hash: str) -> User:
-        """Insert a user. Raises ``Conflict("username")`` or ``Conflict("email")``.
+        """Insert a user. Raises ``Conflict("username")`` or ``Conflict("email")``, and
+        ``InvalidData`` for text that cannot be stored.
 
         Usernames and emails are unique case-insensitively."""
 
@@ -95,7 +113,11 @@ class Storage(abc.ABC):
         exists (stored earlier, or earlier in this same batch) stores nothing and answers
         the first stored row with ``created=False``. ``client_id=None`` is never a duplicate.
         ``delivered_ids`` are marked ``delivered`` (if still ``pending``) in the same
-        transaction, so the writer can piggyback status updates on inserts."""
+        transaction, so the writer can piggyback status updates on inserts.
+
+        Raises ``InvalidData`` if any message cannot be stored (e.g. a NUL in its body, or
+        an unknown recipient); then nothing of the call was written, ``delivered_ids``
+        included."""
 
     @abc.abstractmethod
     async def mark_delivered(self, message_ids: Sequence[int]) -> None:
@@ -131,15 +153,17 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def create_group(self, name: str, creator_id: int) -> Group:
-        """Create a group; the creator joins it as ``admin`` in the same transaction."""
+        """Create a group; the creator joins it as ``admin`` in the same transaction.
+        ``InvalidData`` for an unknown creator or a name that cannot be stored."""
 
     @abc.abstractmethod
     async def group(self, group_id: int) -> Group | None: ...
 
     @abc.abstractmethod
     async def add_member(self, group_id: int, user_id: int, role: MemberRole = "member") -> None:
-        """Raises ``Conflict("member")`` if already a member. A new member's last read is the
-        group's newest message id at join time (no backlog of history as unread)."""
+        """Raises ``Conflict("member")`` if already a member, ``InvalidData`` for an unknown
+        group or user. A new member's last read is the group's newest message id at join
+        time (no backlog of history as unread)."""
 
     @abc.abstractmethod
     async def remove_member(self, group_id: int, user_id: int) -> bool:
@@ -166,7 +190,8 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def store_group_messages(self, batch: Sequence[NewGroupMessage]) -> list[StoredGroup]:
-        """As ``store_direct_messages``, for group messages (idempotent per author/client_id)."""
+        """As ``store_direct_messages``, for group messages (idempotent per author/client_id);
+        ``InvalidData`` for an unknown group or author, or text that cannot be stored."""
 
     @abc.abstractmethod
     async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
@@ -183,10 +208,6 @@ class Storage(abc.ABC):
         self, group_id: int, after_id: int, limit: int
     ) -> list[GroupMessage]:
         """The OLDEST ``limit`` messages with id > ``after_id``, ascending id."""
-
-    @abc.abstractmethod
-    async def latest_group_message_id(self, group_id: int) -> int:
-        """0 for a group without messages."""
 
     @abc.abstractmethod
     async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:

@@ -1,0 +1,349 @@
+"""The SQL both backends share, written once.
+
+- The column lists every query selects, in the order the records in ``records.py`` take.
+- ``Queries``: every statement ``SqlStorage`` runs. Those that read the same in both
+  dialects are written once, in PostgreSQL's spelling; ``sqlite_queries`` translates
+  them once, at import: SQLite accepts numbered parameters (``?NNN``), so ``$n`` becomes
+  ``?n`` (a parameter used twice is passed once to both), and it spells
+  ``least``/``greatest`` as its multi-argument ``min``/``max``. The few a dialect
+  spells its own way, each backend gives.
+- Row mappers, taking the backend's timestamp converter (SQLite stores integer
+  microseconds; asyncpg returns ``datetime``).
+- ``SqlStorage``: the interface methods that are nothing but one of those statements
+  (after the checks of ``values.py``: a lookup by an id or text no row can hold finds
+  nothing without asking the database).
+
+What is left in ``sqlite.py`` and ``postgres.py`` is what really differs: case-insensitive
+matching, id lists, timestamps the database fills in itself, transactions, the message
+batches and the error translation.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from hubbub.storage.interface import Storage
+from hubbub.storage.records import (
+    DirectMessage,
+    Group,
+    GroupMember,
+    GroupMessage,
+    MemberRole,
+    User,
+    UserRef,
+)
+from hubbub.storage.values import MAX_INT, clamp, fits, possible_ids, storable
+
+USER = "id, username, email, password_hash, created_at, last_seen"
+DIRECT = "id, author_id, recipient_id, body, image_url, client_id, status, created_at"
+GROUP = "id, name, created_by, created_at"
+GROUP_MESSAGE = "id, group_id, author_id, body, image_url, client_id, created_at"
+MEMBER = (
+    "m.group_id, m.user_id, u.username, m.role, m.last_read_message_id, m.joined_at"
+    " FROM group_members m JOIN users u ON u.id = m.user_id"
+)
+
+
+@attrs.frozen(kw_only=True)
+class Queries:
+    """The statements of ``SqlStorage``. The defaults are the shared ones, in PostgreSQL's
+    spelling."""
+
+    # Each dialect's own; ``$1``/``?1`` of the last two is the backend's ``_id_array``.
+    user_by_username: str
+    usernames: str
+    mark_delivered: str
+
+    ping: str = "SELECT 1"
+    user_by_id: str = f"SELECT {USER} FROM users WHERE id = $1"
+    list_users: str = "SELECT id, username FROM users ORDER BY id"
+    set_last_seen: str = "UPDATE users SET last_seen = $2 WHERE id = $1"
+    direct_message: str = f"SELECT {DIRECT} FROM direct_messages WHERE id = $1"
+    direct_by_client_id: str = (
+        f"SELECT {DIRECT} FROM direct_messages WHERE author_id = $1 AND client_id = $2"
+    )
+    mark_read: str = f"UPDATE direct_messages SET status = 'read' WHERE id = $1 RETURNING {DIRECT}"
+    # The expressions match direct_messages_conversation_idx, so this is one index range.
+    direct_history: str = (
+        f"SELECT {DIRECT} FROM direct_messages WHERE least(author_id, recipient_id) = $1"
+        " AND greatest(author_id, recipient_id) = $2 AND id < $3 ORDER BY id DESC LIMIT $4"
+    )
+    pending_direct_messages: str = (
+        f"SELECT {DIRECT} FROM direct_messages WHERE recipient_id = $1"
+        " AND status = 'pending' ORDER BY id LIMIT $2"
+    )
+    conversation_partners: str = (
+        "SELECT recipient_id FROM direct_messages WHERE author_id = $1"
+        " UNION SELECT author_id FROM direct_messages WHERE recipient_id = $1"
+    )
+    group: str = f"SELECT {GROUP} FROM groups WHERE id = $1"
+    remove_member: str = (
+        "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2 RETURNING 1"
+    )
+    set_member_role: str = (
+        "UPDATE group_members SET role = $3 WHERE group_id = $1 AND user_id = $2 RETURNING 1"
+    )
+    group_members: str = f"SELECT {MEMBER} WHERE m.group_id = $1 ORDER BY m.user_id"
+    member: str = f"SELECT {MEMBER} WHERE m.group_id = $1 AND m.user_id = $2"
+    groups_of: str = (
+        "SELECT g.id, g.name, g.created_by, g.created_at FROM groups g"
+        " JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.id"
+    )
+    co_members: str = (
+        "SELECT DISTINCT other.user_id FROM group_members mine"
+        " JOIN group_members other ON other.group_id = mine.group_id"
+        " WHERE mine.user_id = $1 AND other.user_id <> $1"
+    )
+    group_by_client_id: str = (
+        f"SELECT {GROUP_MESSAGE} FROM group_messages WHERE author_id = $1 AND client_id = $2"
+    )
+    group_history: str = (
+        f"SELECT {GROUP_MESSAGE} FROM group_messages WHERE group_id = $1 AND id < $2"
+        " ORDER BY id DESC LIMIT $3"
+    )
+    group_messages_after: str = (
+        f"SELECT {GROUP_MESSAGE} FROM group_messages WHERE group_id = $1 AND id > $2"
+        " ORDER BY id LIMIT $3"
+    )
+    advance_group_read: str = (
+        "UPDATE group_members SET last_read_message_id = greatest(last_read_message_id,"
+        " least($3, (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1)))"
+        " WHERE group_id = $1 AND user_id = $2 RETURNING last_read_message_id"
+    )
+
+
+_SQLITE_SPELLING = [
+    (re.compile(r"\$(\d+)"), r"?\1"),
+    (re.compile(r"\bleast\("), "min("),
+    (re.compile(r"\bgreatest\("), "max("),
+]
+
+
+def for_sqlite(statement: str) -> str:
+    """A shared statement in SQLite's spelling: the same parameters and functions."""
+    for pattern, replacement in _SQLITE_SPELLING:
+        statement = pattern.sub(replacement, statement)
+    return statement
+
+
+_SHARED = [f for f in attrs.fields(Queries) if f.default is not attrs.NOTHING]
+
+
+def sqlite_queries(**own: str) -> Queries:
+    """The shared statements in SQLite's spelling, and SQLite's ``own``."""
+    return Queries(**{f.name: for_sqlite(f.default) for f in _SHARED}, **own)
+
+
+#: A backend's conversion of a stored timestamp to an aware UTC ``datetime``.
+Stamp = Callable[[Any], datetime]
+
+
+def to_user(row: Sequence[Any], stamp: Stamp) -> User:
+    *head, created_at, last_seen = row
+    return User(*head, stamp(created_at), None if last_seen is None else stamp(last_seen))
+
+
+def to_direct(row: Sequence[Any], stamp: Stamp) -> DirectMessage:
+    return DirectMessage(*row[:-1], stamp(row[-1]))
+
+
+def to_group(row: Sequence[Any], stamp: Stamp) -> Group:
+    return Group(*row[:-1], stamp(row[-1]))
+
+
+def to_group_message(row: Sequence[Any], stamp: Stamp) -> GroupMessage:
+    return GroupMessage(*row[:-1], stamp(row[-1]))
+
+
+def to_member(row: Sequence[Any], stamp: Stamp) -> GroupMember:
+    return GroupMember(*row[:-1], stamp(row[-1]))
+
+
+class SqlStorage(Storage):
+    """The interface methods that run one shared statement each.
+
+    A backend provides ``_rows`` (one statement, autocommitted), its dialect of the
+    statements as ``_sql``, and its timestamp converters."""
+
+    _sql: Queries
+
+    @abc.abstractmethod
+    async def _rows(self, statement: str, *args: Any) -> Sequence[Sequence[Any]]:
+        """Run one statement on its own; its rows. Raises only ``StorageError``s."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def _stamp(value: Any) -> datetime:
+        """A stored timestamp as an aware UTC ``datetime``."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def _stored_time(when: datetime) -> Any:
+        """An aware ``datetime`` as the backend stores it."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def _id_array(ids: list[int]) -> Any:
+        """``ids`` as the one parameter that stands for a list of them, however long."""
+
+    async def _first(self, mapper: Callable[[Any, Stamp], Any], statement: str, *args: Any) -> Any:
+        rows = await self._rows(statement, *args)
+        return mapper(rows[0], self._stamp) if rows else None
+
+    async def _all(self, mapper: Callable[[Any, Stamp], Any], statement: str, *args: Any) -> list:
+        return [mapper(row, self._stamp) for row in await self._rows(statement, *args)]
+
+    async def ping(self) -> None:
+        await self._rows(self._sql.ping)
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        if not fits(user_id):
+            return None
+        return await self._first(to_user, self._sql.user_by_id, user_id)
+
+    async def user_by_username(self, username: str) -> User | None:
+        if not storable(username):
+            return None
+        return await self._first(to_user, self._sql.user_by_username, username)
+
+    async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
+        if not (ids := possible_ids(user_ids)):
+            return {}
+        rows = await self._rows(self._sql.usernames, self._id_array(ids))
+        return {row[0]: row[1] for row in rows}
+
+    async def list_users(self) -> list[UserRef]:
+        return [UserRef(*row) for row in await self._rows(self._sql.list_users)]
+
+    async def set_last_seen(self, user_id: int, when: datetime) -> None:
+        stored_time = self._stored_time(when)
+        if fits(user_id):
+            await self._rows(self._sql.set_last_seen, user_id, stored_time)
+
+    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
+        if ids := possible_ids(message_ids):
+            await self._rows(self._sql.mark_delivered, self._id_array(ids))
+
+    async def direct_message(self, message_id: int) -> DirectMessage | None:
+        if not fits(message_id):
+            return None
+        return await self._first(to_direct, self._sql.direct_message, message_id)
+
+    async def direct_by_client_id(self, author_id: int, client_id: str) -> DirectMessage | None:
+        if not (fits(author_id) and storable(client_id)):
+            return None
+        return await self._first(to_direct, self._sql.direct_by_client_id, author_id, client_id)
+
+    async def mark_read(self, message_id: int) -> DirectMessage | None:
+        if not fits(message_id):
+            return None
+        return await self._first(to_direct, self._sql.mark_read, message_id)
+
+    async def direct_history(
+        self, user_id: int, other_id: int, before: int | None, limit: int
+    ) -> list[DirectMessage]:
+        if not fits(user_id, other_id):
+            return []
+        newest_first = await self._all(
+            to_direct,
+            self._sql.direct_history,
+            min(user_id, other_id),
+            max(user_id, other_id),
+            MAX_INT if before is None else clamp(before),
+            clamp(max(limit, 0)),
+        )
+        return newest_first[::-1]
+
+    async def pending_direct_messages(self, recipient_id: int, limit: int) -> list[DirectMessage]:
+        if not fits(recipient_id):
+            return []
+        return await self._all(
+            to_direct, self._sql.pending_direct_messages, recipient_id, clamp(max(limit, 0))
+        )
+
+    async def conversation_partners(self, user_id: int) -> set[int]:
+        if not fits(user_id):
+            return set()
+        rows = await self._rows(self._sql.conversation_partners, user_id)
+        return {row[0] for row in rows} - {user_id}
+
+    async def group(self, group_id: int) -> Group | None:
+        if not fits(group_id):
+            return None
+        return await self._first(to_group, self._sql.group, group_id)
+
+    async def remove_member(self, group_id: int, user_id: int) -> bool:
+        return fits(group_id, user_id) and bool(
+            await self._rows(self._sql.remove_member, group_id, user_id)
+        )
+
+    async def set_member_role(self, group_id: int, user_id: int, role: MemberRole) -> bool:
+        return fits(group_id, user_id) and bool(
+            await self._rows(self._sql.set_member_role, group_id, user_id, role)
+        )
+
+    async def group_members(self, group_id: int) -> list[GroupMember]:
+        if not fits(group_id):
+            return []
+        return await self._all(to_member, self._sql.group_members, group_id)
+
+    async def member(self, group_id: int, user_id: int) -> GroupMember | None:
+        if not fits(group_id, user_id):
+            return None
+        return await self._first(to_member, self._sql.member, group_id, user_id)
+
+    async def groups_of(self, user_id: int) -> list[Group]:
+        if not fits(user_id):
+            return []
+        return await self._all(to_group, self._sql.groups_of, user_id)
+
+    async def co_members(self, user_id: int) -> set[int]:
+        if not fits(user_id):
+            return set()
+        return {row[0] for row in await self._rows(self._sql.co_members, user_id)}
+
+    async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
+        if not (fits(author_id) and storable(client_id)):
+            return None
+        return await self._first(
+            to_group_message, self._sql.group_by_client_id, author_id, client_id
+        )
+
+    async def group_history(
+        self, group_id: int, before: int | None, limit: int
+    ) -> list[GroupMessage]:
+        if not fits(group_id):
+            return []
+        newest_first = await self._all(
+            to_group_message,
+            self._sql.group_history,
+            group_id,
+            MAX_INT if before is None else clamp(before),
+            clamp(max(limit, 0)),
+        )
+        return newest_first[::-1]
+
+    async def group_messages_after(
+        self, group_id: int, after_id: int, limit: int
+    ) -> list[GroupMessage]:
+        if not fits(group_id):
+            return []
+        return await self._all(
+            to_group_message,
+            self._sql.group_messages_after,
+            group_id,
+            clamp(after_id),
+            clamp(max(limit, 0)),
+        )
+
+    async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
+        if not fits(group_id, user_id):
+            return None
+        rows = await self._rows(self._sql.advance_group_read, group_id, user_id, clamp(message_id))
+        return rows[0][0] if rows else None
