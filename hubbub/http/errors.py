@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, jsonify
+from quart import Quart, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from hubbub.storage.errors import StorageUnavailable
@@ -34,7 +34,9 @@ def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
         status = error.code or 500
-        detail = "request body too large" if status == 413 else error.description or error.name
+        detail = error.description or error.name
+        if status == 413:
+            detail = f"the request body is larger than {request.max_content_length} bytes"
         log.info("request refused", extra={"fields": {"status": status, "detail": detail}})
         return jsonify({"detail": detail}), status
 
