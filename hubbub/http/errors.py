@@ -15,10 +15,11 @@ log = logging.getLogger("hubbub.http")
 class ApiError(Exception):
     """Raise from a handler to answer ``status`` with ``detail``."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.headers = headers or {}
 
 
 def install_error_handlers(app: Quart) -> None:
@@ -29,7 +30,7 @@ def install_error_handlers(app: Quart) -> None:
         log.info(
             "request refused", extra={"fields": {"status": error.status, "detail": error.detail}}
         )
-        return jsonify({"detail": error.detail}), error.status
+        return jsonify({"detail": error.detail}), error.status, error.headers
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
