@@ -99,6 +99,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("rate_window", _positive_float, 60.0, "rate limit window, seconds"),
     Option("max_message_length", _positive_int, 4000, "characters of text per message"),
     Option("max_upload_bytes", _positive_int, 10 * 1024 * 1024, "largest image upload, bytes"),
+    Option(
+        "max_image_pixels",
+        _positive_int,
+        25_000_000,
+        "largest image accepted, in pixels (width x height); checked before decoding",
+    ),
     Option("outbound_queue", _positive_int, 512, "frames queued per connection before closing it"),
     Option("ping_interval", _positive_float, 20.0, "seconds between server keepalive pings"),
     Option("ping_timeout", _positive_float, 20.0, "seconds to wait for a pong before closing"),
@@ -125,6 +131,7 @@ class Settings:
     rate_window: float
     max_message_length: int
     max_upload_bytes: int
+    max_image_pixels: int
     outbound_queue: int
     ping_interval: float
     ping_timeout: float

@@ -149,13 +149,14 @@ async def _receive(part: FilePart, upload: Upload, body_limit: int) -> None:
 @streams_body
 async def upload_image() -> dict:
     claims = caller()
-    limit = context().settings.max_upload_bytes
+    settings = context().settings
+    limit = settings.max_upload_bytes
     body_limit = limit + MULTIPART_OVERHEAD
     if request.content_length is not None and request.content_length > body_limit:
         raise ApiError(413, f"the image is larger than the limit of {limit} bytes")
     part = FilePart(_boundary(request.headers.get("Content-Type", "")))
     try:
-        async with _store().upload(limit) as upload:
+        async with _store().upload(limit, max_pixels=settings.max_image_pixels) as upload:
             await _receive(part, upload, body_limit)
             image = await upload.finish()
     except TooLarge as error:
