@@ -158,6 +158,12 @@ class Settings:
     rate_window: float = _setting(_positive_float, "60", "rate-limit window, seconds")
     max_message_length: int = _setting(_positive_int, "4000", "characters of text per message")
     max_upload_bytes: int = _setting(_positive_int, "10485760", "largest image upload")
+    max_image_pixels: int = _setting(
+        _positive_int,
+        "25000000",
+        "largest image accepted, width x height in pixels (413 past it, judged from the "
+        "header before any decoding)",
+    )
     outbound_queue: int = _setting(
         _positive_int,
         "512",

@@ -4,16 +4,30 @@ An upload is written to a temporary file in the media folder, checked, and renam
 place as ``<uuid4 hex>.<ext>``. A stored file never changes afterwards, which is what lets
 ``GET /media/...`` be cached forever and lets ``is_known_url`` cache its answers.
 
+Checking never decodes the whole bitmap: a small file can decode to hundreds of megabytes
+(a "decompression bomb"; Pillow needs up to 8 bytes per pixel, a WebP twice over). First
+the header is parsed and its width x height held to a pixel budget, before any pixel data
+is read. Then, at most ``CHECK_CONCURRENCY`` at a time, the file's body is checked in a way
+whose memory does not grow with its pixel count:
+
+- PNG: ``verify()`` reads every chunk to ``IEND`` and checks its CRC (no inflating).
+- WebP: opening it already had libwebp's demuxer validate every chunk of the container.
+- JPEG: the entropy-coded data must reach an end-of-image marker (a truncated file does
+  not); decoding it, even at 1/8 scale, costs up to 8 bytes per pixel for a progressive one.
+- GIF: the first frame is decoded: one byte per pixel, so at most the pixel budget.
+
 Every disk access runs in a worker thread; the pure helpers (``detect_format``,
 ``format_of_name``, ``name_of_url``) do no I/O.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import tempfile
 import uuid
+import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,14 +40,21 @@ from PIL import Image
 
 #: Enough leading bytes to tell every accepted format apart.
 MAGIC_BYTES = 12
-#: Decoding is refused above this many pixels: a small compressed file can decode to
-#: gigabytes (a "decompression bomb"). 50 megapixels covers any camera photo.
-MAX_PIXELS = 50_000_000
+#: Images of more pixels are refused (``HUBBUB_MAX_IMAGE_PIXELS``): 25 megapixels holds a
+#: 6000x4000 camera photo and refuses a 7000x7000 bomb. Recipients decode what we serve.
+DEFAULT_MAX_PIXELS = 25_000_000
+#: Image checks running at once, per store: each reads a whole file (up to the upload
+#: limit) and a GIF's first frame may take a byte per pixel.
+CHECK_CONCURRENCY = 2
 #: Names ``is_known_url`` remembers; past this the least recently asked is forgotten.
 KNOWN_NAMES_CACHE = 10_000
 
 _NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp)")
 _TEMP_PREFIX = ".upload-"
+_JPEG_END = b"\xff\xd9"
+
+# Pillow warns past its own budget (89 megapixels); ours is lower and refuses those first.
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
 @attrs.frozen
@@ -122,11 +143,14 @@ class Upload:
 
     Get one from ``MediaStore.upload``; call ``write`` per chunk, then ``finish``."""
 
-    def __init__(self, store: MediaStore, path: Path, file: BinaryIO, limit: int) -> None:
+    def __init__(
+        self, store: MediaStore, path: Path, file: BinaryIO, limit: int, max_pixels: int
+    ) -> None:
         self._store = store
         self._path = path
         self._file = file
         self._limit = limit
+        self._max_pixels = max_pixels
         self._head = b""
         self.size = 0
         self._finished = False
@@ -150,11 +174,12 @@ class Upload:
         return fmt
 
     async def finish(self) -> StoredImage:
-        """Check that the whole file decodes as the format its first bytes claim, and move
-        it into place under a new unique name. Raises ``NotAnImage`` or ``TooLarge``."""
+        """Check the file as the module docstring says, as the format its first bytes
+        claim, and move it into place under a new unique name. Raises ``TooLarge`` (over
+        the pixel budget) or ``NotAnImage``."""
         fmt = self._format()
         await trio.to_thread.run_sync(_seal, self._file)
-        width, height = await trio.to_thread.run_sync(_decoded_size, self._path, fmt)
+        width, height = await self._store.check(self._path, fmt, self._max_pixels)
         filename = f"{uuid.uuid4().hex}.{fmt.ext}"
         await trio.to_thread.run_sync(os.replace, self._path, self._store.directory / filename)
         self._finished = True
@@ -173,21 +198,45 @@ class MediaStore:
     """Stored images in one folder. Use it from one Trio thread: the async methods do their
     disk work in worker threads; only ``is_known_url`` may stat on the caller's thread."""
 
-    def __init__(self, directory: Path, *, cache_size: int = KNOWN_NAMES_CACHE) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        cache_size: int = KNOWN_NAMES_CACHE,
+        check_concurrency: int = CHECK_CONCURRENCY,
+    ) -> None:
         self.directory = directory
         self._known: OrderedDict[str, None] = OrderedDict()
         self._cache_size = cache_size
+        self._checks = trio.CapacityLimiter(check_concurrency)
+        #: Image checks running now, and the most that ever ran at once.
+        self.checks_running = 0
+        self.checks_peak = 0
 
     @asynccontextmanager
-    async def upload(self, limit: int) -> AsyncIterator[Upload]:
-        """A new ``Upload`` of at most ``limit`` bytes. Unless ``finish`` succeeded, its
-        temporary file is gone when the block exits, however it exits."""
+    async def upload(
+        self, limit: int, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> AsyncIterator[Upload]:
+        """A new ``Upload`` of at most ``limit`` bytes and ``max_pixels`` pixels. Unless
+        ``finish`` succeeded, its temporary file is gone when the block exits, however it
+        exits."""
         path, file = await trio.to_thread.run_sync(_create_temp, self.directory)
-        upload = Upload(self, path, file, limit)
+        upload = Upload(self, path, file, limit, max_pixels)
         try:
             yield upload
         finally:
             await upload._discard()
+
+    async def check(self, path: Path, fmt: ImageFormat, max_pixels: int) -> tuple[int, int]:
+        """Width and height of the image at ``path`` once checked (see the module
+        docstring); never more than ``check_concurrency`` checks run at once."""
+        async with self._checks:
+            self.checks_running += 1
+            self.checks_peak = max(self.checks_peak, self.checks_running)
+            try:
+                return await trio.to_thread.run_sync(_checked_size, path, fmt, max_pixels)
+            finally:
+                self.checks_running -= 1
 
     async def read(self, filename: str) -> bytes | None:
         """The bytes of a stored image; None unless ``filename`` is a valid stored name
@@ -273,26 +322,41 @@ def _create_temp(directory: Path) -> tuple[Path, BinaryIO]:
     return Path(name), os.fdopen(fd, "wb")
 
 
-def _decoded_size(path: Path, fmt: ImageFormat) -> tuple[int, int]:
-    """Width and height of the image at ``path`` after decoding all of it as ``fmt``."""
+def _checked_size(path: Path, fmt: ImageFormat, max_pixels: int) -> tuple[int, int]:
+    """Width and height of the image at ``path``, checked as ``fmt`` within ``max_pixels``.
+
+    The failures say nothing of the file's path or of Pillow's internals: they are shown to
+    the uploader."""
     try:
         with Image.open(path, formats=[fmt.pillow_name]) as image:
             width, height = image.size
-            if width * height > MAX_PIXELS:
+            if width * height > max_pixels:
                 raise TooLarge(
-                    f"the image is {width}x{height} pixels; at most {MAX_PIXELS} are accepted"
+                    f"the image is {width}x{height} pixels; at most {max_pixels} are accepted"
                 )
-            image.verify()
-        # verify() leaves the image unusable and does not decode pixels; load() does.
-        with Image.open(path, formats=[fmt.pillow_name]) as image:
-            image.load()
-            return image.size
+            if fmt is JPEG:
+                _check_jpeg_end(path, image.tile[0][2])
+            elif fmt is GIF:
+                image.load()
+            else:
+                image.verify()
+            return width, height
     except MediaRejected:
         raise
-    except Exception as error:  # Pillow signals bad data with many exception types.
+    except Image.DecompressionBombError:
+        raise TooLarge(f"the image has more than {max_pixels} pixels") from None
+    except Exception:  # Pillow signals bad data with many exception types.
         raise NotAnImage(
-            f"the file starts like a {fmt.pillow_name} image but does not decode ({error})"
+            f"the file starts like a {fmt.pillow_name} image but does not decode as one"
         ) from None
+
+
+def _check_jpeg_end(path: Path, scan_start: int) -> None:
+    # Entropy-coded data escapes every 0xFF it holds, so the first FF D9 after the scan
+    # starts is the end-of-image marker: a file cut short has none.
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if data.find(_JPEG_END, scan_start) == -1:
+            raise NotAnImage("the file starts like a JPEG image but does not decode as one")
 
 
 def _seal(file: BinaryIO) -> None:

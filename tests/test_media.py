@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -40,6 +43,41 @@ def encoded_image(
     buffer = io.BytesIO()
     image.save(buffer, format=pillow_format)
     return buffer.getvalue()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack("!I", len(data)) + kind + data + struct.pack("!I", zlib.crc32(kind + data))
+
+
+@functools.cache
+def png_bomb(width: int, height: int, *, pixels: bool = True) -> bytes:
+    """An RGBA PNG of ``width`` x ``height`` black pixels, a few hundred KB that decode to
+    4 bytes per pixel. Without ``pixels`` its image data is garbage (a valid header only)."""
+    row = b"\x00" * (1 + 4 * width)
+    if pixels:
+        compressor = zlib.compressobj(9)
+        parts = [compressor.compress(row * 64) for _ in range(height // 64)]
+        parts += [compressor.compress(row * (height % 64)), compressor.flush()]
+        data = b"".join(parts)
+    else:
+        data = b"not zlib data at all"
+    header = struct.pack("!IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", data)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def cut(data: bytes, fraction: float) -> bytes:
+    return data[: int(len(data) * fraction)]
+
+
+def corrupt(data: bytes) -> bytes:
+    """``data`` with one byte in its middle changed."""
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
 
 
 def temp_files(directory: Path) -> list[str]:
@@ -134,8 +172,10 @@ def test_only_relative_media_urls_name_a_file(url: str, expected: str | None) ->
     assert name_of_url(url) == expected
 
 
-async def store_image(store: MediaStore, data: bytes, chunk: int = 5) -> media.StoredImage:
-    async with store.upload(limit=1024 * 1024) as upload:
+async def store_image(
+    store: MediaStore, data: bytes, chunk: int = 5, max_pixels: int = media.DEFAULT_MAX_PIXELS
+) -> media.StoredImage:
+    async with store.upload(limit=1024 * 1024, max_pixels=max_pixels) as upload:
         for start in range(0, len(data), chunk):
             await upload.write(data[start : start + chunk])
         return await upload.finish()
@@ -180,13 +220,30 @@ async def test_a_wrong_signature_is_refused_as_soon_as_it_arrives(tmp_path: Path
         encoded_image("JPEG", (40, 40), noisy=True)[:300],
         b"\x89PNG\r\n\x1a\n" + b"\x00" * 50,  # signature and garbage
         b"\x89PNG",  # too short to say
+        # A header that parses, then a body cut short, in each format.
+        cut(encoded_image("PNG", (64, 64), noisy=True), 0.9),
+        cut(encoded_image("JPEG", (64, 64), noisy=True), 0.9),
+        cut(encoded_image("GIF", (64, 64), noisy=True), 0.9),
+        cut(encoded_image("WEBP", (64, 64), noisy=True), 0.9),
+        corrupt(encoded_image("PNG", (64, 64), noisy=True)),  # a chunk's CRC fails
     ],
 )
 async def test_a_file_that_does_not_decode_is_refused(tmp_path: Path, data: bytes) -> None:
     store = MediaStore(tmp_path)
-    with pytest.raises(NotAnImage):
-        await store_image(store, data)
+    with pytest.raises(NotAnImage, match=r"not a PNG|does not decode") as refused:
+        await store_image(store, data, chunk=4096)
+    # Shown to the uploader: nothing of the server's files or of Pillow's internals.
+    assert str(tmp_path) not in str(refused.value) and ".part" not in str(refused.value)
     assert temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("pillow_format", ["PNG", "JPEG", "GIF", "WEBP"])
+async def test_a_whole_image_of_each_format_passes_the_checks(
+    tmp_path: Path, pillow_format: str
+) -> None:
+    data = encoded_image(pillow_format, (64, 48), noisy=True)
+    stored = await store_image(MediaStore(tmp_path), data, chunk=4096)
+    assert (stored.width, stored.height) == (64, 48)
 
 
 async def test_a_jpeg_signature_on_a_png_body_is_refused(tmp_path: Path) -> None:
@@ -196,13 +253,47 @@ async def test_a_jpeg_signature_on_a_png_body_is_refused(tmp_path: Path) -> None
         await store_image(MediaStore(tmp_path), data)
 
 
-async def test_too_many_pixels_is_refused_before_decoding(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(media, "MAX_PIXELS", 99)
+async def test_too_many_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
     with pytest.raises(TooLarge, match="10x10 pixels"):
-        await store_image(MediaStore(tmp_path), encoded_image("GIF", (10, 10)))
+        await store_image(MediaStore(tmp_path), encoded_image("GIF", (10, 10)), max_pixels=99)
     assert temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("pixels", [True, False], ids=["real bitmap", "garbage bitmap"])
+async def test_a_decompression_bomb_is_refused_from_its_header(
+    tmp_path: Path, pixels: bool
+) -> None:
+    # 7000x7000 RGBA: about 190 KB that decode to 196 MB. Refused as too large even when
+    # its pixel data is garbage: so the body was never looked at, let alone decoded.
+    data = png_bomb(7000, 7000, pixels=pixels)
+    assert len(data) < 300_000
+    with pytest.raises(TooLarge, match="7000x7000 pixels; at most 25000000"):
+        await store_image(MediaStore(tmp_path), data, chunk=64 * 1024)
+    assert temp_files(tmp_path) == []
+
+
+async def test_past_pillows_own_bomb_limit_is_too_large_too(tmp_path: Path) -> None:
+    data = png_bomb(20_000, 20_000, pixels=False)  # Pillow itself refuses to open this
+    with pytest.raises(TooLarge, match="more than 25000000 pixels"):
+        await store_image(MediaStore(tmp_path), data)
+
+
+async def test_no_more_checks_run_at_once_than_the_store_allows(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path, check_concurrency=2)
+    path = tmp_path / "image.png"
+    path.write_bytes(encoded_image("PNG", (300, 300), noisy=True))
+    sizes: list[tuple[int, int]] = []
+
+    async def check() -> None:
+        sizes.append(await store.check(path, PNG, media.DEFAULT_MAX_PIXELS))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(8):
+            nursery.start_soon(check)
+    assert sizes == [(300, 300)] * 8
+    # All eight started together; without the limiter all eight would have run at once.
+    assert store.checks_peak == 2
+    assert store.checks_running == 0
 
 
 async def test_a_cancelled_upload_leaves_no_temporary_file(tmp_path: Path) -> None:

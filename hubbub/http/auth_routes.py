@@ -37,14 +37,25 @@ async def signup() -> tuple[dict, int]:
 
 @auth.post("/login")
 async def login() -> dict:
+    """Tokens for a username and password. Failed attempts are throttled per username and
+    per client address (throttle.py): past the limit, 429 with ``Retry-After``."""
     body = await form_or_json()
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise ApiError(422, "username and password are required")
+    throttle, address = context().login_throttle, request.remote_addr or ""
+    wait = throttle.attempt(username, address)
+    if wait is not None:
+        raise ApiError(
+            429,
+            f"too many failed logins: try again in {wait} seconds",
+            {"Retry-After": str(wait)},
+        )
     user = await context().storage.user_by_username(username)
     ok = await verify_password(user.password_hash if user else None, password)
     if user is None or not ok:
         raise ApiError(401, "incorrect username or password")
+    throttle.succeeded(username, address)
     return context().tokens.issue_pair(user.id, user.username)
 
 

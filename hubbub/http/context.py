@@ -10,6 +10,7 @@ from quart import current_app
 
 from hubbub.auth.tokens import TokenIssuer
 from hubbub.config import Settings
+from hubbub.http.throttle import LoginThrottle
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage
 
@@ -47,6 +48,8 @@ class HttpContext:
     readiness: Callable[[], Awaitable[dict[str, bool]]]
     #: The node's chat domain; None in a bare app (tests of HTTP alone).
     chat: ChatQueries | None = None
+    #: Failed-login counts of this node (per process, see throttle.py).
+    login_throttle: LoginThrottle = attrs.Factory(LoginThrottle)
 
 
 def context() -> HttpContext:

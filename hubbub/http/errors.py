@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, jsonify
+from quart import Quart, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from hubbub.storage.errors import StorageUnavailable
@@ -15,10 +15,11 @@ log = logging.getLogger("hubbub.http")
 class ApiError(Exception):
     """Raise from a handler to answer ``status`` with ``detail``."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.headers = headers or {}
 
 
 def install_error_handlers(app: Quart) -> None:
@@ -29,12 +30,14 @@ def install_error_handlers(app: Quart) -> None:
         log.info(
             "request refused", extra={"fields": {"status": error.status, "detail": error.detail}}
         )
-        return jsonify({"detail": error.detail}), error.status
+        return jsonify({"detail": error.detail}), error.status, error.headers
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
         status = error.code or 500
-        detail = "request body too large" if status == 413 else error.description or error.name
+        detail = error.description or error.name
+        if status == 413:
+            detail = f"the request body is larger than {request.max_content_length} bytes"
         log.info("request refused", extra={"fields": {"status": status, "detail": detail}})
         return jsonify({"detail": detail}), status
 

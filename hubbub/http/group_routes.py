@@ -1,8 +1,10 @@
 """Groups over HTTP: creation, membership and history (docs/contract.md, docs/groups.md).
 
-Who sees what: a group is visible to its members only. Anyone else gets 404 for any
-group id, whether or not a group has it, so group ids reveal nothing. A member who is not
-an admin gets 403 for the admin-only actions (add, remove others, promote).
+Who sees what: a group is visible to its members only. CONTRACT.md has history and
+add-member answer a caller who is not a member of an existing group 403 (404 only for an
+id no group has); every other group endpoint answers non-members 404 as for a missing
+group. A member who is not an admin gets 403 for the admin-only actions (add, remove
+others, promote).
 
 The invariant kept here: a group with members has at least one admin. Leaving is always
 allowed; when the last admin goes, the longest-standing remaining member becomes admin.
@@ -19,7 +21,7 @@ from hubbub.http.context import context
 from hubbub.http.errors import ApiError
 from hubbub.http.guards import caller
 from hubbub.http.message_routes import history_object, page_args
-from hubbub.http.validation import int_arg, json_body
+from hubbub.http.validation import check_id, int_arg, json_body
 from hubbub.protocol.views import group_frame
 from hubbub.storage import Conflict, Group, GroupMember
 
@@ -66,10 +68,11 @@ async def history(group_id: int) -> Response:
     me = caller()
     before, limit = page_args()
     ctx = context()
-    await _membership(group_id, me.user_id)
     group = await ctx.storage.group(group_id)
     if group is None:
         raise _not_visible()
+    if await ctx.storage.member(group_id, me.user_id) is None:
+        raise _not_a_member()
     page = await ctx.storage.group_history(group_id, before, limit)
     names = await ctx.chat.directory.names({m.author_id for m in page})
     return jsonify(
@@ -96,7 +99,10 @@ async def add_member(group_id: int) -> dict:
     me = caller()
     user_id = await _user_id_arg()
     ctx = context()
-    _require_admin(await _membership(group_id, me.user_id), "add members")
+    mine = await ctx.storage.member(group_id, me.user_id)
+    if mine is None:
+        raise _not_visible() if await ctx.storage.group(group_id) is None else _not_a_member()
+    _require_admin(mine, "add members")
     if await ctx.chat.directory.name(user_id) is None:
         raise ApiError(404, "no such user")
     try:
@@ -166,6 +172,10 @@ def _not_visible() -> ApiError:
     return ApiError(404, "no such group among yours: check the id, or ask an admin to add you")
 
 
+def _not_a_member() -> ApiError:
+    return ApiError(403, "you are not a member of this group: ask one of its admins to add you")
+
+
 async def _depart(member: GroupMember) -> None:
     """Remove ``member``. Guarantees that, when an admin leaves, the group's remaining
     members include an admin, and that the chat service hears of the change."""
@@ -217,17 +227,10 @@ def _member_object(member: GroupMember) -> dict[str, Any]:
     }
 
 
-async def _optional_json() -> dict[str, Any]:
-    """The JSON object body, ``{}`` when there is no body at all, else 422."""
-    if not await request.get_data():
-        return {}
-    return await json_body()
-
-
 async def _name_arg() -> str:
     raw = request.args.get("name")
     if raw is None:
-        raw = (await _optional_json()).get("name")
+        raw = (await json_body(empty_ok=True)).get("name")
     name = raw.strip() if isinstance(raw, str) else ""
     if not 1 <= len(name) <= NAME_MAX:
         raise ApiError(
@@ -240,7 +243,7 @@ async def _user_id_arg() -> int:
     if "user_id" in request.args:
         value: object = int_arg("user_id")
     else:
-        value = (await _optional_json()).get("user_id")
-    if type(value) is not int or value < 1:
+        value = (await json_body(empty_ok=True)).get("user_id")
+    if value is None:
         raise ApiError(422, "user_id is required: a positive integer, in the query or JSON body")
-    return value
+    return check_id(value, "user_id")

@@ -14,6 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from quart import Blueprint, request
 from quart.wrappers import Response
 
+from hubbub.http.boundary import streams_body
 from hubbub.http.context import context
 from hubbub.http.errors import ApiError
 from hubbub.http.guards import caller
@@ -24,7 +25,7 @@ log = logging.getLogger("hubbub.http")
 uploads = Blueprint("uploads", __name__)
 
 #: Room for the multipart framing (boundaries, part headers, small extra fields) on top
-#: of the image itself; app.py allows the same for every request body.
+#: of the image itself; the request's body cap (boundary.py) allows the same.
 MULTIPART_OVERHEAD = 64 * 1024
 #: Longest wait for the next piece of an upload's body before giving up on it.
 BODY_STALL_TIMEOUT = 30.0
@@ -145,15 +146,17 @@ async def _receive(part: FilePart, upload: Upload, body_limit: int) -> None:
 
 
 @uploads.post("/upload/image")
+@streams_body
 async def upload_image() -> dict:
     claims = caller()
-    limit = context().settings.max_upload_bytes
+    settings = context().settings
+    limit = settings.max_upload_bytes
     body_limit = limit + MULTIPART_OVERHEAD
     if request.content_length is not None and request.content_length > body_limit:
         raise ApiError(413, f"the image is larger than the limit of {limit} bytes")
     part = FilePart(_boundary(request.headers.get("Content-Type", "")))
     try:
-        async with _store().upload(limit) as upload:
+        async with _store().upload(limit, max_pixels=settings.max_image_pixels) as upload:
             await _receive(part, upload, body_limit)
             image = await upload.finish()
     except TooLarge as error:

@@ -75,13 +75,15 @@ ANY_MEMBER = {
     "unknown group": 404,
 }
 ADMIN_ONLY = {**ANY_MEMBER, "member": 403}
+# CONTRACT.md: history and add-member tell a non-member that an existing group exists.
+OUTSIDER_403 = {"outsider": 403}
 
 MATRIX = [
     ("GET", "/groups/{group}", ANY_MEMBER),
-    ("GET", "/groups/{group}/messages", ANY_MEMBER),
+    ("GET", "/groups/{group}/messages", {**ANY_MEMBER, **OUTSIDER_403}),
     ("GET", "/groups/{group}/members", ANY_MEMBER),
     ("POST", "/groups/{group}/leave", ANY_MEMBER),
-    ("POST", "/groups/{group}/add-member?user_id={stranger}", ADMIN_ONLY),
+    ("POST", "/groups/{group}/add-member?user_id={stranger}", {**ADMIN_ONLY, **OUTSIDER_403}),
     ("DELETE", "/groups/{group}/members/{other_member}", ADMIN_ONLY),
     ("POST", "/groups/{group}/members/{other_member}/promote", ADMIN_ONLY),
 ]
@@ -112,14 +114,35 @@ async def test_authorisation_matrix(
             assert response.json()["detail"]
 
 
-async def test_an_outsider_cannot_tell_a_group_exists(http: HubbubHTTP, cast: Cast) -> None:
+async def test_an_outsider_cannot_tell_a_group_exists_from_its_info_or_members(
+    http: HubbubHTTP, cast: Cast
+) -> None:
     group_id = await new_group(http, cast)
     token = cast.outsider.access_token
-    for suffix in ("", "/messages", "/members"):
+    for suffix in ("", "/members"):
         existing = await call(http, "GET", f"/groups/{group_id}{suffix}", token)
         missing = await call(http, "GET", f"/groups/{UNKNOWN}{suffix}", token)
         assert existing.status_code == missing.status_code == 404
         assert existing.json() == missing.json()
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("GET", "/messages"), ("POST", "/add-member?user_id={stranger}")]
+)
+async def test_history_and_add_member_are_403_for_a_non_member_and_404_for_no_group(
+    http: HubbubHTTP, cast: Cast, method: str, suffix: str
+) -> None:
+    group_id = await new_group(http, cast)
+    token = cast.outsider.access_token
+    path = suffix.format(stranger=cast.stranger.id)
+    existing = await call(http, method, f"/groups/{group_id}{path}", token)
+    missing = await call(http, method, f"/groups/{UNKNOWN}{path}", token)
+    assert existing.status_code == 403, existing.text
+    assert "not a member" in existing.json()["detail"]
+    assert missing.status_code == 404, missing.text
+    assert missing.json()["detail"]
+    members = await roles(http, group_id, cast.admin.access_token)
+    assert cast.stranger.id not in members and cast.outsider.id not in members
 
 
 @pytest.mark.parametrize(
@@ -389,7 +412,7 @@ async def test_a_removed_member_loses_the_group(http: HubbubHTTP, cast: Cast) ->
     }
     gone = cast.other_member.access_token
     assert ok(await call(http, "GET", "/groups/all", gone)) == []
-    assert (await call(http, "GET", f"/groups/{group_id}/messages", gone)).status_code == 404
+    assert (await call(http, "GET", f"/groups/{group_id}/messages", gone)).status_code == 403
     assert cast.other_member.id not in await roles(http, group_id, cast.admin.access_token)
     again = await call(http, "DELETE", path, cast.admin.access_token)
     assert again.status_code == 404

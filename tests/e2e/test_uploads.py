@@ -15,7 +15,7 @@ from hubbub.client import HubbubHTTP
 from hubbub.http import upload_routes
 from hubbub.node import Node
 from tests.e2e.conftest import UserMaker
-from tests.test_media import encoded_image
+from tests.test_media import encoded_image, png_bomb
 
 NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp)")
 BOUNDARY = "hubbub-test-boundary"
@@ -98,8 +98,33 @@ async def test_a_truncated_png_is_415(node: Node, http: HubbubHTTP, make_user: U
     data = encoded_image("PNG", (64, 64), noisy=True)
     response = await upload(http, alice.access_token, data[: len(data) // 2])
     assert response.status_code == 415
-    assert "does not decode" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "does not decode" in detail
+    # Nothing of the server's own files: not the data dir, not the temporary file's name.
+    assert str(node.settings.data_dir) not in detail and ".part" not in detail
     assert media_files(node) == []
+
+
+async def test_a_decompression_bomb_is_413_from_its_header(
+    node: Node, http: HubbubHTTP, make_user: UserMaker
+) -> None:
+    alice = await make_user("alice")
+    response = await upload(http, alice.access_token, png_bomb(7000, 7000))
+    assert response.status_code == 413
+    assert "7000x7000 pixels" in response.json()["detail"]
+    assert media_files(node) == []
+
+
+async def test_the_pixel_budget_is_configurable(
+    node_factory: Callable[..., AsyncIterator[Node]],
+) -> None:
+    async with node_factory(max_image_pixels="100") as small, HubbubHTTP(small.url) as http:
+        account = await http.register("px", "px@example.com", "correct horse battery")
+        refused = await upload(http, account.access_token, encoded_image("PNG", (11, 10)))
+        accepted = await upload(http, account.access_token, encoded_image("PNG", (10, 10)))
+    assert refused.status_code == 413, refused.text
+    assert "at most 100" in refused.json()["detail"]
+    assert accepted.status_code == 200, accepted.text
 
 
 async def test_uploading_needs_a_valid_token(
