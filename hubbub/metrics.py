@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -13,60 +15,50 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        counter = functools.partial(Counter, registry=self.registry)
         self.connections = Gauge(
             "hubbub_ws_connections", "Open WebSocket connections", registry=self.registry
         )
-        self.connections_total = Counter(
-            "hubbub_ws_connections_opened", "WebSocket connections opened", registry=self.registry
+        self.connections_total = counter(
+            "hubbub_ws_connections_opened", "WebSocket connections opened"
         )
-        self.frames_in = Counter(
-            "hubbub_ws_frames_in", "Frames received from clients", registry=self.registry
-        )
-        self.frames_out = Counter(
-            "hubbub_ws_frames_out", "Frames sent to clients", registry=self.registry
-        )
-        self.errors = Counter(
+        self.frames_in = counter("hubbub_ws_frames_in", "Frames received from clients")
+        self.frames_out = counter("hubbub_ws_frames_out", "Frames sent to clients")
+        self.errors = counter(
             "hubbub_errors",
             "Refused frames and requests, by reason",
             ["reason"],
-            registry=self.registry,
         )
-        self.restarts = Counter(
+        self.restarts = counter(
             "hubbub_actor_restarts",
             "Supervised children restarted, by supervisor",
             ["supervisor"],
-            registry=self.registry,
         )
-        self.messages_stored = Counter(
+        self.messages_stored = counter(
             "hubbub_messages_stored",
             "Messages committed to storage",
             ["kind"],
-            registry=self.registry,
         )
-        self.group_overflows = Counter(
+        self.group_overflows = counter(
             "hubbub_group_mailbox_overflows",
             "Group events that found their GroupActor's mailbox full (members resync)",
-            registry=self.registry,
         )
-        self.slow_consumers = Counter(
+        self.slow_consumers = counter(
             "hubbub_slow_consumers_closed",
             "Connections closed because they could not keep up",
-            registry=self.registry,
         )
         # With Redis only: events the other nodes missed live (they are in storage), and
         # the resyncs that fetch what was missed from there.
-        self.bus_dropped = Counter(
+        self.bus_dropped = counter(
             "hubbub_bus_dropped",
             "Bus events that did not reach Redis (publish failed, timed out, or outbox full)",
-            registry=self.registry,
         )
-        self.bus_resyncs = Counter(
+        self.bus_resyncs = counter(
             "hubbub_bus_resyncs",
             "Resyncs of local users and groups from storage, by cause "
             "(reconnect: this node's pub/sub connection came back; "
             "lost: another node announced events it could not publish)",
             ["cause"],
-            registry=self.registry,
         )
         for cause in ("reconnect", "lost"):
             self.bus_resyncs.labels(cause)  # exported at 0 before the first one

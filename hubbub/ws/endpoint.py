@@ -46,31 +46,22 @@ class _Authenticated:
     expires_at: float
 
 
+@attrs.define(kw_only=True, eq=False)
 class ChatEndpoint:
     """Accepts WebSocket connections for the chat protocol."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        tokens: TokenIssuer,
-        storage: Storage,
-        metrics: Metrics,
-        handler: FrameHandler,
-        keepalive: Keepalive,
-    ) -> None:
-        self.settings = settings
-        self.tokens = tokens
-        self.storage = storage
-        self.metrics = metrics
-        self.handler = handler
-        self.keepalive = keepalive
-        #: Every open session, for a node that drains.
-        self.sessions: set[Session] = set()
-        self._none_left = trio.Event()
-        #: Live sessions per user on this node (users with none are left out), for
-        #: ``max_connections_per_user``.
-        self._live: dict[int, int] = {}
+    settings: Settings
+    tokens: TokenIssuer
+    storage: Storage
+    metrics: Metrics
+    handler: FrameHandler
+    keepalive: Keepalive
+    #: Every open session, for a node that drains.
+    sessions: set[Session] = attrs.field(factory=set, init=False)
+    _none_left: trio.Event = attrs.field(factory=trio.Event, init=False)
+    #: Live sessions per user on this node (users with none are left out), for
+    #: ``max_connections_per_user``.
+    _live: dict[int, int] = attrs.field(factory=dict, init=False)
 
     async def serve(self, stream: trio.SocketStream, already_read: bytes) -> None:
         """Serve one connection to its end. Never raises (but for cancellation).

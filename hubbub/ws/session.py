@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+from collections.abc import Iterator
 from typing import Protocol
 
+import attrs
 import trio
 
 from hubbub.config import Settings
@@ -57,53 +59,66 @@ class FrameHandler(Protocol):
         """Called once, whatever ended the session."""
 
 
+def _outbox(
+    session: Session,
+) -> tuple[trio.MemorySendChannel[Outgoing], trio.MemoryReceiveChannel[Outgoing]]:
+    return trio.open_memory_channel[Outgoing](session.settings.outbound_queue)
+
+
+def _unacked_slots(session: Session) -> trio.Semaphore:
+    # Each send in flight comes back as an ack plus an echo: bounding the unacked sends
+    # keeps a fast pipelining client from overflowing its own queue. The reader waits
+    # instead, and TCP slows the client down.
+    slots = max(1, session.settings.outbound_queue // 4)
+    return trio.Semaphore(slots, max_value=slots)
+
+
+#: An outbox item: a frame, or a frame and the direct message it delivers. A message
+#: counts as delivered only once its frame is written, so whatever is still queued when
+#: the connection closes stays pending and comes again on the next connect.
+Outgoing = bytes | tuple[bytes, int]
+
+
+@attrs.define(eq=False, repr=False)
 class Session:
     """An authenticated connection of ``user_id``. Create it, then ``await run()``."""
 
-    def __init__(
-        self,
-        connection: WebSocketConnection,
-        user_id: int,
-        username: str,
-        *,
-        token_expires_at: float,
-        settings: Settings,
-        metrics: Metrics,
-        handler: FrameHandler,
-    ) -> None:
-        self.id = next(_ids)
-        #: When the access token the connection opened with expires (trio clock): the
-        #: node's Keepalive closes the session then (1008).
-        self._token_expires_at = token_expires_at
-        self.user_id = user_id
-        self.username = username
-        self.connection = connection
-        self.settings = settings
-        self.metrics = metrics
-        self.handler = handler
-        # An item is a frame, or a frame and the direct message it delivers: a message
-        # counts as delivered only once its frame is written, so whatever is still queued
-        # when the connection closes stays pending and comes again on the next connect.
-        self._outbox, self._outbox_reader = trio.open_memory_channel[bytes | tuple[bytes, int]](
-            settings.outbound_queue
-        )
-        #: Frames queued and frames written so far, for ``flushed``.
-        self._queued = 0
-        self._written = 0
-        self._progress = trio.Event()
-        # Each send in flight comes back as an ack plus an echo: bounding the unacked
-        # sends keeps a fast pipelining client from overflowing its own queue. The reader
-        # waits instead, and TCP slows the client down.
-        unacked = max(1, settings.outbound_queue // 4)
-        self._unacked = trio.Semaphore(unacked, max_value=unacked)
-        self._scope = trio.CancelScope()
-        self._answered = trio.Event()
-        #: Set to stop reading frames (a node that drains); what was read goes on.
-        self._draining = False
-        self._read_scope: trio.CancelScope | None = None
-        self._writing_since: float | None = None
-        self._close_code = CLOSE_NORMAL
-        self._close_reason = ""
+    connection: WebSocketConnection
+    user_id: int
+    username: str
+    #: When the access token the connection opened with expires (trio clock): the
+    #: node's Keepalive closes the session then (1008).
+    _token_expires_at: float = attrs.field(kw_only=True, alias="token_expires_at")
+    settings: Settings = attrs.field(kw_only=True)
+    metrics: Metrics = attrs.field(kw_only=True)
+    handler: FrameHandler = attrs.field(kw_only=True)
+    id: int = attrs.field(init=False, factory=lambda: next(_ids))
+    _channel: tuple[trio.MemorySendChannel[Outgoing], trio.MemoryReceiveChannel[Outgoing]] = (
+        attrs.field(init=False, default=attrs.Factory(_outbox, takes_self=True))
+    )
+    #: Frames queued and frames written so far, for ``flushed``.
+    _queued: int = attrs.field(init=False, default=0)
+    _written: int = attrs.field(init=False, default=0)
+    _progress: trio.Event = attrs.field(init=False, factory=trio.Event)
+    _unacked: trio.Semaphore = attrs.field(
+        init=False, default=attrs.Factory(_unacked_slots, takes_self=True)
+    )
+    _scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
+    _answered: trio.Event = attrs.field(init=False, factory=trio.Event)
+    #: Set to stop reading frames (a node that drains); what was read goes on.
+    _draining: bool = attrs.field(init=False, default=False)
+    _read_scope: trio.CancelScope | None = attrs.field(init=False, default=None)
+    _writing_since: float | None = attrs.field(init=False, default=None)
+    _close_code: int = attrs.field(init=False, default=CLOSE_NORMAL)
+    _close_reason: str = attrs.field(init=False, default="")
+
+    @property
+    def _outbox(self) -> trio.MemorySendChannel[Outgoing]:
+        return self._channel[0]
+
+    @property
+    def _outbox_reader(self) -> trio.MemoryReceiveChannel[Outgoing]:
+        return self._channel[1]
 
     def __repr__(self) -> str:
         return f"<Session {self.id} user={self.user_id}>"
@@ -115,14 +130,10 @@ class Session:
 
         ``delivers``: the direct message the frame delivers; the handler hears of it
         through ``frames_written`` once the frame is on the socket."""
-        try:
+        with self._queueing():
             self._outbox.send_nowait(payload if delivers is None else (payload, delivers))
             self._queued += 1
             return True
-        except trio.WouldBlock:
-            self._close_slow()
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
         return False
 
     async def send(self, payload: bytes) -> bool:
@@ -132,16 +143,22 @@ class Session:
         the client does not drain its queue within the keepalive timeout."""
         if self._scope.cancel_called:
             return False
-        try:
-            with trio.fail_after(self.settings.ping_timeout):
-                await self._outbox.send(payload)
+        with self._queueing(), trio.fail_after(self.settings.ping_timeout):
+            await self._outbox.send(payload)
             self._queued += 1
             return True
-        except trio.TooSlowError:
+        return False
+
+    @contextlib.contextmanager
+    def _queueing(self) -> Iterator[None]:
+        """A queue that stays full closes the session as a slow consumer; a closed one
+        just refuses."""
+        try:
+            yield
+        except (trio.WouldBlock, trio.TooSlowError):
             self._close_slow()
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass
-        return False
 
     async def flushed(self) -> bool:
         """Wait until every frame queued so far is written to the socket.

@@ -150,7 +150,7 @@ async def test_a_full_group_mailbox_closes_the_members_sessions_and_is_counted(
 
     metrics = Metrics()
     actor = GroupActor(
-        7,
+        group_id=7,
         storage=storage,
         bus=LocalBus(),
         users=Users(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Collection
+from typing import Any
 
 import attrs
 
@@ -32,7 +33,7 @@ from hubbub.engine.chat.users import LocalUsers
 from hubbub.engine.chat.writes import ImagePolicy, WriteGate, refuse_unstored
 from hubbub.engine.runtime.actor import ActorError, Mailbox
 from hubbub.engine.runtime.registry import Registry
-from hubbub.engine.runtime.supervisor import ChildSpec, Restart, Supervisor
+from hubbub.engine.runtime.supervisor import Child, ChildSpec, Restart, Supervisor
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage
 
@@ -125,23 +126,11 @@ def build_chat(
     users: Registry[int] = Registry(users_supervisor, lambda user_id: user_spec(user_id))
     group_actors: Registry[int] = Registry(groups_supervisor, lambda group_id: group_spec(group_id))
     local_users = LocalUsers(users)
-    direct = DirectMessaging(
-        storage=storage,
-        bus=bus,
-        presence=presence,
-        directory=directory,
-        gate=gate,
-        metrics=metrics,
-    )
-    groups = GroupMessaging(
-        storage=storage,
-        bus=bus,
-        directory=directory,
-        gate=gate,
-        metrics=metrics,
-        group_actors=group_actors,
-    )
-    announcer = PresenceAnnouncer(storage=storage, bus=bus, presence=presence, directory=directory)
+    # What every rule works with (``ChatPart``), then what each needs besides.
+    part: dict[str, Any] = {"storage": storage, "bus": bus, "directory": directory}
+    direct = DirectMessaging(**part, presence=presence, gate=gate, metrics=metrics)
+    groups = GroupMessaging(**part, gate=gate, metrics=metrics, group_actors=group_actors)
+    announcer = PresenceAnnouncer(**part, presence=presence)
     commits = CommitQueue()
 
     def make_writer() -> StorageWriter:
@@ -176,27 +165,30 @@ def build_chat(
     )
 
     def user_spec(user_id: int) -> ChildSpec:
-        return ChildSpec(
+        return _transient(
             f"user:{user_id}",
             lambda: UserActor(
-                user_id,
+                user_id=user_id,
                 bus=bus,
                 direct=direct,
                 groups=groups,
                 announcer=announcer,
                 gate=gate,
-                idle_timeout=chat.user_idle_timeout,
+                idle=chat.user_idle_timeout,
             ),
-            Restart.TRANSIENT,
         )
 
     def group_spec(group_id: int) -> ChildSpec:
-        return ChildSpec(
+        return _transient(
             f"group:{group_id}",
             lambda: GroupActor(
-                group_id, storage=storage, bus=bus, users=local_users, metrics=metrics
+                group_id=group_id, storage=storage, bus=bus, users=local_users, metrics=metrics
             ),
-            Restart.TRANSIENT,
         )
 
     return chat
+
+
+def _transient(name: str, build: Callable[[], Child]) -> ChildSpec:
+    """An on-demand actor: restarted if it crashes, not when it passivates."""
+    return ChildSpec(name, build, Restart.TRANSIENT)

@@ -8,9 +8,9 @@ from collections.abc import Container, Sequence
 
 import attrs
 
-from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.messages import StoreDirect
-from hubbub.engine.chat.ports import Bus, Event, Peer, Presence, user_channel
+from hubbub.engine.chat.part import ChatPart
+from hubbub.engine.chat.ports import Event, Peer, Presence, user_channel
 from hubbub.engine.chat.recent import RecentIds
 from hubbub.engine.chat.writes import WriteGate
 from hubbub.metrics import Metrics
@@ -18,7 +18,7 @@ from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
 from hubbub.protocol.views import direct_frame
-from hubbub.storage import NewDirectMessage, Storage, StoredDirect
+from hubbub.storage import NewDirectMessage, StoredDirect
 
 log = logging.getLogger("hubbub.engine")
 
@@ -26,13 +26,10 @@ CATCH_UP_PAGE = 200
 
 
 @attrs.define(kw_only=True)
-class DirectMessaging:
+class DirectMessaging(ChatPart):
     """The rules of one-to-one messages."""
 
-    storage: Storage
-    bus: Bus
     presence: Presence
-    directory: UserDirectory
     gate: WriteGate
     metrics: Metrics
 
@@ -42,10 +39,7 @@ class DirectMessaging:
         ):
             peer.refuse(reasons.RECIPIENT_NOT_FOUND, frame.client_id)
             return
-        if not await self.gate.allowed_image(frame.image_url):
-            peer.refuse(reasons.INVALID_IMAGE_URL, frame.client_id)
-            return
-        if not await self.gate.within_limit(peer, "direct", frame.client_id):
+        if not await self.gate.admits(peer, "direct", frame.image_url, frame.client_id):
             return
         message = NewDirectMessage(
             peer.user_id, frame.recipient_id, frame.message, frame.image_url, frame.client_id

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+import attrs
 import trio
 
 from hubbub.engine.chat.messages import MEMBERSHIP, IsMember, Reload, Resync
@@ -34,28 +35,24 @@ log = logging.getLogger("hubbub.engine")
 RESYNC_LIMIT = 1000
 
 
+@attrs.define(eq=False, slots=False, kw_only=True)
 class GroupActor(Actor):
-    def __init__(
-        self,
-        group_id: int,
-        *,
-        storage: Storage,
-        bus: Bus,
-        users: LocalUsers,
-        metrics: Metrics,
-        idle_timeout: float = 60.0,
-    ) -> None:
-        super().__init__(f"group:{group_id}", mailbox_size=8192, idle_timeout=idle_timeout)
-        self.group_id = group_id
-        self.storage = storage
-        self.bus = bus
-        self.users = users
-        self.metrics = metrics
-        self.members: frozenset[int] = frozenset()
-        self._stale = True
-        self._fanned = RecentIds()
-        #: Ids up to here were current when the actor started (members caught up).
-        self._floor: int | None = None
+    """Built with what it uses: storage, the bus, this node's live users, metrics."""
+
+    group_id: int
+    storage: Storage
+    bus: Bus
+    users: LocalUsers
+    metrics: Metrics
+    idle: float = 60.0
+    members: frozenset[int] = attrs.field(factory=frozenset, init=False)
+    _stale: bool = attrs.field(default=True, init=False)
+    _fanned: RecentIds = attrs.field(factory=RecentIds, init=False)
+    #: Ids up to here were current when the actor started (members caught up).
+    _floor: int | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__init__(f"group:{self.group_id}", mailbox_size=8192, idle_timeout=self.idle)
         # Subscribing and loading are the first work, after the start: a slow bus or
         # database must not hold up the supervisor, which starts children one at a time.
         self.tell_nowait(Reload())

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import attrs
 
-from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.messages import JOINED, MEMBERSHIP, IsMember, StoreGroup
-from hubbub.engine.chat.ports import Bus, Event, Peer, group_channel, user_channel
+from hubbub.engine.chat.part import ChatPart
+from hubbub.engine.chat.ports import Event, Peer, group_channel, user_channel
 from hubbub.engine.chat.recent import RecentIds
 from hubbub.engine.chat.writes import WriteGate
 from hubbub.engine.runtime.actor import ActorError
@@ -20,7 +20,7 @@ from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
 from hubbub.protocol.views import GROUP_MESSAGE_STATUS, group_frame
-from hubbub.storage import NewGroupMessage, Storage, StoredGroup
+from hubbub.storage import NewGroupMessage, StoredGroup
 
 log = logging.getLogger("hubbub.engine")
 
@@ -33,12 +33,9 @@ NAME_CACHE = 10_000
 
 
 @attrs.define(kw_only=True)
-class GroupMessaging:
+class GroupMessaging(ChatPart):
     """The rules of group messages. ``group_actors`` holds this node's GroupActors."""
 
-    storage: Storage
-    bus: Bus
-    directory: UserDirectory
     gate: WriteGate
     metrics: Metrics
     group_actors: Registry[int]
@@ -77,10 +74,7 @@ class GroupMessaging:
         if not member:
             peer.refuse(reasons.NOT_A_MEMBER, frame.client_id)
             return
-        if not await self.gate.allowed_image(frame.image_url):
-            peer.refuse(reasons.INVALID_IMAGE_URL, frame.client_id)
-            return
-        if not await self.gate.within_limit(peer, "group", frame.client_id):
+        if not await self.gate.admits(peer, "group", frame.image_url, frame.client_id):
             return
         message = NewGroupMessage(
             frame.group_id, peer.user_id, frame.message, frame.image_url, frame.client_id

@@ -6,24 +6,20 @@ from datetime import UTC, datetime
 
 import attrs
 
-from hubbub.engine.chat.directory import UserDirectory
-from hubbub.engine.chat.ports import Bus, Event, Peer, Presence, user_channel
+from hubbub.engine.chat.part import ChatPart
+from hubbub.engine.chat.ports import Event, Peer, Presence, user_channel
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
 from hubbub.protocol.views import iso
-from hubbub.storage import Storage
 
 PRESENCE_QUERY_LIMIT = 200
 
 
 @attrs.define(kw_only=True)
-class PresenceAnnouncer:
+class PresenceAnnouncer(ChatPart):
     """Tells the users who share a conversation or a group with a user, and no one else."""
 
-    storage: Storage
-    bus: Bus
     presence: Presence
-    directory: UserDirectory
 
     async def online(self, user_id: int, username: str) -> None:
         """The user's first session on this node: tell contacts, unless another node

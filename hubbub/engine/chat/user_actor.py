@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections import deque
 
+import attrs
 import trio
 
 from hubbub.engine.chat.direct import DirectMessaging
@@ -50,30 +51,25 @@ class _Device:
         self.group = RecentIds()
 
 
+@attrs.define(eq=False, slots=False, kw_only=True)
 class UserActor(Actor):
-    def __init__(
-        self,
-        user_id: int,
-        *,
-        bus: Bus,
-        direct: DirectMessaging,
-        groups: GroupMessaging,
-        announcer: PresenceAnnouncer,
-        gate: WriteGate,
-        idle_timeout: float = 30.0,
-    ) -> None:
-        super().__init__(f"user:{user_id}", mailbox_size=4096, idle_timeout=idle_timeout)
-        self.user_id = user_id
-        self.bus = bus
-        self.direct = direct
-        self.groups = groups
-        self.announcer = announcer
-        self.gate = gate
-        self._devices: list[_Device] = []
-        self._busy = False
-        #: Direct messages lately pushed live, whose delivery mark may still be on its way
-        #: to storage: a resync must not send them again.
-        self._recent_live: deque[int] = deque(maxlen=RECENT_LIVE)
+    """Built with what it uses: the bus, the direct and group rules, presence, the gate."""
+
+    user_id: int
+    bus: Bus
+    direct: DirectMessaging
+    groups: GroupMessaging
+    announcer: PresenceAnnouncer
+    gate: WriteGate
+    idle: float = 30.0
+    _devices: list[_Device] = attrs.field(factory=list, init=False)
+    _busy: bool = attrs.field(default=False, init=False)
+    #: Direct messages lately pushed live, whose delivery mark may still be on its way
+    #: to storage: a resync must not send them again.
+    _recent_live: deque[int] = attrs.field(factory=lambda: deque(maxlen=RECENT_LIVE), init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__init__(f"user:{self.user_id}", mailbox_size=4096, idle_timeout=self.idle)
         self.tell_nowait(_Subscribe())
 
     @property

@@ -38,6 +38,16 @@ class WriteGate:
     rate_limiter: RateLimiter
     image_policy: ImagePolicy | None = None
 
+    async def admits(
+        self, peer: Peer, kind: Kind, image_url: str | None, client_id: str | None
+    ) -> bool:
+        """Whether a send may go on to storage: its image is allowed and it is within the
+        sender's limit. If not, the send has been answered here."""
+        if not await self.allowed_image(image_url):
+            peer.refuse(reasons.INVALID_IMAGE_URL, client_id)
+            return False
+        return await self.within_limit(peer, kind, client_id)
+
     async def allowed_image(self, image_url: str | None) -> bool:
         """Whether a message may carry ``image_url`` (no image is always fine)."""
         if image_url is None or self.image_policy is None:
