@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
-import os
 from pathlib import Path
 
 import pytest
 import trio
-from PIL import Image
 
 from hubbub import media
 from hubbub.media import (
@@ -25,21 +22,9 @@ from hubbub.media import (
     name_of_url,
     store_for,
 )
+from tests.helpers.images import encoded_image
 
 NAME = "0123456789abcdef0123456789abcdef.png"
-
-
-def encoded_image(
-    pillow_format: str, size: tuple[int, int] = (7, 5), *, noisy: bool = False
-) -> bytes:
-    """The bytes of a real image made with Pillow; ``noisy`` ones barely compress."""
-    if noisy:
-        image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
-    else:
-        image = Image.new("RGB", size, (200, 30, 90))
-    buffer = io.BytesIO()
-    image.save(buffer, format=pillow_format)
-    return buffer.getvalue()
 
 
 def temp_files(directory: Path) -> list[str]:

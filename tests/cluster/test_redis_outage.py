@@ -7,17 +7,10 @@ from __future__ import annotations
 import pytest
 
 from hubbub.client import Account
-from tests.cluster.conftest import (
-    NODES,
-    Cluster,
-    counts,
-    drain,
-    eventually,
-    frames_until,
-    is_text,
-    presence_view,
-    send_direct,
-)
+from tests.helpers.chat import counts, drain, frames_until, is_text
+from tests.helpers.cluster import NODES, Cluster
+from tests.helpers.polling import poll_until
+from tests.helpers.views import presence_view
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -43,30 +36,34 @@ async def test_traffic_survives_a_redis_restart_and_nothing_acked_is_lost(
         cluster.connect(sender, A) as sender_a,
         cluster.connect(recipient, B) as recipient_b,
     ):
-        before = await send_direct(sender_a, recipient.id, "before", "before")
+        before = await sender_a.send_direct(recipient.id, "before", "before")
         assert before["status"] == "delivered"
         await recipient_b.receive_where(is_text("message", "before"), timeout=10)
 
         cluster.redis.kill()
-        await eventually(
-            lambda: all_ready_status(cluster, 503), "every node answering 503", NOT_READY_TIMEOUT
+        await poll_until(
+            lambda: all_ready_status(cluster, 503),
+            what="every node answering 503",
+            timeout=NOT_READY_TIMEOUT,
         )
         during = [
-            await send_direct(sender_a, recipient.id, f"during {n}", f"during-{n}")
+            await sender_a.send_direct(recipient.id, f"during {n}", f"during-{n}")
             for n in range(DURING)
         ]
         assert [answer["type"] for answer in during] == ["ack"] * DURING, during
 
         cluster.redis.start()
-        await eventually(
-            lambda: all_ready_status(cluster, 200), "every node ready again", READY_AGAIN_TIMEOUT
+        await poll_until(
+            lambda: all_ready_status(cluster, 200),
+            what="every node ready again",
+            timeout=READY_AGAIN_TIMEOUT,
         )
-        await eventually(
+        await poll_until(
             lambda: _is_online(cluster, sender, recipient.id),
-            "the recipient shown online again",
-            RECLAIM_TIMEOUT,
+            what="the recipient shown online again",
+            timeout=RECLAIM_TIMEOUT,
         )
-        after = await send_direct(sender_a, recipient.id, "after", "after")
+        after = await sender_a.send_direct(recipient.id, "after", "after")
         assert (after["type"], after["status"]) == ("ack", "delivered"), after
         live = await frames_until(recipient_b, is_text("message", "after"))
         live += await drain(recipient_b)
@@ -81,4 +78,4 @@ async def test_traffic_survives_a_redis_restart_and_nothing_acked_is_lost(
 
 
 async def _is_online(cluster: Cluster, viewer: Account, user_id: int) -> bool:
-    return await presence_view(cluster, A, viewer, user_id) == "online"
+    return await presence_view(cluster.http(A), viewer, user_id) == "online"

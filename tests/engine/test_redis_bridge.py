@@ -9,10 +9,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import coredis
 import pytest
 import trio
-from servers import RedisServer
 
 from hubbub.engine.chat.ports import Event
 from hubbub.engine.cluster.redis_bus import RedisBridge, decode_event, encode_event
+from tests.helpers.servers import RedisServer
 
 pytestmark = pytest.mark.redis
 _prefixes = itertools.count()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from servers import free_port
 
 from hubbub.storage import StorageUnavailable, open_storage
+from tests.helpers.servers import free_port
 
 
 @pytest.mark.parametrize(
