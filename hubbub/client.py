@@ -150,8 +150,9 @@ class ChatClient:
         """The ``ack`` or ``error`` the server answered the send with ``client_id`` with
         (other frames are held, as by ``receive_where``)."""
         return await self.receive_where(
-            lambda frame: frame.get("type") in ("ack", "error")
-            and frame.get("client_id") == client_id,
+            lambda frame: (
+                frame.get("type") in ("ack", "error") and frame.get("client_id") == client_id
+            ),
             timeout,
         )
 
