@@ -32,64 +32,37 @@ from __future__ import annotations
 
 import argparse
 import array
-import secrets
 import sys
 
+from bench.harness import cli
 from bench.harness.group_load import GroupPlan, GroupResult, MemberSpec, run_group_worker
 from bench.harness.groups import ensure_group
-from bench.harness.procstat import Snapshot, Span, snapshot
-from bench.harness.report import Value, cost_figures, emit, latency_ms, sum_counts
-from bench.harness.users import SetupError, ensure_users
+from bench.harness.report import Value, emit, sum_counts
+from bench.harness.users import ensure_users
 from bench.harness.wire import chat_url
-from bench.harness.workers import Outcome, WorkerFailed, run_workers
 
 RATE_LIMITED = "rate limit exceeded"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.group", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--url",
-        action="append",
-        required=True,
-        help="node base URL, e.g. http://127.0.0.1:8120 (repeatable or comma-separated)",
-    )
+    parser = cli.new_parser("python -m bench.group", __doc__, "http://127.0.0.1:8120")
     parser.add_argument("--members", type=int, default=500, help="K: members, all online")
     parser.add_argument("--senders", type=int, default=10, help="S: the first S members send")
     parser.add_argument("--messages", type=int, default=100, help="M: messages per sender")
     parser.add_argument("--window", type=int, default=5, help="W: unacked messages per sender")
-    parser.add_argument("--rate", type=float, help="total offered msg/s (default: closed loop)")
-    parser.add_argument("--procs", type=int, default=1, help="load processes")
-    parser.add_argument("--server-pid", type=int, action="append", default=[])
-    parser.add_argument(
-        "--db-pid",
-        type=int,
-        action="append",
-        default=[],
-        help="PostgreSQL postmaster pid: its CPU and its backends' is reported apart",
-    )
-    parser.add_argument("--user-prefix", default="bench")
     parser.add_argument("--group-name", help="default: <user prefix>-group-<members>")
-    parser.add_argument("--connect-timeout", type=float, default=120.0)
     parser.add_argument(
         "--settle",
         type=float,
         default=1.0,
         help="once all are online, wait until no frame arrived for this long (s)",
     )
-    parser.add_argument("--run-timeout", type=float, default=300.0)
-    parser.add_argument("--drain-timeout", type=float, default=5.0)
-    parser.add_argument("--json", action="store_true", help="also print one JSON line")
-    args = parser.parse_args(argv)
-    args.url = [u.strip() for value in args.url for u in value.split(",") if u.strip()]
+    cli.add_load_options(parser, connect_timeout=120.0)
+    args = cli.parse(parser, argv)
     if min(args.members, args.senders, args.window, args.messages, args.procs) < 1:
         parser.error("--members, --senders, --window, --messages and --procs must be at least 1")
     if args.senders > args.members:
         parser.error("--senders cannot exceed --members: senders are members")
-    if args.rate is not None and args.rate <= 0:
-        parser.error("--rate must be positive")
     args.procs = min(args.procs, args.members)
     args.group_name = args.group_name or f"{args.user_prefix}-group-{args.members}"
     return args
@@ -141,31 +114,19 @@ def _missing(results: list[GroupResult], members: int) -> int:
     return sum(max(0, members - got) for flag, got in zip(acked, receipts, strict=True) if flag)
 
 
-def summarise(
-    args: argparse.Namespace, group_id: int, outcome: Outcome, span: Span
-) -> dict[str, Value]:
-    """The figures of one run (``span``: from just before the common start to the last
-    result), in print order."""
-    infos: list[dict] = outcome.infos
-    results: list[GroupResult] = outcome.results
-    latencies = array.array("d")
-    for result in results:
-        latencies.frombytes(result.latencies)
+def summarise(args: argparse.Namespace, run: cli.Run) -> dict[str, Value]:
+    """The figures of one run, in print order."""
+    infos: list[dict] = run.outcome.infos
+    results: list[GroupResult] = run.outcome.results
     members = sum(i["members"] for i in infos)
     acked = sum(r.acked for r in results)
     deliveries = sum(r.deliveries for r in results)
-    last = max((r.last_receive for r in results), default=outcome.start_at)
-    elapsed = max(last - outcome.start_at, 1e-9)
-    figures: dict[str, Value] = {
-        "nodes": len(args.url),
-        "group": f"{args.group_name} (id {group_id})",
+    ready: dict[str, Value] = {
+        "group": f"{args.group_name} (id {run.prepared})",
         "members online": members,
         "senders ready": sum(i["senders"] for i in infos),
-        "window": args.window,
-        "messages per sender": args.messages,
-        "offered rate (msg/s)": args.rate if args.rate else "closed loop",
-        "load processes": len(results),
-        "setup failures": sum_counts([i["failures"] for i in infos]),
+    }
+    counted: dict[str, Value] = {
         "frames before ready": sum_counts([i["early"] for i in infos]),
         "sent": sum(r.sent for r in results),
         "acked": acked,
@@ -175,54 +136,38 @@ def summarise(
         "duplicate deliveries": sum(r.duplicates for r in results),
         "stale group messages": sum(r.stale for r in results),
         "other frames": sum_counts([r.other_frames for r in results]),
-        "sends held by a full window": sum(r.late_sends for r in results),
-        "errors": sum_counts([r.errors for r in results]),
-        "connections closed": sum_counts([r.closed for r in results]),
-        "timed out": any(r.unfinished for r in results),
-        "elapsed to last delivery (s)": round(elapsed, 3),
-        "acked msg/s": round(acked / elapsed, 1),
-        "deliveries/s": round(deliveries / elapsed, 1),
-        "latency ms": latency_ms(latencies),
     }
-    harness_cpu = [r.cpu_seconds for r in results]
-    figures.update(cost_figures(args, span, harness_cpu, deliveries, "deliveries"))
-    return figures
+    return cli.figures(
+        args,
+        run,
+        ready=ready,
+        counted=counted,
+        per_second={"acked msg/s": acked, "deliveries/s": deliveries},
+        cost_of=(deliveries, "deliveries"),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    nonce = secrets.token_hex(4)
-    try:
-        snapshot(args.server_pid, args.db_pid)  # fail now on a wrong pid, not after setup
-        group_id, plans = make_plans(args, nonce)
-    except (SetupError, ValueError, ProcessLookupError) as error:
-        print(f"setup failed: {error}", file=sys.stderr)
+    run = cli.run_load(
+        args,
+        run_group_worker,
+        lambda nonce: make_plans(args, nonce),
+        ready_timeout=2 * args.connect_timeout + 30,  # connecting, then settling
+    )
+    if run is None:
         return 1
-    snapshots: list[Snapshot] = []
-    try:
-        outcome = run_workers(
-            run_group_worker,
-            plans,
-            ready_timeout=2 * args.connect_timeout + 30,  # connecting, then settling
-            run_timeout=args.run_timeout + args.drain_timeout + 30,
-            before_go=lambda: snapshots.append(snapshot(args.server_pid, args.db_pid)),
-            after_done=lambda: snapshots.append(snapshot(args.server_pid, args.db_pid)),
-        )
-    except (WorkerFailed, ProcessLookupError) as error:
-        print(f"load failed: {error}", file=sys.stderr)
-        return 1
-    online = sum(info["members"] for info in outcome.infos)
+    online = sum(info["members"] for info in run.outcome.infos)
     if online == 0:
-        failures = sum_counts([info["failures"] for info in outcome.infos])
+        failures = sum_counts([info["failures"] for info in run.outcome.infos])
         print(
             f"load failed: no member came online ({failures}); see the node's log", file=sys.stderr
         )
         return 1
     if online < args.members:
         print(f"warning: only {online} of {args.members} members came online", file=sys.stderr)
-    figures = summarise(args, group_id, outcome, Span(*snapshots))
-    emit("group messages", figures, as_json=args.json)
-    limited = sum(r.errors.get(RATE_LIMITED, 0) for r in outcome.results)
+    emit("group messages", summarise(args, run), as_json=args.json)
+    limited = sum(r.errors.get(RATE_LIMITED, 0) for r in run.outcome.results)
     if limited:
         print(
             f"warning: the node refused {limited} group messages as over its rate limit; "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bench.harness import cli
 from bench.harness.procstat import Snapshot, Span, open_files_limit, raise_fd_limit, snapshot
 from bench.harness.ready import keep_idle, open_ready
 from bench.harness.report import Value, emit
@@ -29,15 +30,7 @@ SERVER_FD_MARGIN = 64
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.idle", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--url",
-        action="append",
-        required=True,
-        help="node base URL, e.g. http://127.0.0.1:8100 (repeatable or comma-separated)",
-    )
+    parser = cli.new_parser("python -m bench.idle", __doc__, "http://127.0.0.1:8100")
     parser.add_argument("--server-pid", type=int, action="append", required=True)
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--users", type=int, default=200)
@@ -46,8 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--user-prefix", default="bench")
     parser.add_argument("--connect-timeout", type=float, default=120.0)
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
-    args = parser.parse_args(argv)
-    args.url = [u.strip() for value in args.url for u in value.split(",") if u.strip()]
+    args = cli.parse(parser, argv)
     if min(args.connections, args.users, args.batch) < 1:
         parser.error("--connections, --users and --batch must be at least 1")
     args.users = min(args.users, args.connections)

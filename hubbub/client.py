@@ -146,6 +146,32 @@ class ChatClient:
     async def receive_type(self, frame_type: str, timeout: float = 5.0) -> dict[str, Any]:
         return await self.receive_where(lambda frame: frame.get("type") == frame_type, timeout)
 
+    async def receive_answer(self, client_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The ``ack`` or ``error`` the server answered the send with ``client_id`` with
+        (other frames are held, as by ``receive_where``)."""
+        return await self.receive_where(
+            lambda frame: (
+                frame.get("type") in ("ack", "error") and frame.get("client_id") == client_id
+            ),
+            timeout,
+        )
+
+    async def send_direct(
+        self, recipient_id: int, text: str, client_id: str, *, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Send a direct message; return its ``ack`` (or the ``error`` that refused it)."""
+        frame = {"type": "message", "recipient_id": recipient_id, "message": text}
+        await self.send({**frame, "client_id": client_id})
+        return await self.receive_answer(client_id, timeout)
+
+    async def send_group(
+        self, group_id: int, text: str, client_id: str, *, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Send a group message; return its ``ack`` (or the ``error`` that refused it)."""
+        frame = {"type": "group_message", "group_id": group_id, "message": text}
+        await self.send({**frame, "client_id": client_id})
+        return await self.receive_answer(client_id, timeout)
+
     async def wait_closed(self, timeout: float = 5.0) -> int | None:
         """Read until the server closes the connection; return its close code."""
         code, _reason = await self.wait_close(timeout)

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from servers import PostgresServer, RedisServer, ServerError
 
 from hubbub.storage import Storage, open_storage
+from tests.helpers.servers import PostgresServer, RedisServer, ServerError
 
 POSTGRES_URL_ENV = "HUBBUB_TEST_POSTGRES_URL"
 REDIS_URL_ENV = "HUBBUB_TEST_REDIS_URL"
@@ -77,6 +77,13 @@ def redis_server_url() -> Iterator[str]:
 def redis_server() -> Iterator[RedisServer]:
     """A started Redis server of the test's own: for tests that kill and restart it."""
     with _throwaway(RedisServer.create, "Redis") as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
+    """A started PostgreSQL server of the test's own: for tests that stop and start it."""
+    with _throwaway(PostgresServer.create, "PostgreSQL") as server:
         yield server
 
 

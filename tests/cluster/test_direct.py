@@ -9,15 +9,9 @@ import pytest
 import trio
 
 from hubbub.client import ChatClient
-from tests.cluster.conftest import (
-    Cluster,
-    counts,
-    direct_history,
-    drain,
-    frames_until,
-    is_text,
-    send_direct,
-)
+from tests.helpers.chat import counts, drain, frames_until, is_text, is_type
+from tests.helpers.cluster import Cluster
+from tests.helpers.views import direct_history
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -33,12 +27,12 @@ async def test_every_device_on_every_node_gets_each_message_once(cluster: Cluste
         cluster.connect(recipient, C) as recipient_c,
     ):
         acks = [
-            await send_direct(sender_a, recipient.id, f"hello {n}", f"hello-{n}") for n in range(3)
+            await sender_a.send_direct(recipient.id, f"hello {n}", f"hello-{n}") for n in range(3)
         ]
         assert [(ack["type"], ack["status"]) for ack in acks] == [("ack", "delivered")] * 3
         # Anything doubled would come before this, from the same sender in the same
         # conversation: live frames keep their order.
-        barrier = await send_direct(sender_a, recipient.id, "barrier", "barrier")
+        barrier = await sender_a.send_direct(recipient.id, "barrier", "barrier")
         expected = Counter([*(ack["message_id"] for ack in acks), barrier["message_id"]])
 
         devices = {
@@ -67,14 +61,14 @@ async def test_messages_sent_while_offline_arrive_on_another_node_in_order(
     author, reader = await cluster.register_all("author", "reader")
     async with cluster.connect(author, A) as author_a:
         acks = [
-            await send_direct(author_a, reader.id, f"while away {n}", f"away-{n}") for n in range(3)
+            await author_a.send_direct(reader.id, f"while away {n}", f"away-{n}") for n in range(3)
         ]
         assert [(ack["type"], ack["status"]) for ack in acks] == [("ack", "pending")] * 3
         sent = [ack["message_id"] for ack in acks]
 
         async with ChatClient.connect(cluster.url(B), reader.access_token) as reader_b:
             await reader_b.send({"type": "ping"})
-            caught_up = await frames_until(reader_b, lambda frame: frame["type"] == "pong")
+            caught_up = await frames_until(reader_b, is_type("pong"))
         assert [(f["type"], f["message_id"], f["status"]) for f in caught_up[:-1]] == [
             ("message", message_id, "delivered") for message_id in sent
         ]
@@ -87,7 +81,7 @@ async def test_messages_sent_while_offline_arrive_on_another_node_in_order(
             for message_id in sent
         ]
 
-    history = await direct_history(cluster, C, author, reader.id)
+    history = await direct_history(cluster.http(C), author, reader.id)
     assert [(m["message_id"], m["status"]) for m in history] == [(i, "delivered") for i in sent]
 
 
@@ -96,8 +90,8 @@ async def test_a_client_id_resent_through_another_node_stores_one_message(
 ) -> None:
     sender, recipient = await cluster.register_all("sender", "recipient")
     async with cluster.connect(sender, A) as on_a, cluster.connect(sender, B) as on_b:
-        first = await send_direct(on_a, recipient.id, "only once", "same")
-        again = await send_direct(on_b, recipient.id, "only once", "same")
+        first = await on_a.send_direct(recipient.id, "only once", "same")
+        again = await on_b.send_direct(recipient.id, "only once", "same")
         assert first["type"] == "ack"
         assert again == first
 
@@ -110,15 +104,13 @@ async def test_a_client_id_resent_through_another_node_stores_one_message(
         answers = {}
         for name, chat in (("A", on_a), ("B", on_b)):
             for client_id in racing:
-                answer = await chat.receive_where(
-                    lambda f, c=client_id: f["type"] in ("ack", "error") and f.get("client_id") == c
-                )
+                answer = await chat.receive_answer(client_id)
                 assert answer["type"] == "ack", answer
                 answers[name, client_id] = answer["message_id"]
         assert [answers["A", c] for c in racing] == [answers["B", c] for c in racing]
 
     stored = [first["message_id"], *(answers["A", c] for c in racing)]
-    history = await direct_history(cluster, C, sender, recipient.id)
+    history = await direct_history(cluster.http(C), sender, recipient.id)
     assert sorted(m["message_id"] for m in history) == sorted(stored)
 
     # The recipient, connecting afterwards, is sent each stored message once.

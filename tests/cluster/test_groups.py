@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 
 from hubbub.client import Account, ChatClient
-from tests.cluster.conftest import Cluster, Frame, counts, send_group
+from tests.helpers.chat import Frame, counts
+from tests.helpers.cluster import Cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -61,13 +62,13 @@ async def test_each_member_device_on_each_node_gets_each_group_message_once(
         senders = {"ada": ada_a, "bo": bo_b, "cy": cy_c}
         ids = {"ada": ada.id, "bo": bo.id, "cy": cy.id}
         acks = [
-            await send_group(chat, group_id, f"from {name}", f"from-{name}")
+            await chat.send_group(group_id, f"from {name}", f"from-{name}")
             for name, chat in senders.items()
         ]
         assert [(ack["type"], ack["status"]) for ack in acks] == [("ack", "delivered")] * 3
         # One barrier per sender: a doubled frame comes before its sender's barrier.
         barriers = [
-            await send_group(chat, group_id, f"end {name}", f"end-{name}")
+            await chat.send_group(group_id, f"end {name}", f"end-{name}")
             for name, chat in senders.items()
         ]
         expected = Counter(ack["message_id"] for ack in acks + barriers)
@@ -93,12 +94,12 @@ async def test_a_member_added_on_one_node_receives_live_on_another(cluster: Clus
     async with cluster.connect(ada, A) as ada_a, cluster.connect(dee, C) as dee_c:
         # Node C has no member of the group yet, so nothing there listens to it.
         await add_member(cluster, A, ada, group_id, dee)
-        ack = await send_group(ada_a, group_id, "welcome", "welcome")
+        ack = await ada_a.send_group(group_id, "welcome", "welcome")
         assert ack["type"] == "ack", ack
         welcome = await dee_c.receive_type("group_message", timeout=10)
         assert (welcome["message_id"], welcome["message"]) == (ack["message_id"], "welcome")
 
-        reply = await send_group(dee_c, group_id, "thanks", "thanks")
+        reply = await dee_c.send_group(group_id, "thanks", "thanks")
         assert reply["type"] == "ack", reply
         heard = await ada_a.receive_where(
             lambda f: f["type"] == "group_message" and f["message"] == "thanks", timeout=10

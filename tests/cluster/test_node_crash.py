@@ -3,22 +3,15 @@ the dead node's users go offline for their contacts within the presence expiry."
 
 from __future__ import annotations
 
-import attrs
 import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
 from hubbub.client import Account, ChatClient
-from tests.cluster.conftest import (
-    Cluster,
-    Frame,
-    counts,
-    direct_history,
-    drain,
-    online_view,
-    presence_view,
-    send_direct,
-)
+from tests.helpers.burst import Burst
+from tests.helpers.chat import Frame, counts, drain
+from tests.helpers.cluster import Cluster
+from tests.helpers.views import direct_history, online_view, presence_view
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -34,33 +27,6 @@ ACKS_AFTER_KILL = 50
 EXPIRY_TIMEOUT = 30.0
 
 
-@attrs.define
-class Burst:
-    """What one sender saw: what it sent, the acks, anything refused."""
-
-    prefix: str
-    sent: list[str] = attrs.Factory(list)
-    acked: dict[str, int] = attrs.Factory(dict)
-    refused: list[Frame] = attrs.Factory(list)
-    closed: bool = False
-    _progress: trio.Event = attrs.Factory(trio.Event)
-
-    def text(self, client_id: str) -> str:
-        return f"burst {client_id}"
-
-    def record(self, frame: Frame) -> None:
-        if frame["type"] == "ack":
-            self.acked[frame["client_id"]] = frame["message_id"]
-        else:
-            self.refused.append(frame)
-        self._progress.set()
-        self._progress = trio.Event()
-
-    async def wait_acks(self, count: int) -> None:
-        while len(self.acked) < count:
-            await self._progress.wait()
-
-
 async def pump(chat: ChatClient, recipient_id: int, burst: Burst, stop: trio.Event) -> None:
     """Send to ``recipient_id`` with at most ``WINDOW`` unacked, until ``stop`` is set (then
     wait for every outstanding answer) or the connection is gone."""
@@ -74,15 +40,12 @@ async def pump(chat: ChatClient, recipient_id: int, burst: Burst, stop: trio.Eve
                 window.release()
 
     async def sends() -> None:
-        for number in range(BURST):
+        for _ in range(BURST):
             await window.acquire()
             if stop.is_set():
                 window.release()
                 break
-            client_id = f"{burst.prefix}-{number}"
-            burst.sent.append(client_id)  # Before the send: a cut-short frame may land.
-            frame = {"type": "message", "recipient_id": recipient_id, "client_id": client_id}
-            await chat.send({**frame, "message": burst.text(client_id)})
+            await chat.send(burst.next_frame(recipient_id))
         for _ in range(WINDOW):  # Every answer is in.
             await window.acquire()
         nursery.cancel_scope.cancel()
@@ -109,7 +72,7 @@ async def assert_in_history(
 ) -> None:
     stored = {
         m["message_id"]: m["message"]
-        for m in await direct_history(cluster, C, author, recipient.id)
+        for m in await direct_history(cluster.http(C), author, recipient.id)
     }
     lost = {
         client_id: message_id
@@ -131,7 +94,7 @@ async def test_a_sigkilled_node_loses_no_acked_message_and_its_users_go_offline(
         cluster.connect(to_b, C) as to_b_chat,
     ):
         # on-b's contacts: on-a (on node A) and to-b (on node C).
-        await send_direct(on_b_chat, on_a.id, "hello from B", "hello")
+        await on_b_chat.send_direct(on_a.id, "hello from B", "hello")
         stop_survivor, never = trio.Event(), trio.Event()
         with trio.fail_after(60):
             async with trio.open_nursery() as nursery:
@@ -158,8 +121,8 @@ async def test_a_sigkilled_node_loses_no_acked_message_and_its_users_go_offline(
             )
             assert offline["presence_status"] == "offline", offline
             assert offline["last_seen_iso"] is not None
-        assert on_b.id not in await online_view(cluster, A, on_a)
-        assert await presence_view(cluster, C, on_a, on_b.id) == "offline"
+        assert on_b.id not in await online_view(cluster.http(A), on_a)
+        assert await presence_view(cluster.http(C), on_a, on_b.id) == "offline"
 
         await assert_in_history(cluster, on_a, to_a, survivor)
         await assert_in_history(cluster, on_b, to_b, doomed)

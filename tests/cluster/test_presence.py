@@ -9,16 +9,10 @@ import coredis
 import pytest
 
 from hubbub.client import Account, ChatClient
-from tests.cluster.conftest import (
-    Cluster,
-    Frame,
-    eventually,
-    frames_until,
-    is_text,
-    online_view,
-    presence_view,
-    send_direct,
-)
+from tests.helpers.chat import Frame, frames_until, is_text
+from tests.helpers.cluster import Cluster
+from tests.helpers.polling import poll_until
+from tests.helpers.views import online_view, presence_view
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -46,7 +40,7 @@ async def test_a_contact_on_another_node_sees_presence_and_the_views_are_global(
 ) -> None:
     partner, x = await cluster.register_all("partner", "x")
     async with cluster.connect(partner, A) as partner_a:
-        await send_direct(partner_a, x.id, "are you there?", "q")  # now they are related
+        await partner_a.send_direct(x.id, "are you there?", "q")  # now they are related
         async with cluster.connect(x, B):
             online = await partner_a.receive_where(presence_of(x, "online"), timeout=10)
             assert online == {
@@ -56,13 +50,13 @@ async def test_a_contact_on_another_node_sees_presence_and_the_views_are_global(
                 "presence_status": "online",
                 "last_seen_iso": None,
             }
-            assert x.id in await online_view(cluster, C, partner)
-            assert await presence_view(cluster, C, partner, x.id) == "online"
+            assert x.id in await online_view(cluster.http(C), partner)
+            assert await presence_view(cluster.http(C), partner, x.id) == "online"
         offline = await partner_a.receive_where(presence_of(x, "offline"), timeout=10)
         assert offline["last_seen_iso"] is not None
         # The offline frame is sent after the presence store dropped X: the views agree.
-        assert x.id not in await online_view(cluster, C, partner)
-        assert await presence_view(cluster, C, partner, x.id) == "offline"
+        assert x.id not in await online_view(cluster.http(C), partner)
+        assert await presence_view(cluster.http(C), partner, x.id) == "offline"
         last_seen = await cluster.http(B).get(f"/users/presence/{x.id}", partner.access_token)
         assert last_seen.json()["last_seen"] is not None
 
@@ -76,27 +70,31 @@ async def test_a_user_on_two_nodes_stays_online_until_the_last_connection_closes
         coredis.Redis.from_url(cluster.redis.url, decode_responses=False) as redis,
         cluster.connect(partner, A) as partner_a,
     ):
-        await send_direct(partner_a, x.id, "are you there?", "q")
+        await partner_a.send_direct(x.id, "are you there?", "q")
         seen: list[Frame] = []
         async with cluster.connect(x, B) as x_b:
             async with cluster.connect(x, C):
                 # Both attached. A claim may miss Redis under load (the next heartbeat
                 # makes it), so wait for both rather than assume them.
-                await eventually(
-                    lambda: _claims_are(redis, claims_key, 2), "a claim from B and C", 10
+                await poll_until(
+                    lambda: _claims_are(redis, claims_key, 2),
+                    what="a claim from B and C",
+                    timeout=10,
                 )
             # Closing is asynchronous to the server: wait for C to drop its claim.
-            await eventually(
-                lambda: _claims_are(redis, claims_key, 1), "node C dropping its claim", 10
+            await poll_until(
+                lambda: _claims_are(redis, claims_key, 1),
+                what="node C dropping its claim",
+                timeout=10,
             )
             for via in (A, C):
-                assert x.id in await online_view(cluster, via, partner)
-                assert await presence_view(cluster, via, partner, x.id) == "online"
-            ack = await send_direct(partner_a, x.id, "still there?", "q2")
+                assert x.id in await online_view(cluster.http(via), partner)
+                assert await presence_view(cluster.http(via), partner, x.id) == "online"
+            ack = await partner_a.send_direct(x.id, "still there?", "q2")
             assert ack["status"] == "delivered"
             await x_b.receive_where(is_text("message", "still there?"), timeout=10)
         seen += await frames_until(partner_a, presence_of(x, "offline"))
-        assert x.id not in await online_view(cluster, C, partner)
+        assert x.id not in await online_view(cluster.http(C), partner)
 
         # X comes back: the next presence frame about X must be this online, with no
         # late offline from node C's earlier close in between.
@@ -112,10 +110,10 @@ async def test_a_second_device_on_another_node_announces_nothing(cluster: Cluste
     (a second device on the same node announces nothing either)."""
     partner, x = await cluster.register_all("partner", "x")
     async with cluster.connect(partner, A) as partner_a:
-        await send_direct(partner_a, x.id, "are you there?", "q")
+        await partner_a.send_direct(x.id, "are you there?", "q")
         async with cluster.connect(x, B), cluster.connect(x, C) as x_c:
             # After node C's own announcement, if any: same node, same channel, in order.
-            await send_direct(x_c, partner.id, "both here", "both")
+            await x_c.send_direct(partner.id, "both here", "both")
             seen = await frames_until(partner_a, is_text("message", "both here"))
     assert presence_history(seen, x) == ["online"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster.conftest import ClusterFactory, direct_history, send_direct
+from tests.helpers.cluster import ClusterFactory
+from tests.helpers.views import direct_history
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -32,26 +33,19 @@ async def test_a_user_on_three_nodes_gets_the_limit_once_in_total(
             answers = []
             for name, chat in chats.items():
                 for n in range(PER_NODE):
-                    answers.append(
-                        await chat.receive_where(
-                            lambda f, c=f"{name}{n}": (
-                                f["type"] in ("ack", "error") and f.get("client_id") == c
-                            ),
-                            timeout=10,
-                        )
-                    )
+                    answers.append(await chat.receive_answer(f"{name}{n}"))
             acked = [answer for answer in answers if answer["type"] == "ack"]
             refused = [answer for answer in answers if answer["type"] == "error"]
             assert len(acked) == LIMIT, answers
             assert {answer["reason"] for answer in refused} == {"rate limit exceeded"}
 
             for name, chat in chats.items():
-                over = await send_direct(chat, recipient.id, "one too many", f"over-{name}")
+                over = await chat.send_direct(recipient.id, "one too many", f"over-{name}")
                 assert over == {
                     "type": "error",
                     "reason": "rate limit exceeded",
                     "client_id": f"over-{name}",
                 }
 
-        history = await direct_history(cluster, 1, sender, recipient.id)
+        history = await direct_history(cluster.http(1), sender, recipient.id)
         assert sorted(m["message_id"] for m in history) == sorted(a["message_id"] for a in acked)

@@ -11,19 +11,11 @@ import pytest
 import trio
 
 from hubbub.client import Account
-from tests.cluster.conftest import (
-    NODES,
-    Cluster,
-    counts,
-    drain,
-    eventually,
-    frames_until,
-    is_text,
-    presence_view,
-    send_direct,
-    send_group,
-)
 from tests.cluster.test_groups import group_frames_until_all, make_group
+from tests.helpers.chat import counts, drain, frames_until, is_text
+from tests.helpers.cluster import NODES, Cluster
+from tests.helpers.polling import poll_until
+from tests.helpers.views import presence_view
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -53,30 +45,34 @@ async def test_traffic_survives_a_redis_restart_and_nothing_acked_is_lost(
         cluster.connect(sender, A) as sender_a,
         cluster.connect(recipient, B) as recipient_b,
     ):
-        before = await send_direct(sender_a, recipient.id, "before", "before")
+        before = await sender_a.send_direct(recipient.id, "before", "before")
         assert before["status"] == "delivered"
         await recipient_b.receive_where(is_text("message", "before"), timeout=10)
 
         cluster.redis.kill()
-        await eventually(
-            lambda: all_ready_status(cluster, 503), "every node answering 503", NOT_READY_TIMEOUT
+        await poll_until(
+            lambda: all_ready_status(cluster, 503),
+            what="every node answering 503",
+            timeout=NOT_READY_TIMEOUT,
         )
         during = [
-            await send_direct(sender_a, recipient.id, f"during {n}", f"during-{n}")
+            await sender_a.send_direct(recipient.id, f"during {n}", f"during-{n}")
             for n in range(DURING)
         ]
         assert [answer["type"] for answer in during] == ["ack"] * DURING, during
 
         cluster.redis.start()
-        await eventually(
-            lambda: all_ready_status(cluster, 200), "every node ready again", READY_AGAIN_TIMEOUT
+        await poll_until(
+            lambda: all_ready_status(cluster, 200),
+            what="every node ready again",
+            timeout=READY_AGAIN_TIMEOUT,
         )
-        await eventually(
+        await poll_until(
             lambda: _is_online(cluster, sender, recipient.id),
-            "the recipient shown online again",
-            RECLAIM_TIMEOUT,
+            what="the recipient shown online again",
+            timeout=RECLAIM_TIMEOUT,
         )
-        after = await send_direct(sender_a, recipient.id, "after", "after")
+        after = await sender_a.send_direct(recipient.id, "after", "after")
         assert (after["type"], after["status"]) == ("ack", "delivered"), after
         live = await frames_until(recipient_b, is_text("message", "after"))
         live += await drain(recipient_b)
@@ -91,7 +87,7 @@ async def test_traffic_survives_a_redis_restart_and_nothing_acked_is_lost(
 
 
 async def _is_online(cluster: Cluster, viewer: Account, user_id: int) -> bool:
-    return await presence_view(cluster, A, viewer, user_id) == "online"
+    return await presence_view(cluster.http(A), viewer, user_id) == "online"
 
 
 async def test_group_messages_missed_during_a_pubsub_outage_arrive_live_once(
@@ -109,7 +105,7 @@ async def test_group_messages_missed_during_a_pubsub_outage_arrive_live_once(
         cluster.connect(sender, A) as sender_a,
         cluster.connect(member, B) as member_b,
     ):
-        first = await send_group(sender_a, group_id, "storm first", "storm-first")
+        first = await sender_a.send_group(group_id, "storm first", "storm-first")
         assert first["type"] == "ack", first
         await member_b.receive_where(is_text("group_message", "storm first"), timeout=10)
 
@@ -123,7 +119,7 @@ async def test_group_messages_missed_during_a_pubsub_outage_arrive_live_once(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(storm, stop)
             for number in range(STORM_MESSAGES):
-                answer = await send_group(sender_a, group_id, f"storm {number}", f"storm-{number}")
+                answer = await sender_a.send_group(group_id, f"storm {number}", f"storm-{number}")
                 assert answer["type"] == "ack", answer
                 sent.append(f"storm {number}")
                 await trio.sleep(STORM_PACE)  # spread over the storm: pacing, not a wait

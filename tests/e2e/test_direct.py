@@ -5,8 +5,8 @@ from __future__ import annotations
 from hubbub.client import ChatClient, HubbubHTTP
 from hubbub.node import Node
 from hubbub.storage import NewDirectMessage
-from tests.e2e.chat_helpers import frames_until, next_message, send_direct
-from tests.e2e.conftest import UserMaker
+from tests.helpers.chat import drain, next_message
+from tests.helpers.users import UserMaker, register
 
 
 async def test_every_device_of_both_users_gets_the_message_and_the_sender_its_ack(
@@ -19,7 +19,7 @@ async def test_every_device_of_both_users_gets_the_message_and_the_sender_its_ac
         ChatClient.connect(node.url, bob.access_token) as bob_phone,
         ChatClient.connect(node.url, bob.access_token, placement="header") as bob_laptop,
     ):
-        ack = await send_direct(alice_phone, bob.id, "hello bob", client_id="m-1")
+        ack = await alice_phone.send_direct(bob.id, "hello bob", "m-1")
         assert ack == {
             "type": "ack",
             "message_id": ack["message_id"],
@@ -43,7 +43,7 @@ async def test_ack_is_pending_while_the_recipient_is_offline(
 ) -> None:
     alice, bob = await make_user("alice"), await make_user("bob")
     async with ChatClient.connect(node.url, alice.access_token) as chat:
-        ack = await send_direct(chat, bob.id, "are you there?", client_id="p1")
+        ack = await chat.send_direct(bob.id, "are you there?", "p1")
         assert ack["status"] == "pending"
         echo = await next_message(chat)
         assert echo["status"] == "pending"
@@ -57,16 +57,16 @@ async def test_a_resent_client_id_stores_nothing_new_and_gets_the_first_ack(
         ChatClient.connect(node.url, alice.access_token) as alice_chat,
         ChatClient.connect(node.url, bob.access_token) as bob_chat,
     ):
-        first = await send_direct(alice_chat, bob.id, "once", client_id="same")
-        again = await send_direct(alice_chat, bob.id, "once", client_id="same")
+        first = await alice_chat.send_direct(bob.id, "once", "same")
+        again = await alice_chat.send_direct(bob.id, "once", "same")
         assert again["message_id"] == first["message_id"]
-        after = await send_direct(alice_chat, bob.id, "next", client_id="other")
+        after = await alice_chat.send_direct(bob.id, "next", "other")
         # Bob receives the message once: the next one he sees is the following message.
         assert (await next_message(bob_chat))["message_id"] == first["message_id"]
         assert (await next_message(bob_chat))["message_id"] == after["message_id"]
     # Another device of the same sender resending is a duplicate too.
     async with ChatClient.connect(node.url, alice.access_token) as other_device:
-        from_other = await send_direct(other_device, bob.id, "once", client_id="same")
+        from_other = await other_device.send_direct(bob.id, "once", "same")
         assert from_other["message_id"] == first["message_id"]
     history = (await http.get(f"/messages/{bob.id}", alice.access_token)).json()
     assert [m["message"] for m in history] == ["once", "next"]
@@ -77,13 +77,13 @@ async def test_offline_messages_arrive_first_in_order_and_authors_are_told(
 ) -> None:
     alice, bob = await make_user("alice"), await make_user("bob")
     async with ChatClient.connect(node.url, alice.access_token) as alice_chat:
-        acks = [await send_direct(alice_chat, bob.id, f"note {i}", f"n{i}") for i in range(3)]
+        acks = [await alice_chat.send_direct(bob.id, f"note {i}", f"n{i}") for i in range(3)]
         assert {ack["status"] for ack in acks} == {"pending"}
         for _ in acks:
             await next_message(alice_chat)  # the echoes
 
         async with ChatClient.connect(node.url, bob.access_token) as bob_chat:
-            await send_direct(alice_chat, bob.id, "live one", "live")
+            await alice_chat.send_direct(bob.id, "live one", "live")
             received = [await next_message(bob_chat) for _ in range(4)]
             assert [m["message"] for m in received] == ["note 0", "note 1", "note 2", "live one"]
             assert [m["message_id"] for m in received[:3]] == [a["message_id"] for a in acks]
@@ -96,8 +96,7 @@ async def test_offline_messages_arrive_first_in_order_and_authors_are_told(
             ]
         # Delivered messages are not delivered again on the next connect.
         async with ChatClient.connect(node.url, bob.access_token) as bob_again:
-            await bob_again.send({"type": "ping"})
-            assert [f["type"] for f in await frames_until(bob_again, "pong")] == ["pong"]
+            assert await drain(bob_again) == []
 
 
 async def test_many_offline_messages_page_through_catch_up(
@@ -122,7 +121,7 @@ async def test_read_receipt_goes_to_the_author_and_only_the_recipient_may_read(
         ChatClient.connect(node.url, bob.access_token) as bob_chat,
         ChatClient.connect(node.url, carol.access_token) as carol_chat,
     ):
-        ack = await send_direct(alice_chat, bob.id, "read me", "r1")
+        ack = await alice_chat.send_direct(bob.id, "read me", "r1")
         message_id = ack["message_id"]
         for outsider in (alice_chat, carol_chat):
             await outsider.send({"type": "read", "message_id": message_id})
@@ -147,17 +146,16 @@ async def test_read_receipt_goes_to_the_author_and_only_the_recipient_may_read(
 async def test_error_reasons_of_direct_messages(node_factory, make_user: UserMaker) -> None:
     async with node_factory(direct_rate_limit="2") as limited:
         async with HubbubHTTP(limited.url) as http:
-            sender = await http.register("limited", "limited@example.com", "correct horse battery")
-            friend = await http.register("friend", "friend@example.com", "correct horse battery")
+            sender, friend = await register(http, "limited"), await register(http, "friend")
         async with ChatClient.connect(limited.url, sender.access_token) as chat:
-            missing = await send_direct(chat, 10**9, "hello?", "x1")
+            missing = await chat.send_direct(10**9, "hello?", "x1")
             assert missing["reason"] == "recipient not found"
-            assert (await send_direct(chat, friend.id, "1", "a"))["type"] == "ack"
-            assert (await send_direct(chat, friend.id, "2", "b"))["type"] == "ack"
-            refused = await send_direct(chat, friend.id, "3", "c")
+            assert (await chat.send_direct(friend.id, "1", "a"))["type"] == "ack"
+            assert (await chat.send_direct(friend.id, "2", "b"))["type"] == "ack"
+            refused = await chat.send_direct(friend.id, "3", "c")
             assert refused == {"type": "error", "reason": "rate limit exceeded", "client_id": "c"}
             # Over the limit, a resend of a stored message still gets its first ack.
-            late = await send_direct(chat, friend.id, "1", "a")
+            late = await chat.send_direct(friend.id, "1", "a")
             assert late["type"] == "ack" and late["status"] == "pending"
             async with HubbubHTTP(limited.url) as http:
                 history = (await http.get(f"/messages/{friend.id}", sender.access_token)).json()
@@ -175,8 +173,8 @@ async def test_history_pages_backwards_and_returns_oldest_first(
         ids = []
         for i in range(5):
             sender, to = (alice_chat, bob.id) if i % 2 == 0 else (bob_chat, alice.id)
-            ids.append((await send_direct(sender, to, f"m{i}", f"h{i}"))["message_id"])
-        await send_direct(alice_chat, carol.id, "not in this conversation", "elsewhere")
+            ids.append((await sender.send_direct(to, f"m{i}", f"h{i}"))["message_id"])
+        await alice_chat.send_direct(carol.id, "not in this conversation", "elsewhere")
 
     newest = (await http.get(f"/messages/{bob.id}", alice.access_token, limit=2)).json()
     assert [m["message_id"] for m in newest] == ids[3:]

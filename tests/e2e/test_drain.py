@@ -12,13 +12,22 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from hubbub.client import ChatClient, HubbubHTTP
-from tests.e2e.subprocess_node import node_process
-from tests.e2e.test_durability import conversation, direct
+from tests.helpers.nodes import node_process
+from tests.helpers.views import direct_history
 
 BURST = 2000
 STOP_AFTER_ACKS = 150
 PASSWORD = "correct horse battery"
 NODE_SETTINGS = {"direct_rate_limit": "1000000", "outbound_queue": str(4 * BURST)}
+
+
+def direct(recipient_id: int, client_id: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "recipient_id": recipient_id,
+        "message": client_id,
+        "client_id": client_id,
+    }
 
 
 async def test_sigterm_mid_burst_answers_every_send_read_and_closes_1012(
@@ -82,7 +91,7 @@ async def test_sigterm_mid_burst_answers_every_send_read_and_closes_1012(
         node_process(tmp_path / "data", database_url, again_log) as again,
         HubbubHTTP(again.url) as http,
     ):
-        stored = await conversation(http, sender, recipient.id)
+        stored = await direct_history(http, sender, recipient.id)
     stored_ids = {m["message_id"] for m in stored}
     # Every ack is a stored message, and every stored message of the burst was answered.
     assert {a["message_id"] for a in answers.values()} == stored_ids

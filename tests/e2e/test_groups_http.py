@@ -13,7 +13,7 @@ import trio
 from hubbub.client import Account, ChatClient, HubbubHTTP
 from hubbub.node import Node
 from hubbub.storage import NewGroupMessage
-from tests.e2e.conftest import UserMaker
+from tests.helpers.users import UserMaker
 
 UNKNOWN = 10**9
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hubbub.client import Account, ChatClient, HubbubHTTP
 from hubbub.node import Node
 from hubbub.storage import NewDirectMessage, NewGroupMessage
-from tests.e2e.chat_helpers import send_direct, send_group
-from tests.e2e.conftest import UserMaker
+from tests.helpers.chat import attached
+from tests.helpers.users import UserMaker, register
 
 
 async def make_group(node: Node, admin: Account, *members: Account, name: str = "crew") -> int:
@@ -14,13 +14,6 @@ async def make_group(node: Node, admin: Account, *members: Account, name: str = 
     for member in members:
         await node.storage.add_member(group.id, member.id)
     return group.id
-
-
-async def attached(chat: ChatClient) -> ChatClient:
-    """Wait until the session is attached (it answers frames only after catch-up)."""
-    await chat.send({"type": "ping"})
-    await chat.receive_type("pong")
-    return chat
 
 
 async def test_a_group_message_reaches_every_member_device_and_the_sender_is_acked(
@@ -37,7 +30,7 @@ async def test_a_group_message_reaches_every_member_device_and_the_sender_is_ack
     ):
         for chat in (ada_chat, bo_phone, bo_laptop, cy_chat, out_chat):
             await attached(chat)
-        ack = await send_group(ada_chat, group_id, "hello crew", "g1")
+        ack = await ada_chat.send_group(group_id, "hello crew", "g1")
         assert ack == {
             "type": "ack",
             "message_id": ack["message_id"],
@@ -54,7 +47,7 @@ async def test_a_group_message_reaches_every_member_device_and_the_sender_is_ack
             assert frame["timestamp"].endswith("+00:00")
             assert frame["status"] == "delivered"
         # The outsider got nothing: a direct message to them arrives first.
-        await send_direct(ada_chat, outsider.id, "barrier", "b")
+        await ada_chat.send_direct(outsider.id, "barrier", "b")
         assert (await out_chat.receive())["type"] == "message"
 
 
@@ -63,7 +56,7 @@ async def test_non_members_and_unknown_groups_are_refused(node: Node, make_user:
     group_id = await make_group(node, ada)
     async with ChatClient.connect(node.url, outsider.access_token) as chat:
         for target in (group_id, 10**9):
-            refused = await send_group(chat, target, "let me in", "x")
+            refused = await chat.send_group(target, "let me in", "x")
             assert refused == {
                 "type": "error",
                 "reason": "user is not a member of the group",
@@ -76,17 +69,17 @@ async def test_group_resend_is_idempotent_and_the_rate_limit_applies(
     node_factory, make_user: UserMaker
 ) -> None:
     async with node_factory(group_rate_limit="3") as small, HubbubHTTP(small.url) as http:
-        ada = await http.register("gada", "gada@example.com", "correct horse battery")
+        ada = await register(http, "gada")
         group_id = await make_group(small, ada)
         async with ChatClient.connect(small.url, ada.access_token) as chat:
-            first = await send_group(chat, group_id, "one", "same")
-            again = await send_group(chat, group_id, "one", "same")
+            first = await chat.send_group(group_id, "one", "same")
+            again = await chat.send_group(group_id, "one", "same")
             assert again["message_id"] == first["message_id"]
-            assert (await send_group(chat, group_id, "two", "two"))["type"] == "ack"
-            refused = await send_group(chat, group_id, "three", "three")
+            assert (await chat.send_group(group_id, "two", "two"))["type"] == "ack"
+            refused = await chat.send_group(group_id, "three", "three")
             assert refused["reason"] == "rate limit exceeded"
             # Over the limit, a resend of a stored message still gets its first ack.
-            late = await send_group(chat, group_id, "one", "same")
+            late = await chat.send_group(group_id, "one", "same")
             assert (late["type"], late["message_id"]) == ("ack", first["message_id"])
         history = await small.storage.group_history(group_id, None, 10)
         assert [m.body for m in history] == ["one", "two"]
@@ -106,7 +99,7 @@ async def test_connect_sends_pending_direct_then_unread_group_messages_before_li
     async with ChatClient.connect(node.url, ada.access_token) as ada_chat:
         await attached(ada_chat)
         async with ChatClient.connect(node.url, bo.access_token) as bo_chat:
-            await send_group(ada_chat, group_id, "live", "live")
+            await ada_chat.send_group(group_id, "live", "live")
             got = [await bo_chat.receive() for _ in range(4)]
     assert [(f["type"], f["message"]) for f in got] == [
         ("message", "direct"),
@@ -143,7 +136,7 @@ async def test_group_read_advances_never_backwards_and_members_are_told(
     ):
         await attached(bo_chat)
         ids = [
-            (await send_group(ada_chat, group_id, f"m{i}", f"c{i}"))["message_id"] for i in range(3)
+            (await ada_chat.send_group(group_id, f"m{i}", f"c{i}"))["message_id"] for i in range(3)
         ]
         await bo_chat.send({"type": "group_read", "group_id": group_id, "message_id": ids[1]})
         marker = await ada_chat.receive_type("group_read")
@@ -189,11 +182,11 @@ async def test_a_member_added_while_online_receives_without_reconnecting(
         await attached(bo_chat)
         await node.storage.add_member(group_id, bo.id)
         await node.chat.membership_changed(group_id)
-        await send_group(ada_chat, group_id, "welcome", "w")
+        await ada_chat.send_group(group_id, "welcome", "w")
         assert (await bo_chat.receive_type("group_message"))["message"] == "welcome"
 
         await node.storage.remove_member(group_id, bo.id)
         await node.chat.membership_changed(group_id)
-        await send_group(ada_chat, group_id, "bye", "bye")
-        await send_direct(ada_chat, bo.id, "barrier", "barrier")
+        await ada_chat.send_group(group_id, "bye", "bye")
+        await ada_chat.send_direct(bo.id, "barrier", "barrier")
         assert (await bo_chat.receive())["message"] == "barrier"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hubbub.client import ChatClient, HubbubHTTP
 from hubbub.node import Node
-from tests.e2e.chat_helpers import find_in_tree
-from tests.e2e.conftest import UserMaker
+from tests.helpers.users import UserMaker
+from tests.helpers.views import find_in_tree
 
 
 async def test_live_and_ready(http: HubbubHTTP) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import trio
-
 from hubbub.client import ChatClient, HubbubHTTP
 from hubbub.node import Node
-from tests.e2e.chat_helpers import next_message, send_direct
-from tests.e2e.conftest import UserMaker
+from tests.helpers.chat import attached, next_message
+from tests.helpers.polling import poll_until
+from tests.helpers.users import UserMaker
+from tests.helpers.views import online_view
 
 
 async def test_presence_events_reach_conversation_partners_and_no_one_else(
@@ -18,7 +18,7 @@ async def test_presence_events_reach_conversation_partners_and_no_one_else(
         ChatClient.connect(node.url, alice.access_token) as alice_chat,
         ChatClient.connect(node.url, carol.access_token) as carol_chat,
     ):
-        await send_direct(alice_chat, bob.id, "we have a conversation now", "c1")
+        await alice_chat.send_direct(bob.id, "we have a conversation now", "c1")
         async with ChatClient.connect(node.url, bob.access_token) as bob_chat:
             online = await alice_chat.receive_type("presence")
             assert online == {
@@ -36,7 +36,7 @@ async def test_presence_events_reach_conversation_partners_and_no_one_else(
 
         # Carol shares nothing with Bob. Anything published to her before this message
         # would have passed through her mailbox first: she got no presence frame.
-        await send_direct(alice_chat, carol.id, "barrier", "c2")
+        await alice_chat.send_direct(carol.id, "barrier", "c2")
         received = []
         while True:
             frame = await carol_chat.receive()
@@ -52,9 +52,7 @@ async def test_presence_query_answers_each_known_user(node: Node, make_user: Use
         ChatClient.connect(node.url, alice.access_token) as alice_chat,
         ChatClient.connect(node.url, bob.access_token) as bob_chat,
     ):
-        # A session answers frames only once attached (online): the pong is the proof.
-        await bob_chat.send({"type": "ping"})
-        await bob_chat.receive_type("pong")
+        await attached(bob_chat)  # a session answers frames only once online
         await alice_chat.send({"type": "presence", "user_ids": [bob.id, carol.id, 10**9]})
         answers = [await alice_chat.receive_type("presence") for _ in range(2)]
         by_user = {answer["user_id"]: answer for answer in answers}
@@ -68,8 +66,7 @@ async def test_http_presence_and_online_list(
 ) -> None:
     alice, bob = await make_user("alice"), await make_user("bob")
     async with ChatClient.connect(node.url, bob.access_token) as bob_chat:
-        await bob_chat.send({"type": "ping"})  # attached once it answers
-        await bob_chat.receive_type("pong")
+        await attached(bob_chat)
         online = (await http.get("/users/online", alice.access_token)).json()
         assert online == {"online": [bob.id]}
         bob_now = (await http.get(f"/users/presence/{bob.id}", alice.access_token)).json()
@@ -79,14 +76,13 @@ async def test_http_presence_and_online_list(
         assert me["presence_status"] == "online"
     # Going offline is asynchronous to the client's close: wait for the effect.
     async with ChatClient.connect(node.url, alice.access_token) as alice_chat:
-        await send_direct(alice_chat, alice.id, "note to self", "self")
+        await alice_chat.send_direct(alice.id, "note to self", "self")
         await next_message(alice_chat)
-        with trio.fail_after(5):
-            while (await http.get("/users/online", alice.access_token)).json()["online"] != [
-                alice.id
-            ]:
-                await alice_chat.send({"type": "ping"})
-                await alice_chat.receive_type("pong")
+
+        async def only_alice_online() -> bool:
+            return await online_view(http, alice) == [alice.id]
+
+        await poll_until(only_alice_online, what="bob going offline", timeout=5)
     bob_later = (await http.get(f"/users/presence/{bob.id}", alice.access_token)).json()
     assert bob_later["presence_status"] == "offline"
     assert bob_later["last_seen"] is not None
@@ -100,11 +96,11 @@ async def test_a_user_actor_that_stopped_leaves_no_subscription_behind(
     alice, bob = await make_user("alice"), await make_user("bob")
     node.chat.user_idle_timeout = 0.1
     async with ChatClient.connect(node.url, alice.access_token) as alice_chat:
-        await send_direct(alice_chat, bob.id, "so we are related", "r")
-    with trio.fail_after(10):
-        # The actor stops by itself; nothing to wait on but its absence.
-        while node.users.get(alice.id) is not None:  # noqa: ASYNC110
-            await trio.sleep(0.05)
+        await alice_chat.send_direct(bob.id, "so we are related", "r")
+    # The actor stops by itself; nothing to wait on but its absence.
+    await poll_until(
+        lambda: node.users.get(alice.id) is None, what="alice's actor stopping", timeout=10
+    )
     assert f"user:{alice.id}" not in node.chat.bus.channels()
     # Bob's coming online is announced to Alice's channel: nobody holds it any more.
     async with ChatClient.connect(node.url, bob.access_token) as bob_chat:

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from typing import Any
 from unittest.mock import ANY
 
 import attrs
 import pytest
 import trio
-from prometheus_client.parser import text_string_to_metric_families
 from trio_websocket import ConnectionClosed
 
 from hubbub.client import Account, ChatClient, HubbubHTTP
-from hubbub.logs import fields_of
-from tests.e2e.chat_helpers import find_in_tree
+from tests.helpers.polling import poll_until
+from tests.helpers.raw_ws import read_to_eof, server_frames, stalled_websocket
+from tests.helpers.users import register
+from tests.helpers.views import closed_sessions, find_in_tree, metric
 
 SETTINGS = {
     "outbound_queue": "64",
@@ -41,15 +41,6 @@ ROUND_TIMEOUT = 5.0
 MIN_ROUNDS = 20
 #: UserActor's mailbox_size: a full mailbox drops events for that user.
 USER_MAILBOX = 4096
-POLL_INTERVAL = 0.05
-PASSWORD = "correct horse battery"
-
-_names = itertools.count(1)
-
-
-async def register(http: HubbubHTTP, prefix: str) -> Account:
-    name = f"{prefix}{next(_names)}"
-    return await http.register(name, f"{name}@example.com", PASSWORD)
 
 
 def direct(recipient_id: int, text: str, client_id: str) -> dict[str, Any]:
@@ -59,69 +50,6 @@ def direct(recipient_id: int, text: str, client_id: str) -> dict[str, Any]:
         "message": text,
         "client_id": client_id,
     }
-
-
-async def metric(http: HubbubHTTP, name: str) -> float:
-    """The value of one unlabelled sample of ``/metrics``."""
-    response = await http.get("/metrics")
-    response.raise_for_status()
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            if sample.name == name:
-                return sample.value
-    raise AssertionError(f"{name} is not in /metrics")
-
-
-@asynccontextmanager
-async def stalled_websocket(port: int, token: str) -> AsyncIterator[trio.SocketStream]:
-    """A WebSocket connection that completes its handshake and then never reads again.
-
-    The receive buffer is shrunk before connecting, so the advertised window stays tiny
-    and the server's writes stall after a few kilobytes."""
-    sock = trio.socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    await sock.connect(("127.0.0.1", port))
-    stream = trio.SocketStream(sock)
-    async with stream:
-        await stream.send_all(
-            f"GET /ws/chat?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        response = b""
-        with trio.fail_after(5):
-            while b"\r\n\r\n" not in response:
-                chunk = await stream.receive_some(1)
-                assert chunk, f"the server hung up during the handshake: {response!r}"
-                response += chunk
-        assert response.startswith(b"HTTP/1.1 101"), response
-        yield stream
-
-
-async def read_to_eof(stream: trio.SocketStream, timeout: float) -> bytes:
-    """Everything the server sent that is still unread, once it has closed its side."""
-    received = bytearray()
-    with trio.fail_after(timeout):
-        while chunk := await stream.receive_some(65536):
-            received += chunk
-    return bytes(received)
-
-
-def server_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """(opcode, payload) of each complete server frame (servers never mask) in ``data``."""
-    frames, at = [], 0
-    while at + 2 <= len(data):
-        opcode, length, header = data[at] & 0x0F, data[at + 1] & 0x7F, 2
-        if length == 126:
-            length, header = int.from_bytes(data[at + 2 : at + 4], "big"), 4
-        elif length == 127:
-            length, header = int.from_bytes(data[at + 2 : at + 10], "big"), 10
-        if at + header + length > len(data):
-            break
-        frames.append((opcode, data[at + header : at + header + length]))
-        at += header + length
-    return frames
 
 
 async def receive_ack(chat: ChatClient, timeout: float = ROUND_TIMEOUT) -> dict[str, Any]:
@@ -176,23 +104,6 @@ async def converse(
         exchange.rounds += 1
 
 
-async def poll_until(
-    condition: Callable[[], Awaitable[bool]],
-    *,
-    timeout: float,
-    every: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """Await ``condition()`` until it is true, calling ``every()`` on each try."""
-    with trio.fail_after(timeout):
-        while True:
-            if every is not None:
-                await every()
-            if await condition():
-                return
-            # The server offers no event for these; the deadline above bounds the wait.
-            await trio.sleep(POLL_INTERVAL)
-
-
 @attrs.define
 class MailboxWatch:
     """Samples one actor's mailbox depth from ``/health/supervisor``."""
@@ -213,13 +124,6 @@ class MailboxWatch:
 
     async def is_empty(self) -> bool:
         return await self.depth() in (None, 0)
-
-
-def closed_sessions(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    """The fields of every "connection closed" line the node has logged so far."""
-    return [
-        fields_of(record) for record in caplog.records if record.getMessage() == "connection closed"
-    ]
 
 
 async def test_a_stalled_client_is_closed_while_others_keep_flowing(
@@ -266,7 +170,12 @@ async def test_a_stalled_client_is_closed_while_others_keep_flowing(
                     nursery.start_soon(flood, chat, slow.id, stop)
                 pair = ((alice, alice_chat), (bob, bob_chat))
                 nursery.start_soon(converse, pair, stop, exchange)
-                await poll_until(stalled_one_is_gone, timeout=20, every=mailbox.sample)
+                await poll_until(
+                    stalled_one_is_gone,
+                    what="the stalled connection closing",
+                    timeout=20,
+                    every=mailbox.sample,
+                )
                 stop.set()
 
             # The stalled connection, and it alone, was closed as a slow consumer...
@@ -280,7 +189,7 @@ async def test_a_stalled_client_is_closed_while_others_keep_flowing(
             # construction), its mailbox never filled, and nothing is left queued.
             assert mailbox.depths, "the slow user's actor never showed in /health/supervisor"
             assert max(mailbox.depths) < USER_MAILBOX, "the slow user's mailbox filled up"
-            await poll_until(mailbox.is_empty, timeout=10)
+            await poll_until(mailbox.is_empty, what="the slow user's mailbox emptying", timeout=10)
             # The server really hung up: what it had sent, once read, ends in EOF. (No
             # close frame reaches a client that does not read; 1013 is in the log above.)
             frames = server_frames(await read_to_eof(stalled, timeout=10))

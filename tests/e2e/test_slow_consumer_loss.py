@@ -14,15 +14,11 @@ from typing import Any
 import trio
 
 from hubbub.client import ChatClient, HubbubHTTP
-from tests.e2e.test_slow_consumer import (
-    direct,
-    metric,
-    poll_until,
-    read_to_eof,
-    register,
-    server_frames,
-    stalled_websocket,
-)
+from tests.e2e.test_slow_consumer import direct
+from tests.helpers.polling import poll_until
+from tests.helpers.raw_ws import read_to_eof, server_frames, stalled_websocket
+from tests.helpers.users import register
+from tests.helpers.views import metric
 
 SETTINGS = {
     "outbound_queue": "64",
@@ -62,7 +58,7 @@ async def test_frames_queued_at_a_slow_consumer_close_come_again_on_reconnect(
             async def victim_closed() -> bool:
                 return await metric(http, "hubbub_ws_connections") == connections - 1
 
-            await poll_until(victim_closed, timeout=30)
+            await poll_until(victim_closed, what="the victim closed", timeout=30)
             got = {
                 json.loads(payload)["client_id"]
                 for opcode, payload in server_frames(await read_to_eof(stalled, timeout=10))

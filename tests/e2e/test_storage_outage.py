@@ -3,56 +3,36 @@ nothing unstored is acked; when it returns, a resend with the same client_id goe
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 import trio
-from servers import PostgresServer, ServerError
 
 from hubbub.client import ChatClient, HubbubHTTP
-from tests.e2e.chat_helpers import send_direct
-from tests.e2e.conftest import running_node
+from tests.helpers.chat import attached
+from tests.helpers.nodes import running_node
+from tests.helpers.servers import PostgresServer
+from tests.helpers.users import register
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own, to stop and start."""
-    try:
-        server = PostgresServer.create()
-        server.start()
-    except ServerError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"no PostgreSQL: {error}")
-        pytest.skip(f"no PostgreSQL: {error}")
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
 async def test_sends_during_an_outage_are_refused_and_succeed_after(
-    own_postgres: PostgresServer, tmp_path
+    postgres_server: PostgresServer, tmp_path
 ) -> None:
     async with (
-        running_node(tmp_path / "data", own_postgres.url, database_timeout="2") as node,
+        running_node(tmp_path / "data", postgres_server.url, database_timeout="2") as node,
         HubbubHTTP(node.url) as http,
     ):
-        alice = await http.register("alice", "alice@example.com", "correct horse battery")
-        bob = await http.register("bob", "bob@example.com", "correct horse battery")
+        alice, bob = await register(http, "alice"), await register(http, "bob")
         async with (
             ChatClient.connect(node.url, alice.access_token) as alice_chat,
             ChatClient.connect(node.url, bob.access_token) as bob_chat,
         ):
             for chat in (alice_chat, bob_chat):
-                await chat.send({"type": "ping"})
-                await chat.receive_type("pong")
+                await attached(chat)
 
-            await trio.to_thread.run_sync(own_postgres.stop)
+            await trio.to_thread.run_sync(postgres_server.stop)
             with trio.fail_after(15):
-                refused = await send_direct(alice_chat, bob.id, "into the void", "v1")
+                refused = await alice_chat.send_direct(bob.id, "into the void", "v1")
             assert refused == {
                 "type": "error",
                 "reason": "storage unavailable",
@@ -71,10 +51,10 @@ async def test_sends_during_an_outage_are_refused_and_succeed_after(
             async with ChatClient.connect(node.url, bob.access_token) as newcomer:
                 assert await newcomer.wait_closed(timeout=15) == 1011
 
-            await trio.to_thread.run_sync(own_postgres.start)
+            await trio.to_thread.run_sync(postgres_server.start)
             with trio.fail_after(30):
                 while True:
-                    answer = await send_direct(alice_chat, bob.id, "into the void", "v1")
+                    answer = await alice_chat.send_direct(bob.id, "into the void", "v1")
                     if answer["type"] == "ack":
                         break
                     assert answer["reason"] == "storage unavailable"

@@ -14,8 +14,8 @@ import trio
 from hubbub.client import HubbubHTTP
 from hubbub.http import upload_routes
 from hubbub.node import Node
-from tests.e2e.conftest import UserMaker
-from tests.test_media import encoded_image, png_bomb
+from tests.helpers.images import encoded_image, png_bomb
+from tests.helpers.users import UserMaker
 
 NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp)")
 BOUNDARY = "hubbub-test-boundary"

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from unittest.mock import ANY
+
 import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
 from hubbub.client import ChatClient, HubbubHTTP
 from hubbub.node import Node
-from tests.e2e.conftest import UserMaker
+from tests.helpers.chat import attached
+from tests.helpers.polling import poll_until
+from tests.helpers.users import UserMaker, register
+from tests.helpers.views import closed_sessions, metric
 
 
 @pytest.mark.parametrize("placement", ["query", "header", "subprotocol"])
@@ -128,7 +134,7 @@ async def test_server_keepalive_closes_a_silent_dead_peer(
 ) -> None:
     async with node_factory(ping_interval="0.2", ping_timeout="0.3") as small:
         async with HubbubHTTP(small.url) as http:
-            user = await http.register("quiet", "quiet@example.com", "correct horse battery")
+            user = await register(http, "quiet")
         async with ChatClient.connect(small.url, user.access_token) as chat:
             # Time passing is the subject here: several keepalive rounds go by, and a client
             # that answers pings (trio-websocket does) stays connected...
@@ -164,12 +170,6 @@ async def test_an_open_connection_is_closed_1008_when_its_token_expires(node_fac
             assert await chat.wait_close(timeout=15) == (1008, "token expired")
 
 
-async def attached(chat: ChatClient) -> None:
-    """The session answers: it is running, so the server counts it."""
-    await chat.send({"type": "ping"})
-    assert await chat.receive_type("pong") == {"type": "pong"}
-
-
 async def test_past_max_connections_per_user_the_newest_is_closed_1008(node_factory) -> None:
     async with node_factory(max_connections_per_user="2") as small:
         async with HubbubHTTP(small.url) as http:
@@ -203,12 +203,27 @@ async def test_past_max_connections_per_user_the_newest_is_closed_1008(node_fact
                 await attached(again)
 
 
-async def test_closing_from_the_client_side_is_clean(node: Node, make_user: UserMaker) -> None:
+async def test_closing_from_the_client_side_is_clean(
+    node: Node, http: HubbubHTTP, make_user: UserMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hubbub.ws")
     user = await make_user()
     async with ChatClient.connect(node.url, user.access_token) as chat:
+        await attached(chat)
+        assert await metric(http, "hubbub_ws_connections") == 1
         await chat.ws.aclose(code=1000)
         with pytest.raises(ConnectionClosed):
             await chat.ws.get_message()
+
+    # The server ended the session (a hung close handshake or a leaked session would not):
+    # the connection gauge is back to zero and the close is logged as a normal one.
+    async def no_connections() -> bool:
+        return await metric(http, "hubbub_ws_connections") == 0
+
+    await poll_until(no_connections, what="the server closing the session", timeout=5)
+    assert closed_sessions(caplog) == [
+        {"user_id": user.id, "session": ANY, "code": 1000, "reason": ""}
+    ]
 
 
 async def test_an_oversize_request_head_gets_431_and_the_node_serves_on(

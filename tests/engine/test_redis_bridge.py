@@ -11,13 +11,13 @@ from typing import Any
 import coredis
 import pytest
 import trio
-from servers import RedisServer
 
 from hubbub.config import load_settings
 from hubbub.engine.chat.ports import Event, Subscriber
 from hubbub.engine.cluster import ClusterHooks, open_cluster, redis_bus
 from hubbub.engine.cluster.redis_bus import LOST_CHANNEL, RedisBridge, decode_event, encode_event
 from hubbub.metrics import Metrics
+from tests.helpers.servers import RedisServer
 
 pytestmark = pytest.mark.redis
 _prefixes = itertools.count()

@@ -15,6 +15,7 @@ import pytest
 import trio
 
 from hubbub.engine.cluster.redis_presence import RedisPresence
+from tests.helpers.polling import poll_until
 
 #: Quick timings; the timeout stays generous so a loaded test machine is not an outage.
 TIMING = {"ttl": 1.5, "heartbeat": 0.1, "timeout": 1.0}
@@ -84,13 +85,6 @@ def make_node(
 def nodes(client: coredis.Redis, prefix: str, expiries: Expiries) -> Iterator[list[Node]]:
     """Three nodes of one cluster, their heartbeats not running."""
     yield [make_node(client, node_id, prefix, expiries) for node_id in ("a", "b", "c")]
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]]) -> None:
-    """Poll ``condition`` until true, failing after ``SOON``: for states only Redis knows."""
-    with trio.fail_after(SOON):
-        while not await condition():  # noqa: ASYNC110 -- polling Redis: no event to await
-            await trio.sleep(0.02)
 
 
 async def test_only_the_first_claim_anywhere_says_the_user_came_online(
@@ -179,7 +173,7 @@ async def test_concurrent_sweeps_expire_each_user_once(
     async def all_lapsed() -> bool:
         return await survivors[0].presence.online_users() == []
 
-    await wait_until(all_lapsed)
+    await poll_until(all_lapsed, what="every claim lapsing", timeout=SOON, interval=0.02)
     won: list[list[int]] = []
 
     async def sweep(node: Node) -> None:
@@ -220,7 +214,7 @@ async def test_redis_killed_calls_degrade_and_heartbeats_reregister(
             async def two_is_back() -> bool:
                 return await observer.presence.is_online(2)
 
-            await wait_until(two_is_back)
+            await poll_until(two_is_back, what="user 2 re-claimed", timeout=SOON, interval=0.02)
             assert await observer.presence.online_users() == [2]
             nursery.cancel_scope.cancel()
     assert expiries.calls == []
@@ -293,7 +287,7 @@ async def test_sweeping_waits_for_live_nodes_to_reclaim_after_an_outage(
         async def lapsed() -> bool:
             return await observer.presence.online_users() == []
 
-        await wait_until(lapsed)
+        await poll_until(lapsed, what="the claim lapsing", timeout=SOON, interval=0.02)
         os.kill(pid, signal.SIGSTOP)
         try:
             assert not await sweeper.presence.is_online(3)  # Times out: an outage.
@@ -308,7 +302,9 @@ async def test_sweeping_waits_for_live_nodes_to_reclaim_after_an_outage(
             swept.extend(await sweeper.presence.sweep())
             return bool(swept)
 
-        await wait_until(swept_once_open)
+        await poll_until(
+            swept_once_open, what="a sweep expiring user 3", timeout=SOON, interval=0.02
+        )
         assert swept == [3]
         assert expiries.calls == [("sweeper", 3)]
 

@@ -4,7 +4,6 @@ along with the next batch (or go alone after a short wait)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 
 import pytest
 import trio
@@ -51,18 +50,22 @@ class MarkSpy:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with open_storage(f"sqlite:///{tmp_path / 'w.db'}") as opened:
+async def sqlite_storage(sqlite_url: str) -> AsyncIterator[Storage]:
+    """An opened, migrated SQLite storage (not the root ``storage``, which runs each
+    backend in turn: the writer's batching is the same on both)."""
+    async with open_storage(sqlite_url) as opened:
         await opened.migrate()
         yield opened
 
 
 @pytest.fixture
-async def earlier(storage: Storage) -> DirectMessage:
+async def earlier(sqlite_storage: Storage) -> DirectMessage:
     """A pending message from alice to bob, stored before the writer starts."""
-    alice = await storage.create_user("alice", "a@example.com", "x")
-    bob = await storage.create_user("bob", "b@example.com", "x")
-    [stored] = await storage.store_direct_messages([NewDirectMessage(alice.id, bob.id, "e", None)])
+    alice = await sqlite_storage.create_user("alice", "a@example.com", "x")
+    bob = await sqlite_storage.create_user("bob", "b@example.com", "x")
+    [stored] = await sqlite_storage.store_direct_messages(
+        [NewDirectMessage(alice.id, bob.id, "e", None)]
+    )
     return stored.message
 
 
@@ -76,12 +79,14 @@ async def start_writer(nursery: trio.Nursery, storage: object, recorder: Recorde
     return writer
 
 
-async def test_queued_sends_commit_together_and_are_answered_in_order(storage: Storage) -> None:
-    alice = await storage.create_user("alice", "a@example.com", "x")
-    bob = await storage.create_user("bob", "b@example.com", "x")
+async def test_queued_sends_commit_together_and_are_answered_in_order(
+    sqlite_storage: Storage,
+) -> None:
+    alice = await sqlite_storage.create_user("alice", "a@example.com", "x")
+    bob = await sqlite_storage.create_user("bob", "b@example.com", "x")
     recorder = Recorder()
     async with trio.open_nursery() as nursery:
-        writer = await start_writer(nursery, storage, recorder)
+        writer = await start_writer(nursery, sqlite_storage, recorder)
         for number in range(50):
             message = NewDirectMessage(alice.id, bob.id, f"m{number}", None, f"c{number}")
             writer.tell_nowait(StoreDirect(message, origin=number))
@@ -90,14 +95,14 @@ async def test_queued_sends_commit_together_and_are_answered_in_order(storage: S
     answered = [request.origin for batch in recorder.batches for request, _ in batch]
     assert answered == list(range(50))
     assert len(recorder.batches) < 50  # grouped: fewer commits than messages
-    history = await storage.direct_history(alice.id, bob.id, None, 100)
+    history = await sqlite_storage.direct_history(alice.id, bob.id, None, 100)
     assert [m.body for m in history] == [f"m{n}" for n in range(50)]
 
 
 async def test_delivery_marks_ride_with_the_next_batch(
-    storage: Storage, earlier: DirectMessage
+    sqlite_storage: Storage, earlier: DirectMessage
 ) -> None:
-    spy, recorder = MarkSpy(storage), Recorder()
+    spy, recorder = MarkSpy(sqlite_storage), Recorder()
     async with trio.open_nursery() as nursery:
         writer = await start_writer(nursery, spy, recorder)
         writer.tell_nowait(MarkDelivered((earlier.id,)))
@@ -109,17 +114,17 @@ async def test_delivery_marks_ride_with_the_next_batch(
         await recorder.wait_for(1)
         nursery.cancel_scope.cancel()
     assert not spy.marked.is_set()  # no commit of its own
-    assert (await storage.direct_message(earlier.id)).status == "delivered"
+    assert (await sqlite_storage.direct_message(earlier.id)).status == "delivered"
 
 
 async def test_a_lone_delivery_mark_commits_after_a_short_wait(
-    storage: Storage, earlier: DirectMessage
+    sqlite_storage: Storage, earlier: DirectMessage
 ) -> None:
-    spy, recorder = MarkSpy(storage), Recorder()
+    spy, recorder = MarkSpy(sqlite_storage), Recorder()
     async with trio.open_nursery() as nursery:
         writer = await start_writer(nursery, spy, recorder)
         writer.tell_nowait(MarkDelivered((earlier.id,)))
         with trio.fail_after(5):
             await spy.marked.wait()
         nursery.cancel_scope.cancel()
-    assert (await storage.direct_message(earlier.id)).status == "delivered"
+    assert (await sqlite_storage.direct_message(earlier.id)).status == "delivered"

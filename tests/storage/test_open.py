@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import trio
-from servers import free_port
 
 from hubbub.storage import (
     DatabaseUrl,
@@ -16,6 +15,7 @@ from hubbub.storage import (
     open_storage,
     parse_database_url,
 )
+from tests.helpers.servers import free_port
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ import asyncpg
 import pytest
 import trio
 import trio_asyncio
-from servers import PostgresServer, ServerError
 
 from hubbub.storage import (
     NewDirectMessage,
@@ -21,6 +20,8 @@ from hubbub.storage import (
     User,
     open_storage,
 )
+from tests.helpers.polling import poll_until
+from tests.helpers.servers import PostgresServer, ServerError
 
 pytestmark = pytest.mark.postgres
 
@@ -112,11 +113,14 @@ async def test_a_batch_racing_an_uncommitted_duplicate_answers_the_winner(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(store)
             # Once our batch waits on the open transaction, its snapshot predates the row.
-            with trio.fail_after(10):
-                while not await run(  # noqa: ASYNC110 -- polling the server: no event to await
+            await poll_until(
+                lambda: run(
                     lambda c: c.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted")
-                ):
-                    await trio.sleep(0.01)
+                ),
+                what="the batch waiting on the open transaction",
+                timeout=10,
+                interval=0.01,
+            )
             await run(lambda c: c.execute("COMMIT"))
         assert not results[0].created
         assert (results[0].message.id, results[0].message.body) == (first_id, "first")

@@ -1,6 +1,6 @@
 """The candidate WebSocket echo servers, one per subprocess.
 
-Run as ``python -m bench.transports.servers KIND [--port N]``. The process listens on
+Run as ``python -m bench.decisions.0001.servers KIND [--port N]``. The process listens on
 127.0.0.1, prints ``READY <port>`` on stdout once it accepts connections, and echoes
 every text frame on ``/ws/chat`` until it receives SIGINT. Kinds:
 
@@ -8,28 +8,22 @@ every text frame on ``/ws/chat`` until it receives SIGINT. Kinds:
 - ``triows``: trio-websocket's ``serve_websocket`` (wsproto inside).
 - ``sansio``: the ``websockets`` Sans-I/O ``ServerProtocol`` driven over a
   ``trio.SocketStream`` by :func:`drive_echo`.
-- ``frontdoor``: one port; :func:`front_door` reads the request head, drives
-  ``GET /ws/chat`` upgrades with :func:`drive_echo` and hands every other
-  connection to Hypercorn's ``TCPServer`` serving the same Quart app.
+- ``frontdoor``: one port, through hubbub's own front door (``hubbub.front_door``):
+  it reads the request head, hands ``GET /ws/chat`` to :func:`drive_echo` and every
+  other connection to hubbub's ``HttpServer`` (Hypercorn's ``TCPServer``, the bytes
+  already read replayed first) serving the same Quart app.
 - ``wstrio``: the ``websockets`` package's own Trio server (a reference point).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
-from collections.abc import Awaitable, Callable
 from functools import partial
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
-from hypercorn.trio.lifespan import Lifespan
-from hypercorn.trio.tcp_server import TCPServer
-from hypercorn.trio.worker_context import WorkerContext
-from hypercorn.typing import ConnectionState
-from hypercorn.utils import wrap_app
 from quart import websocket
 from quart_trio import QuartTrio
 from websockets.frames import Opcode
@@ -37,17 +31,11 @@ from websockets.http11 import Request
 from websockets.protocol import CLOSED, OPEN
 from websockets.server import ServerProtocol
 
+from hubbub.front_door import HEAD_TIMEOUT, FrontDoor, open_listeners
+from hubbub.http.server import HttpServer
+
 HOST = "127.0.0.1"
-CHAT_PATH = b"/ws/chat"
 RECEIVE_SIZE = 65536
-# The same limit Hypercorn's h11 applies to an incomplete request head.
-HEAD_LIMIT = 16 * 1024
-# A client that cannot send its request head in this time is holding a slot for nothing.
-HEAD_TIMEOUT = 10.0
-TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
-)
 # Errors that mean "the peer went away"; a connection handler must not let them
 # escape, or trio.serve_listeners would take the whole server down.
 PEER_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError)
@@ -145,106 +133,6 @@ async def drive_echo(stream: trio.SocketStream, initial: bytes = b"") -> None:
             return
 
 
-# -- the front door: one port for WebSocket and HTTP ---------------------------------
-
-
-class ReplayStream(trio.abc.Stream):
-    """A stream that first returns bytes already read, then reads from ``stream``.
-
-    Exposes ``socket`` and lacks ``do_handshake`` on purpose: that is how Hypercorn's
-    ``TCPServer`` recognises a plain (non-TLS) socket stream.
-    """
-
-    def __init__(self, stream: trio.SocketStream, prefix: bytes) -> None:
-        self.stream = stream
-        self.socket = stream.socket
-        self._prefix = prefix
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._prefix:
-            data, self._prefix = self._prefix, b""
-            return data
-        return await self.stream.receive_some(max_bytes)
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.stream.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        await self.stream.send_eof()
-
-    async def aclose(self) -> None:
-        await self.stream.aclose()
-
-
-class HeadTooLarge(Exception):
-    """The request head passed HEAD_LIMIT without ending."""
-
-
-async def read_head(stream: trio.SocketStream) -> bytes:
-    """Read until the end of the HTTP request head and return everything read.
-
-    The result may run past the head (a pipelined body or first frame); callers
-    replay all of it. Returns b"" if the peer closed first. Raises HeadTooLarge past
-    HEAD_LIMIT and trio.TooSlowError after HEAD_TIMEOUT.
-    """
-    buffer = bytearray()
-    searched = 0
-    with trio.fail_after(HEAD_TIMEOUT):
-        while (end := buffer.find(b"\r\n\r\n", searched)) < 0 and len(buffer) <= HEAD_LIMIT:
-            # The terminator may straddle two reads: rescan the last three bytes.
-            searched = max(0, len(buffer) - 3)
-            chunk = await stream.receive_some(RECEIVE_SIZE)
-            if not chunk:
-                return b""
-            buffer += chunk
-    if end < 0 or end > HEAD_LIMIT:
-        raise HeadTooLarge
-    return bytes(buffer)
-
-
-def is_chat_upgrade(head: bytes) -> bool:
-    """True if ``head`` is a ``GET /ws/chat[?...]`` asking to upgrade to WebSocket."""
-    lines = head.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or parts[0] != b"GET" or parts[1].split(b"?", 1)[0] != CHAT_PATH:
-        return False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"upgrade" and b"websocket" in value.lower():
-            return True
-    return False
-
-
-HttpHandler = Callable[[trio.abc.Stream], Awaitable[None]]
-
-
-async def front_door(http: HttpHandler, stream: trio.SocketStream) -> None:
-    """Route one connection: /ws/chat upgrades to :func:`drive_echo`, the rest to ``http``.
-
-    Routing is decided once per connection, on its first request head: a keep-alive
-    HTTP connection that later asks to upgrade stays with ``http``.
-    """
-    try:
-        head = await read_head(stream)
-    except HeadTooLarge:
-        async with stream:
-            with contextlib.suppress(*PEER_GONE), trio.move_on_after(HEAD_TIMEOUT):
-                await stream.send_all(TOO_LARGE)
-        return
-    except PEER_GONE:
-        await stream.aclose()
-        return
-    if not head:
-        await stream.aclose()
-    elif is_chat_upgrade(head):
-        await drive_echo(stream, head)
-    else:
-        await http(ReplayStream(stream, head))
-
-
 # -- running each kind ---------------------------------------------------------------
 
 
@@ -255,18 +143,14 @@ def _hypercorn_config(port: int) -> Config:
 
 
 async def _serve_frontdoor(port: int, task_status: trio.TaskStatus[int]) -> None:
-    config = _hypercorn_config(port)
-    app = wrap_app(make_app(), config.wsgi_max_body_size, None)
-    state: dict = {}
-    lifespan = Lifespan(app, config, state)
-    context = WorkerContext(None)
+    http = HttpServer(make_app())
+    door = FrontDoor(
+        await open_listeners(HOST, port), websocket=drive_echo, http=http.serve_connection
+    )
     async with trio.open_nursery() as nursery:
-        await nursery.start(lifespan.handle_lifespan)
-        await lifespan.wait_for_startup()
-        http = partial(TCPServer, app, config, context, ConnectionState(state.copy()))
-        listeners = await trio.open_tcp_listeners(port, host=HOST)
-        task_status.started(listeners[0].socket.getsockname()[1])
-        await trio.serve_listeners(partial(front_door, http), listeners)
+        await nursery.start(http.run)
+        await nursery.start(door.run)
+        task_status.started(door.port)
 
 
 async def _serve_quart(port: int, task_status: trio.TaskStatus[int]) -> None:

@@ -1,10 +1,12 @@
 """Measure WebSocket echo transports on this machine and print one table.
 
-    .venv/bin/python -m bench.ws_transports [--seconds 10] [--connections 50]
-        [--inflight 10] [--only a,b,c,d,e] [--procs 2] [--pin] [--repeat 1] [--settle 0]
+    .venv/bin/python -m bench.decisions.0001.ws_transports [--seconds 10]
+        [--connections 50] [--inflight 10] [--only a,b,c,d,e] [--procs 2] [--pin]
+        [--repeat 1] [--settle 0]
 
-Each candidate server (see bench/transports/servers.py) runs in its own subprocess;
-lean load processes (bench/transports/load.py) drive it twice: request/response (one
+The experiment behind docs/decisions/0001-websocket-transport.md, kept so its figures
+can be reproduced. Each candidate server (``servers.py`` here) runs in its own
+subprocess; lean load processes (``load.py`` here) drive it twice: request/response (one
 frame in flight per connection) and pipelined (``--inflight`` frames in flight).
 Beside throughput and round-trip latency it reports what docs/design.md asks for: the
 server's CPU seconds per 1,000 echoed messages and the load generator's CPU, both
@@ -33,9 +35,13 @@ from typing import Any
 import attrs
 import orjson
 
-from bench.transports.load import DRAIN_TIMEOUT
+from bench.harness.procstat import machine_busy_seconds, sample
 
-ROOT = Path(__file__).resolve().parent.parent
+from .load import DRAIN_TIMEOUT
+
+ROOT = Path(__file__).resolve().parents[3]
+#: This folder as a package, for ``python -m`` of its servers and load processes.
+PACKAGE = "bench.decisions.0001"
 CANDIDATES = {
     "a": ("quart", "a) Quart-Trio on Hypercorn (wsproto)"),
     "b": ("triows", "b) trio-websocket serve_websocket"),
@@ -44,7 +50,6 @@ CANDIDATES = {
     "e": ("wstrio", "e) websockets.trio server (ref.)"),
 }
 START_TIMEOUT = 20.0
-TICKS = os.sysconf("SC_CLK_TCK")
 # Busy cores below which the machine counts as quiet enough to start a run.
 QUIET = 0.15
 
@@ -103,17 +108,7 @@ HEADER = [
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds of process ``pid`` so far."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # The command name may contain spaces; fields after it are fixed (utime is 14th).
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def machine_busy_seconds() -> float:
-    """Busy CPU seconds over all cores since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    # user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
-    return (sum(values[:8]) - values[3] - values[4]) / TICKS
+    return sample(pid).cpu_seconds
 
 
 def wait_for_quiet(limit: float) -> float:
@@ -169,7 +164,7 @@ def measure(
     for i, share in enumerate(shares):
         files.append(workdir / f"latencies-{i}.bin")
         first = sum(shares[:i])
-        command = ["bench.transports.load", "--port", str(port), "--inflight", str(inflight)]
+        command = [f"{PACKAGE}.load", "--port", str(port), "--inflight", str(inflight)]
         command += ["--connections", str(share), "--first-index", str(first)]
         loads.append(spawn([*command, "--latencies", str(files[-1])], stdin=subprocess.PIPE))
         pin(loads[-1], 1, args.pin)
@@ -220,7 +215,7 @@ def start_server(kind: str, workdir: Path, pinned: bool) -> tuple[subprocess.Pop
     log_path = workdir / f"{kind}.log"
     # The child keeps its own copy of the descriptor; ours can close at once.
     with log_path.open("w") as log:
-        server = spawn(["bench.transports.servers", kind], stderr=log)
+        server = spawn([f"{PACKAGE}.servers", kind], stderr=log)
     pin(server, 0, pinned)
     try:
         line = read_line(server, START_TIMEOUT)
@@ -355,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 stop_server(server)
     print(f"# {datetime.date.today()}  {os.cpu_count()} cores  python {sys.version.split()[0]}")
-    print(f"# {' '.join(['python -m bench.ws_transports', *(argv or sys.argv[1:])])}")
+    print(f"# {' '.join([f'python -m {PACKAGE}.ws_transports', *(argv or sys.argv[1:])])}")
     print_table([r.row() for r in results])
     for r in results:
         if r.problems:

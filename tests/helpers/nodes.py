@@ -1,4 +1,5 @@
-"""A node run as a real ``python -m hubbub serve`` subprocess, for tests that crash it.
+"""Running a node for a test: in this process (``running_node``), or as a real
+``python -m hubbub serve`` subprocess (``node_process``), for tests that crash it.
 
 An in-process node cannot be SIGKILLed without killing the test; a subprocess can, which
 is the only honest way to test what survives a crash. The process writes its output to a
@@ -19,12 +20,29 @@ import attrs
 import httpx
 import trio
 
+from hubbub.config import load_settings
+from hubbub.node import Node, open_node
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 30.0
 READY_POLL_INTERVAL = 0.05
 REAP_TIMEOUT = 10.0
 START_ATTEMPTS = 3
 LOG_TAIL_CHARS = 3000
+
+
+@asynccontextmanager
+async def running_node(data_dir: Path, database_url: str, **overrides: str) -> AsyncIterator[Node]:
+    """A node in this process on 127.0.0.1 and a free port; ``overrides`` are HUBBUB_*
+    settings by name (``direct_rate_limit="3"``)."""
+    environ = {
+        "HUBBUB_DATA_DIR": str(data_dir),
+        "HUBBUB_PORT": "0",
+        "HUBBUB_DATABASE_URL": database_url,
+        **{f"HUBBUB_{key.upper()}": value for key, value in overrides.items()},
+    }
+    async with open_node(load_settings(environ=environ)) as node:
+        yield node
 
 
 class NodeDidNotStart(Exception):
@@ -60,7 +78,8 @@ async def free_port() -> int:
 
 def node_environment(data_dir: Path, database_url: str, port: int, **overrides: str) -> dict:
     """The subprocess's environment: the test's, minus any HUBBUB_* it happens to carry,
-    plus these settings (``overrides`` are HUBBUB_* settings by name, as in conftest)."""
+    plus these settings (``overrides`` are HUBBUB_* settings by name, as in
+    ``running_node``)."""
     environ = {key: value for key, value in os.environ.items() if not key.startswith("HUBBUB_")}
     environ.update(
         {

@@ -1,1 +1,0 @@
-"""Candidate WebSocket servers and a lean load generator for bench/ws_transports.py."""
