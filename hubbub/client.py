@@ -92,13 +92,13 @@ class ChatClient:
         connect_timeout: float = 10.0,
     ) -> AsyncIterator[ChatClient]:
         url = base_url.rstrip("/").replace("http://", "ws://", 1) + "/ws/chat"
-        headers: list[tuple[str, str]] = []
+        headers: list[tuple[bytes, bytes]] = []
         subprotocols: list[str] = []
         if token is not None:
             if placement == "query":
                 url += f"?token={token}"
             elif placement == "header":
-                headers.append(("Authorization", f"Bearer {token}"))
+                headers.append((b"Authorization", f"Bearer {token}".encode()))
             else:
                 subprotocols.append(token)
         async with open_websocket_url(
@@ -185,6 +185,8 @@ class ChatClient:
                 while True:
                     await self.ws.get_message()
             except ConnectionClosed as closed:
+                if closed.reason is None:
+                    return None, None
                 return closed.reason.code, closed.reason.reason
 
     @property

@@ -83,10 +83,12 @@ _ENCODERS: dict[type, Callable[[Any], dict[str, Any]]] = {}
 def _register_encoder(cls: type) -> None:
     # ``type`` is an init=False field, which cattrs skips unless told; being the first
     # field, it comes first in the JSON. ``client_id`` is left out rather than null.
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if "client_id" in attrs.fields_dict(cls):
         overrides["client_id"] = override(omit_if_default=True)
-    fn = make_dict_unstructure_fn(cls, converter, _cattrs_include_init_false=True, **overrides)
+    fn: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+        cls, converter, _cattrs_include_init_false=True, **overrides
+    )
     converter.register_unstructure_hook(cls, fn)
     _ENCODERS[cls] = fn
 

@@ -14,7 +14,7 @@ Server frames are built by trusted code on the hot path and carry no validators.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
 
@@ -25,10 +25,6 @@ MAX_PRESENCE_QUERY = 1000
 
 MessageStatus = Literal["pending", "delivered", "read"]
 PresenceStatus = Literal["online", "offline"]
-
-
-def _wire_type(name: str) -> Any:
-    return attrs.field(default=name, init=False, repr=False)
 
 
 def wire_type(cls: type) -> str:
@@ -67,7 +63,7 @@ _optional_image_url = attrs.validators.optional(attrs.validators.max_len(MAX_IMA
 class SendDirect:
     """``message``: a direct message. ``message`` and/or ``image_url`` must be given."""
 
-    type: str = _wire_type("message")
+    type: str = attrs.field(default="message", init=False, repr=False)
     recipient_id: int = attrs.field(validator=_check_id)
     message: str | None = None
     image_url: str | None = attrs.field(default=None, validator=_optional_image_url)
@@ -78,7 +74,7 @@ class SendDirect:
 class SendGroup:
     """``group_message``: a message to a group the sender belongs to."""
 
-    type: str = _wire_type("group_message")
+    type: str = attrs.field(default="group_message", init=False, repr=False)
     group_id: int = attrs.field(validator=_check_id)
     message: str | None = None
     image_url: str | None = attrs.field(default=None, validator=_optional_image_url)
@@ -89,7 +85,7 @@ class SendGroup:
 class ReadDirect:
     """``read``: the recipient marks a direct message read."""
 
-    type: str = _wire_type("read")
+    type: str = attrs.field(default="read", init=False, repr=False)
     message_id: int = attrs.field(validator=_check_id)
 
 
@@ -97,7 +93,7 @@ class ReadDirect:
 class ReadGroup:
     """``group_read``: the member has read the group up to ``message_id``."""
 
-    type: str = _wire_type("group_read")
+    type: str = attrs.field(default="group_read", init=False, repr=False)
     group_id: int = attrs.field(validator=_check_id)
     message_id: int = attrs.field(validator=_check_id)
 
@@ -106,7 +102,7 @@ class ReadGroup:
 class PresenceQuery:
     """``presence``: ask for the presence of up to 1000 users (duplicates dropped, order kept)."""
 
-    type: str = _wire_type("presence")
+    type: str = attrs.field(default="presence", init=False, repr=False)
     user_ids: tuple[int, ...] = attrs.field(
         converter=_unique_in_order,
         validator=attrs.validators.deep_iterable(
@@ -120,7 +116,7 @@ class PresenceQuery:
 class Ping:
     """``ping``: the server answers ``pong``."""
 
-    type: str = _wire_type("ping")
+    type: str = attrs.field(default="ping", init=False, repr=False)
 
 
 ClientFrame = SendDirect | SendGroup | ReadDirect | ReadGroup | PresenceQuery | Ping
@@ -141,7 +137,7 @@ CLIENT_FRAMES: tuple[type[ClientFrame], ...] = (
 class MessageOut:
     """``message``: a direct message, to the recipient and the sender's connections."""
 
-    type: str = _wire_type("message")
+    type: str = attrs.field(default="message", init=False, repr=False)
     message_id: int
     author_id: int
     author_name: str
@@ -158,7 +154,7 @@ class MessageOut:
 class Ack:
     """``ack``: the message is durably stored."""
 
-    type: str = _wire_type("ack")
+    type: str = attrs.field(default="ack", init=False, repr=False)
     message_id: int
     status: MessageStatus
     client_id: str | None = None
@@ -168,7 +164,7 @@ class Ack:
 class GroupMessageOut:
     """``group_message``: a group message, to every member, the sender included."""
 
-    type: str = _wire_type("group_message")
+    type: str = attrs.field(default="group_message", init=False, repr=False)
     group_id: int
     group_name: str
     message_id: int
@@ -185,7 +181,7 @@ class GroupMessageOut:
 class ReadReceipt:
     """``read_receipt``: to the author of a direct message when it is read."""
 
-    type: str = _wire_type("read_receipt")
+    type: str = attrs.field(default="read_receipt", init=False, repr=False)
     message_id: int
     reader_id: int
     reader_name: str
@@ -196,7 +192,7 @@ class ReadReceipt:
 class GroupReadOut:
     """``group_read``: a member has read the group up to ``message_id``."""
 
-    type: str = _wire_type("group_read")
+    type: str = attrs.field(default="group_read", init=False, repr=False)
     group_id: int
     user_id: int
     message_id: int
@@ -206,7 +202,7 @@ class GroupReadOut:
 class PresenceOut:
     """``presence``: a user went online or offline, or the answer to a query."""
 
-    type: str = _wire_type("presence")
+    type: str = attrs.field(default="presence", init=False, repr=False)
     user_id: int
     username: str
     presence_status: PresenceStatus
@@ -217,7 +213,7 @@ class PresenceOut:
 class StatusOut:
     """``status``: a direct message's status changed; to the author's connections."""
 
-    type: str = _wire_type("status")
+    type: str = attrs.field(default="status", init=False, repr=False)
     message_id: int
     status: MessageStatus
 
@@ -226,14 +222,14 @@ class StatusOut:
 class Pong:
     """``pong``: the answer to ``ping``."""
 
-    type: str = _wire_type("pong")
+    type: str = attrs.field(default="pong", init=False, repr=False)
 
 
 @attrs.frozen
 class ErrorOut:
     """``error``: a frame was refused. ``reason`` is one of ``errors.ALL_REASONS``."""
 
-    type: str = _wire_type("error")
+    type: str = attrs.field(default="error", init=False, repr=False)
     reason: str
     client_id: str | None = None
 

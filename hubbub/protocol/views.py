@@ -9,7 +9,7 @@ from hubbub.protocol import frames
 from hubbub.storage.records import DirectMessage, GroupMessage
 
 #: Group messages have no per-recipient status; every frame of one says this.
-GROUP_MESSAGE_STATUS = "delivered"
+GROUP_MESSAGE_STATUS: frames.MessageStatus = "delivered"
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -30,7 +30,10 @@ def _message_fields(message: DirectMessage | GroupMessage, author_name: str) -> 
 
 
 def direct_frame(
-    message: DirectMessage, author_name: str, recipient_name: str, status: str
+    message: DirectMessage,
+    author_name: str,
+    recipient_name: str,
+    status: frames.MessageStatus,
 ) -> frames.MessageOut:
     return frames.MessageOut(
         **_message_fields(message, author_name),

@@ -35,7 +35,8 @@ def find_credentials(
     used, because browsers fail a handshake whose offered protocol is not answered."""
     echo = subprotocols[0] if subprotocols else None
     query = parse_qs(urlsplit(target).query)
-    token = (query.get("token") or [None])[0]
+    offered = query.get("token")
+    token: str | None = offered[0] if offered else None
     if not token:
         token = bearer_token(authorization)
     if not token:

@@ -80,7 +80,9 @@ class DirectMessaging(ChatPart):
                 peer.push(encode(frames.Ack(message.id, message.status, message.client_id)))
                 continue
             created += 1
-            status = "delivered" if message.recipient_id in online else "pending"
+            status: frames.MessageStatus = (
+                "delivered" if message.recipient_id in online else "pending"
+            )
             recipient_name = self.directory.cached(message.recipient_id) or ""
             payload = encode(direct_frame(message, peer.username, recipient_name, status))
             self.bus.publish(

@@ -100,8 +100,8 @@ def _ack_plainly(
     """The last resort: answer each sender with an ack, unpublished (status pending)."""
     for request, result in zip(requests, stored, strict=True):
         message = result.message
-        status = "pending" if isinstance(request, StoreDirect) else GROUP_MESSAGE_STATUS
-        if isinstance(request, StoreDirect) and not result.created:
-            status = result.message.status  # type: ignore[union-attr]
+        status: frames.MessageStatus = GROUP_MESSAGE_STATUS
+        if isinstance(result, StoredDirect):
+            status = result.message.status if not result.created else "pending"
         request.origin.settle_send()
         request.origin.push(encode(frames.Ack(message.id, status, message.client_id)))

@@ -19,7 +19,7 @@ from hubbub.engine.runtime.actor import Mailbox, MailboxFull
 from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
-from hubbub.storage import Storage, StorageError
+from hubbub.storage import DirectMessage, Storage, StorageError
 
 log = logging.getLogger("hubbub.engine")
 
@@ -68,7 +68,9 @@ class WriteGate:
             )
             earlier = await lookup(peer.user_id, client_id)
             if earlier is not None:
-                status = getattr(earlier, "status", "delivered")
+                status: frames.MessageStatus = (
+                    earlier.status if isinstance(earlier, DirectMessage) else "delivered"
+                )
                 peer.push(encode(frames.Ack(earlier.id, status, client_id)))
                 return False
         peer.refuse(reasons.RATE_LIMITED, client_id)

@@ -318,10 +318,12 @@ class RedisBridge(Bus):
             message = await pubsub.get_message()
             if message is None or message["type"] != "message":
                 continue
-            if message["channel"] == self._notice_key:
-                await self._heard_loss(message["data"])
+            channel, data = message["channel"], message["data"]
+            assert isinstance(channel, bytes) and isinstance(data, bytes)  # decode_responses off
+            if channel == self._notice_key:
+                await self._heard_loss(data)
             else:
-                self._receive(message["channel"], message["data"])
+                self._receive(channel, data)
 
     def _receive(self, redis_channel: bytes, data: bytes) -> None:
         channel = redis_channel.decode()[len(self.prefix) :]

@@ -228,7 +228,7 @@ class RedisPresence(Presence):
         if not users:
             return set()
         try:
-            found = await self._guard.call(
+            found: list[int] = await self._guard.call(
                 lambda: self._any_claim(keys=[self._claims_key(user) for user in users])
             )
         except RedisUnavailable:
@@ -238,7 +238,9 @@ class RedisPresence(Presence):
     async def online_users(self) -> list[int]:
         """Every user online anywhere, ascending. With Redis away: this node's users."""
         try:
-            members = await self._guard.call(lambda: self._online(keys=[self._online_key]))
+            members: list[bytes] = await self._guard.call(
+                lambda: self._online(keys=[self._online_key])
+            )
         except RedisUnavailable:
             return sorted(set(self._local_users()))
         return sorted(int(member) for member in members)
@@ -317,7 +319,7 @@ class RedisPresence(Presence):
             return []
         expired: list[int] = []
         while True:
-            lapsed = await self._guard.call(
+            lapsed: list[bytes] = await self._guard.call(
                 lambda: self._lapsed(keys=[self._online_key], args=[BATCH])
             )
             users = [int(member) for member in lapsed]
@@ -330,7 +332,7 @@ class RedisPresence(Presence):
 
     async def _expire_all(self, users: Sequence[int]) -> list[int]:
         async with self.client.pipeline(transaction=False) as pipe:
-            results = [
+            results: list[Any] = [
                 self._expire(
                     keys=[self._online_key, self._claims_key(user)], args=[user], client=pipe
                 )

@@ -77,7 +77,7 @@ class RedisRateLimiter(RateLimiter):
         member = self._member_prefix + str(next(self._sequence))
         was_down = self._guard.down
         try:
-            counted = await self._guard.call(
+            counted: int = await self._guard.call(
                 lambda: self._script(keys=[key], args=[self.limits[kind], self._window_ms, member])
             )
         except RedisUnavailable:

@@ -408,7 +408,8 @@ class Supervisor:
             if isinstance(command, _StartChild):
                 request.reply(await self._start(command.spec, existing_ok=command.existing_ok))
             else:
-                request.reply(await self._terminate_child(command.name))
+                await self._terminate_child(command.name)
+                request.reply(None)
         except Exception as error:
             request.fail(error)
         finally:
