@@ -24,6 +24,7 @@ import trio
 from hubbub.storage import records, sql, values
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import load_migrations
+from hubbub.storage.refresh_tokens import decide
 from hubbub.storage.sqlite_calls import SqliteCalls
 
 T = TypeVar("T")
@@ -181,6 +182,8 @@ class SqliteStorage(sql.SqlStorage):
         usernames="SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?1))",
         mark_delivered="UPDATE direct_messages SET status = 'delivered' WHERE status = 'pending'"
         " AND id IN (SELECT value FROM json_each(?1))",
+        # BEGIN IMMEDIATE has taken the write lock: the rows cannot change until COMMIT.
+        refresh_family=sql.for_sqlite(sql.REFRESH_FAMILY),
     )
     _id_array = staticmethod(_id_list)
     _stamp = staticmethod(_datetime)
@@ -296,6 +299,21 @@ class SqliteStorage(sql.SqlStorage):
     ) -> list[records.StoredGroup]:
         values.check_messages(batch)
         return await self._run(self._store, _GROUP, list(batch), [])
+
+    # -- refresh tokens --------------------------------------------------
+
+    async def spend_refresh_token(self, jti: str) -> records.SpentRefreshToken | None:
+        if not values.storable(jti):
+            return None
+        return await self._run(self._spend_refresh_token, jti, _now())
+
+    def _spend_refresh_token(self, jti: str, now: int) -> records.SpentRefreshToken | None:
+        with _transaction(self._conn):
+            family = self._conn.execute(self._sql.refresh_family, (jti,)).fetchall()
+            decided = decide(family, jti, now)
+            for statement, params in decided.writes(self._sql, jti, now):
+                self._conn.execute(statement, params)
+        return decided.answer
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
