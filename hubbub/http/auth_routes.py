@@ -8,6 +8,7 @@ revokes a family. Access tokens are not recorded: they live out their short life
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 from quart import Blueprint, request
@@ -71,10 +72,7 @@ async def refresh() -> dict:
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise ApiError(401, "missing bearer refresh token")
-    try:
-        claims = context().tokens.verify(token, "refresh")
-    except InvalidToken:
-        raise ApiError(401, "invalid or expired refresh token") from None
+    claims = _verified(token, "refresh")
     user = await context().storage.user_by_id(claims.user_id)
     if user is None or claims.family is None:  # no family: issued before rotation
         raise ApiError(401, "invalid or expired refresh token")
@@ -101,10 +99,7 @@ async def logout() -> tuple[str, int]:
         token = bearer_token(request.headers.get("Authorization"))
         if token is None:
             raise ApiError(401, "missing refresh_token or bearer token")
-        try:
-            claims = context().tokens.verify(token, "access")
-        except InvalidToken:
-            claims = _verified(token, "refresh")
+        claims = _verified(token, "access", "refresh")
     if claims.family is None:  # issued before families: end every login of the user
         await context().storage.revoke_user_refresh_tokens(claims.user_id)
     else:
@@ -112,11 +107,12 @@ async def logout() -> tuple[str, int]:
     return "", 204
 
 
-def _verified(token: str, expected: TokenType) -> Claims:
-    try:
-        return context().tokens.verify(token, expected)
-    except InvalidToken:
-        raise ApiError(401, "invalid or expired token") from None
+def _verified(token: str, *kinds: TokenType) -> Claims:
+    """The claims of ``token``, valid as the first of ``kinds`` it is; else 401."""
+    for kind in kinds:
+        with contextlib.suppress(InvalidToken):
+            return context().tokens.verify(token, kind)
+    raise ApiError(401, f"invalid or expired {' or '.join(kinds)} token")
 
 
 async def _body_refresh_token() -> str | None:
