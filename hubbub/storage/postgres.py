@@ -221,7 +221,9 @@ class PostgresStorage(sql.SqlStorage):
     async def _store_batch(
         self, statement: BatchStatement, plan: BatchPlan, *extra: Any
     ) -> list[asyncpg.Record]:
-        """One round trip, plus one more only if a concurrent writer raced us."""
+        """One round trip, plus one more only if a concurrent writer raced us. That second
+        statement runs after the first has committed: should it fail, the batch is stored
+        and the call raises ``StorageUnavailable`` (which promises nothing either way)."""
         columns = plan.columns(statement.fields)
         rows = await self._rows(statement.sql, *columns, *extra)
         missing = [i for i, row in enumerate(rows) if row["id"] is None]
@@ -236,6 +238,11 @@ class PostgresStorage(sql.SqlStorage):
             [client_ids[i] for i in missing],
         )
         by_key = {(row["author_id"], row["client_id"]): row for row in found}
+        if len(by_key) < len({(authors[i], client_ids[i]) for i in missing}):
+            # Cannot happen while messages are never deleted; if it did, the batch is
+            # stored (the first statement committed) but cannot be answered: a resend
+            # with the same client_ids will be.
+            raise StorageUnavailable("a message that conflicted with this batch has vanished")
         rows = list(rows)
         for i in missing:
             rows[i] = by_key[(authors[i], client_ids[i])]

@@ -2,9 +2,9 @@
 
 One connection serves every call, one call at a time, each in a worker thread so the event
 loop never blocks, and each within the storage's timeout (``sqlite_calls`` says exactly
-what that bounds). WAL mode with ``synchronous=FULL`` makes a returned
-write durable: the commit has been fsynced to the write-ahead log, so a SIGKILL or power cut
-right after loses nothing. Timestamps are stored as INTEGER microseconds since the epoch.
+what that bounds). WAL mode with ``synchronous=FULL`` makes a returned write durable: the
+commit has been fsynced to the write-ahead log, so a SIGKILL or power cut right after loses
+nothing. Timestamps are stored as INTEGER microseconds since the epoch.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ _CONFLICTS = {
     "users.email": "email",
     "group_members.group_id, group_members.user_id": "member",
 }
-# Error codes that mean the database cannot serve now, as opposed to a refused statement.
 _MIGRATION_TIMEOUT = 120.0
+# Error codes that mean the database cannot serve now, as opposed to a refused statement.
 _UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN")
 
 
@@ -62,6 +62,7 @@ def _id_list(ids: Iterable[int]) -> str:
 
 
 def _translate(exc: Exception) -> StorageError:
+    """The storage error for what sqlite3 raised (``sqlite_calls.SQLITE_FAILURES``)."""
     message = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
         field = _CONFLICTS.get(message.removeprefix("UNIQUE constraint failed: "))
@@ -136,8 +137,8 @@ class _MessageKind:
     def store(self, conn: sqlite3.Connection, message: Any, now: int) -> Any:
         """Insert ``message`` unless its (author_id, client_id) exists; answer the stored
         row either way, and whether this call created it."""
-        values = (*(getattr(message, field) for field in self.fields), now)
-        rows = conn.execute(self.insert, values).fetchall()
+        params = (*(getattr(message, field) for field in self.fields), now)
+        rows = conn.execute(self.insert, params).fetchall()
         created = bool(rows)
         if not created:
             rows = conn.execute(self.existing, (message.author_id, message.client_id)).fetchall()
