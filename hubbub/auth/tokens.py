@@ -1,8 +1,11 @@
 """JWT access and refresh tokens: pure functions, no I/O.
 
 Each token carries ``sub`` (the user id, as a string), ``name``, ``type`` (``access``
-or ``refresh``), ``iat`` and ``exp``. A refresh token is never accepted where an access
-token is expected, and the reverse.
+or ``refresh``), ``iat``, ``exp``, ``jti`` (its own random id) and ``fam``: the family,
+one random id per login, which every pair issued by rotating that login's refresh tokens
+keeps (storage records refresh tokens by ``jti`` and ``fam`` to spend each once and to
+end a login). A refresh token is never accepted where an access token is expected, and
+the reverse.
 """
 
 from __future__ import annotations
@@ -28,6 +31,25 @@ class Claims:
     username: str
     type: TokenType
     expires_at: int
+    jti: str
+    #: None for tokens issued before families existed.
+    family: str | None
+
+
+@attrs.frozen
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    #: The refresh token's claims: what storage records of it.
+    refresh: Claims
+
+    def response(self) -> dict[str, str]:
+        """The login/refresh answer of docs/contract.md."""
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "bearer",
+        }
 
 
 @attrs.frozen
@@ -37,27 +59,33 @@ class TokenIssuer:
     refresh_ttl: int
 
     def issue(
-        self, user_id: int, username: str, token_type: TokenType, now: float | None = None
-    ) -> str:
+        self,
+        user_id: int,
+        username: str,
+        token_type: TokenType,
+        family: str,
+        now: float | None = None,
+    ) -> tuple[str, Claims]:
+        """A signed token of ``family``, and its claims."""
         issued = int(time.time() if now is None else now)
         ttl = self.access_ttl if token_type == "access" else self.refresh_ttl
+        claims = Claims(user_id, username, token_type, issued + ttl, uuid.uuid4().hex, family)
         payload = {
             "sub": str(user_id),
             "name": username,
             "type": token_type,
             "iat": issued,
-            "exp": issued + ttl,
-            "jti": uuid.uuid4().hex,
+            "exp": claims.expires_at,
+            "jti": claims.jti,
+            "fam": family,
         }
-        return jwt.encode(payload, self.secret, algorithm=ALGORITHM)
+        return jwt.encode(payload, self.secret, algorithm=ALGORITHM), claims
 
-    def issue_pair(self, user_id: int, username: str) -> dict[str, str]:
-        """The login/refresh answer of docs/contract.md."""
-        return {
-            "access_token": self.issue(user_id, username, "access"),
-            "refresh_token": self.issue(user_id, username, "refresh"),
-            "token_type": "bearer",
-        }
+    def issue_pair(self, user_id: int, username: str, family: str) -> TokenPair:
+        """An access and a refresh token of ``family`` (``new_family()`` for a login)."""
+        access, _ = self.issue(user_id, username, "access", family)
+        refresh, claims = self.issue(user_id, username, "refresh", family)
+        return TokenPair(access, refresh, claims)
 
     def verify(self, token: str, expected: TokenType) -> Claims:
         """Return the claims of a valid token of type ``expected``; else raise InvalidToken."""
@@ -73,7 +101,20 @@ class TokenIssuer:
             raise InvalidToken(str(error)) from None
         if payload.get("type") != expected:
             raise InvalidToken(f"expected a {expected} token")
-        return Claims(user_id, str(payload.get("name", "")), expected, int(payload["exp"]))
+        family = payload.get("fam")
+        return Claims(
+            user_id,
+            str(payload.get("name", "")),
+            expected,
+            int(payload["exp"]),
+            str(payload.get("jti", "")),
+            family if isinstance(family, str) and family else None,
+        )
+
+
+def new_family() -> str:
+    """A new family id: one per login."""
+    return uuid.uuid4().hex
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -1,11 +1,20 @@
-"""Sign-up, login and token refresh."""
+"""Sign-up, login, token refresh and logout.
+
+Refresh tokens rotate: each is spent by ``/auth/refresh``, which answers a new pair of the
+same family (login). A spent token presented again is a replay: 401, and every token of
+that family is revoked, so whoever holds the newest one must log in again. ``/auth/logout``
+revokes a family. Access tokens are not recorded: they live out their short lifetime.
+"""
 
 from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
 
 from quart import Blueprint, request
 
 from hubbub.auth.passwords import hash_password, verify_password
-from hubbub.auth.tokens import InvalidToken, bearer_token
+from hubbub.auth.tokens import Claims, InvalidToken, TokenType, bearer_token, new_family
 from hubbub.http.context import context
 from hubbub.http.errors import ApiError
 from hubbub.http.validation import (
@@ -56,7 +65,17 @@ async def login() -> dict:
     if user is None or not ok:
         raise ApiError(401, "incorrect username or password")
     throttle.succeeded(username, address)
-    return context().tokens.issue_pair(user.id, user.username)
+    return await issue_tokens(user.id, user.username)
+
+
+async def issue_tokens(user_id: int, username: str, family: str | None = None) -> dict:
+    """A new access and refresh pair, of ``family`` or of a new one (a login), its refresh
+    token recorded so that it can be spent once; the answer of docs/contract.md."""
+    family = family or new_family()
+    pair = context().tokens.issue_pair(user_id, username, family)
+    expires_at = datetime.fromtimestamp(pair.refresh.expires_at, UTC)
+    await context().storage.record_refresh_token(pair.refresh.jti, user_id, family, expires_at)
+    return pair.response()
 
 
 @auth.post("/refresh")
@@ -64,11 +83,54 @@ async def refresh() -> dict:
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise ApiError(401, "missing bearer refresh token")
-    try:
-        claims = context().tokens.verify(token, "refresh")
-    except InvalidToken:
-        raise ApiError(401, "invalid or expired refresh token") from None
+    claims = _verified(token, "refresh")
     user = await context().storage.user_by_id(claims.user_id)
-    if user is None:
+    if user is None or claims.family is None:  # no family: issued before rotation
         raise ApiError(401, "invalid or expired refresh token")
-    return context().tokens.issue_pair(user.id, user.username)
+    # The successor is recorded before the token is spent: should spending fail (storage
+    # unavailable), the token is still good for a retry, and the successor, never handed
+    # out, expires unused. Should it be a replay, revoking the family covers the successor.
+    pair = await issue_tokens(user.id, user.username, claims.family)
+    spent = await context().storage.spend_refresh_token(claims.jti)
+    if spent is None:
+        raise ApiError(401, "invalid or expired refresh token")
+    if spent.reused:
+        raise ApiError(401, "refresh token already used: every token of this login is revoked")
+    return pair
+
+
+@auth.post("/logout")
+async def logout() -> tuple[str, int]:
+    """End one login: the refresh token in the body (JSON or form ``refresh_token``), or
+    the bearer token (access or refresh), names it; every token of its family is revoked."""
+    presented = await _body_refresh_token()
+    if presented is not None:
+        claims = _verified(presented, "refresh")
+    else:
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None:
+            raise ApiError(401, "missing refresh_token or bearer token")
+        claims = _verified(token, "access", "refresh")
+    if claims.family is None:  # issued before families: end every login of the user
+        await context().storage.revoke_user_refresh_tokens(claims.user_id)
+    else:
+        await context().storage.revoke_refresh_family(claims.family)
+    return "", 204
+
+
+def _verified(token: str, *kinds: TokenType) -> Claims:
+    """The claims of ``token``, valid as the first of ``kinds`` it is; else 401."""
+    for kind in kinds:
+        with contextlib.suppress(InvalidToken):
+            return context().tokens.verify(token, kind)
+    raise ApiError(401, f"invalid or expired {' or '.join(kinds)} token")
+
+
+async def _body_refresh_token() -> str | None:
+    """``refresh_token`` of a form or JSON body, if there is one; any other body is none."""
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        value = (await request.form).get("refresh_token")
+    else:
+        body = await request.get_json(force=True, silent=True)
+        value = body.get("refresh_token") if isinstance(body, dict) else None
+    return value if isinstance(value, str) and value else None

@@ -1,6 +1,6 @@
 """Groups over HTTP: creation, membership and history (docs/contract.md, docs/groups.md).
 
-Who sees what: a group is visible to its members only. CONTRACT.md has history and
+Who sees what: a group is visible to its members only. docs/contract.md has history and
 add-member answer a caller who is not a member of an existing group 403 (404 only for an
 id no group has); every other group endpoint answers non-members 404 as for a missing
 group. A member who is not an admin gets 403 for the admin-only actions (add, remove

@@ -42,6 +42,7 @@ from hubbub.storage.records import (
     MemberRole,
     NewDirectMessage,
     NewGroupMessage,
+    SpentRefreshToken,
     StoredDirect,
     StoredGroup,
     User,
@@ -213,3 +214,33 @@ class Storage(abc.ABC):
     async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
         """Move the member's last read to ``min(message_id, newest id in the group)``, never
         backwards. Returns the last read now in force, or None if not a member."""
+
+    # -- refresh tokens --------------------------------------------------
+
+    @abc.abstractmethod
+    async def record_refresh_token(
+        self, jti: str, user_id: int, family_id: str, expires_at: datetime
+    ) -> None:
+        """Remember a refresh token just issued, unspent. ``family_id`` names the login it
+        descends from: a new one at login, its parent's on rotation. ``InvalidData`` for an
+        unknown user, a ``jti`` already recorded, or text that cannot be stored."""
+
+    @abc.abstractmethod
+    async def spend_refresh_token(self, jti: str) -> SpentRefreshToken | None:
+        """Spend the token ``jti``, atomically: of two spends of one token, exactly one finds
+        it unspent.
+
+        - Unspent, unexpired, its family not revoked: now spent; answers ``reused=False``.
+        - Spent before: a replay; every token of its family is revoked (and any issued
+          into it later is refused); answers ``reused=True``.
+        - Unknown, expired, or of a revoked family: None."""
+
+    @abc.abstractmethod
+    async def revoke_refresh_family(self, family_id: str) -> None:
+        """Revoke every token of the family (a logout): none of them, nor any issued into
+        it later, can be spent."""
+
+    @abc.abstractmethod
+    async def revoke_user_refresh_tokens(self, user_id: int) -> None:
+        """Revoke every family of ``user_id`` (logged out everywhere); later logins start
+        new families, which this does not touch."""

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ from hubbub.storage import records, sql, values
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import Migration, load_migrations
 from hubbub.storage.pg_batch import DIRECT_BATCH, GROUP_BATCH, BatchPlan, BatchStatement
+from hubbub.storage.refresh_tokens import decide
 
 T = TypeVar("T")
 
@@ -164,6 +165,7 @@ class PostgresStorage(sql.SqlStorage):
         usernames="SELECT id, username FROM users WHERE id = ANY($1::bigint[])",
         mark_delivered="UPDATE direct_messages SET status = 'delivered'"
         " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+        refresh_family=sql.REFRESH_FAMILY + " FOR UPDATE",
     )
     _id_array = staticmethod(list)
 
@@ -219,7 +221,9 @@ class PostgresStorage(sql.SqlStorage):
     async def _store_batch(
         self, statement: BatchStatement, plan: BatchPlan, *extra: Any
     ) -> list[asyncpg.Record]:
-        """One round trip, plus one more only if a concurrent writer raced us."""
+        """One round trip, plus one more only if a concurrent writer raced us. That second
+        statement runs after the first has committed: should it fail, the batch is stored
+        and the call raises ``StorageUnavailable`` (which promises nothing either way)."""
         columns = plan.columns(statement.fields)
         rows = await self._rows(statement.sql, *columns, *extra)
         missing = [i for i, row in enumerate(rows) if row["id"] is None]
@@ -234,6 +238,11 @@ class PostgresStorage(sql.SqlStorage):
             [client_ids[i] for i in missing],
         )
         by_key = {(row["author_id"], row["client_id"]): row for row in found}
+        if len(by_key) < len({(authors[i], client_ids[i]) for i in missing}):
+            # Cannot happen while messages are never deleted; if it did, the batch is
+            # stored (the first statement committed) but cannot be answered: a resend
+            # with the same client_ids will be.
+            raise StorageUnavailable("a message that conflicted with this batch has vanished")
         rows = list(rows)
         for i in missing:
             rows[i] = by_key[(authors[i], client_ids[i])]
@@ -282,6 +291,22 @@ class PostgresStorage(sql.SqlStorage):
                 for row in rows
             ]
         )
+
+    # -- refresh tokens --------------------------------------------------
+
+    async def spend_refresh_token(self, jti: str) -> records.SpentRefreshToken | None:
+        if not values.storable(jti):
+            return None
+        now = datetime.now(UTC)
+
+        async def spend(conn: asyncpg.Connection) -> records.SpentRefreshToken | None:
+            async with conn.transaction():
+                decided = decide(await conn.fetch(self._sql.refresh_family, jti), jti, now)
+                for statement, params in decided.writes(self._sql, jti, now):
+                    await conn.execute(statement, *params)
+            return decided.answer
+
+        return await self._call(spend)
 
 
 async def _schema_version(conn: asyncpg.Connection) -> int:

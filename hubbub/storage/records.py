@@ -106,3 +106,16 @@ class StoredGroup:
 
     message: GroupMessage
     created: bool
+
+
+@attrs.frozen
+class SpentRefreshToken:
+    """What spending a refresh token found: whose it is and its family (login).
+
+    ``reused``: it had been spent before, so this is a replay (the token was copied, or a
+    client lost track of its newest one); its whole family is now revoked, and the caller
+    must refuse it."""
+
+    user_id: int
+    family_id: str
+    reused: bool

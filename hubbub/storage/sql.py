@@ -23,7 +23,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -38,7 +38,15 @@ from hubbub.storage.records import (
     User,
     UserRef,
 )
-from hubbub.storage.values import MAX_INT, clamp, fits, possible_ids, storable
+from hubbub.storage.values import (
+    MAX_INT,
+    check_ids,
+    check_text,
+    clamp,
+    fits,
+    possible_ids,
+    storable,
+)
 
 USER = "id, username, email, password_hash, created_at, last_seen"
 DIRECT = "id, author_id, recipient_id, body, image_url, client_id, status, created_at"
@@ -50,15 +58,24 @@ MEMBER = (
 )
 
 
+#: Every token of the family of the token ``$1`` (none if unknown), for ``refresh_tokens``.
+REFRESH_FAMILY = (
+    "SELECT jti, user_id, family_id, expires_at, spent_at, revoked_at FROM refresh_tokens"
+    " WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE jti = $1)"
+)
+
+
 @attrs.frozen(kw_only=True)
 class Queries:
     """The statements of ``SqlStorage``. The defaults are the shared ones, in PostgreSQL's
     spelling."""
 
-    # Each dialect's own; ``$1``/``?1`` of the last two is the backend's ``_id_array``.
+    # Each dialect's own; ``$1``/``?1`` of the two id lists is the backend's ``_id_array``.
     user_by_username: str
     usernames: str
     mark_delivered: str
+    #: ``REFRESH_FAMILY``, and whatever keeps those rows from changing until the commit.
+    refresh_family: str
 
     ping: str = "SELECT 1"
     user_by_id: str = f"SELECT {USER} FROM users WHERE id = $1"
@@ -110,6 +127,17 @@ class Queries:
     group_messages_after: str = (
         f"SELECT {GROUP_MESSAGE} FROM group_messages WHERE group_id = $1 AND id > $2"
         " ORDER BY id LIMIT $3"
+    )
+    record_refresh_token: str = (
+        "INSERT INTO refresh_tokens (jti, user_id, family_id, issued_at, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5)"
+    )
+    spend_refresh_token: str = "UPDATE refresh_tokens SET spent_at = $2 WHERE jti = $1"
+    revoke_refresh_family: str = (
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL"
+    )
+    revoke_user_refresh_tokens: str = (
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
     )
     advance_group_read: str = (
         "UPDATE group_members SET last_read_message_id = greatest(last_read_message_id,"
@@ -347,3 +375,27 @@ class SqlStorage(Storage):
             return None
         rows = await self._rows(self._sql.advance_group_read, group_id, user_id, clamp(message_id))
         return rows[0][0] if rows else None
+
+    async def record_refresh_token(
+        self, jti: str, user_id: int, family_id: str, expires_at: datetime
+    ) -> None:
+        check_text(jti=jti, family_id=family_id)
+        check_ids(user_id=user_id)
+        await self._rows(
+            self._sql.record_refresh_token,
+            jti,
+            user_id,
+            family_id,
+            self._stored_time(datetime.now(UTC)),
+            self._stored_time(expires_at),
+        )
+
+    async def revoke_refresh_family(self, family_id: str) -> None:
+        if storable(family_id):
+            now = self._stored_time(datetime.now(UTC))
+            await self._rows(self._sql.revoke_refresh_family, family_id, now)
+
+    async def revoke_user_refresh_tokens(self, user_id: int) -> None:
+        if fits(user_id):
+            now = self._stored_time(datetime.now(UTC))
+            await self._rows(self._sql.revoke_user_refresh_tokens, user_id, now)

@@ -2,9 +2,9 @@
 
 One connection serves every call, one call at a time, each in a worker thread so the event
 loop never blocks, and each within the storage's timeout (``sqlite_calls`` says exactly
-what that bounds). WAL mode with ``synchronous=FULL`` makes a returned
-write durable: the commit has been fsynced to the write-ahead log, so a SIGKILL or power cut
-right after loses nothing. Timestamps are stored as INTEGER microseconds since the epoch.
+what that bounds). WAL mode with ``synchronous=FULL`` makes a returned write durable: the
+commit has been fsynced to the write-ahead log, so a SIGKILL or power cut right after loses
+nothing. Timestamps are stored as INTEGER microseconds since the epoch.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import trio
 from hubbub.storage import records, sql, values
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import load_migrations
+from hubbub.storage.refresh_tokens import decide
 from hubbub.storage.sqlite_calls import SqliteCalls
 
 T = TypeVar("T")
@@ -36,8 +37,8 @@ _CONFLICTS = {
     "users.email": "email",
     "group_members.group_id, group_members.user_id": "member",
 }
-# Error codes that mean the database cannot serve now, as opposed to a refused statement.
 _MIGRATION_TIMEOUT = 120.0
+# Error codes that mean the database cannot serve now, as opposed to a refused statement.
 _UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN")
 
 
@@ -61,6 +62,7 @@ def _id_list(ids: Iterable[int]) -> str:
 
 
 def _translate(exc: Exception) -> StorageError:
+    """The storage error for what sqlite3 raised (``sqlite_calls.SQLITE_FAILURES``)."""
     message = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
         field = _CONFLICTS.get(message.removeprefix("UNIQUE constraint failed: "))
@@ -135,8 +137,8 @@ class _MessageKind:
     def store(self, conn: sqlite3.Connection, message: Any, now: int) -> Any:
         """Insert ``message`` unless its (author_id, client_id) exists; answer the stored
         row either way, and whether this call created it."""
-        values = (*(getattr(message, field) for field in self.fields), now)
-        rows = conn.execute(self.insert, values).fetchall()
+        params = (*(getattr(message, field) for field in self.fields), now)
+        rows = conn.execute(self.insert, params).fetchall()
         created = bool(rows)
         if not created:
             rows = conn.execute(self.existing, (message.author_id, message.client_id)).fetchall()
@@ -181,6 +183,8 @@ class SqliteStorage(sql.SqlStorage):
         usernames="SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?1))",
         mark_delivered="UPDATE direct_messages SET status = 'delivered' WHERE status = 'pending'"
         " AND id IN (SELECT value FROM json_each(?1))",
+        # BEGIN IMMEDIATE has taken the write lock: the rows cannot change until COMMIT.
+        refresh_family=sql.for_sqlite(sql.REFRESH_FAMILY),
     )
     _id_array = staticmethod(_id_list)
     _stamp = staticmethod(_datetime)
@@ -296,6 +300,21 @@ class SqliteStorage(sql.SqlStorage):
     ) -> list[records.StoredGroup]:
         values.check_messages(batch)
         return await self._run(self._store, _GROUP, list(batch), [])
+
+    # -- refresh tokens --------------------------------------------------
+
+    async def spend_refresh_token(self, jti: str) -> records.SpentRefreshToken | None:
+        if not values.storable(jti):
+            return None
+        return await self._run(self._spend_refresh_token, jti, _now())
+
+    def _spend_refresh_token(self, jti: str, now: int) -> records.SpentRefreshToken | None:
+        with _transaction(self._conn):
+            family = self._conn.execute(self._sql.refresh_family, (jti,)).fetchall()
+            decided = decide(family, jti, now)
+            for statement, params in decided.writes(self._sql, jti, now):
+                self._conn.execute(statement, params)
+        return decided.answer
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:

@@ -1,4 +1,5 @@
-"""Sign-up, login, refresh and the user endpoints, over real HTTP (docs/contract.md)."""
+"""Sign-up, login, refresh (rotation), logout and the user endpoints, over real HTTP
+(docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,80 @@ async def test_refresh_gives_a_new_pair_and_takes_only_refresh_tokens(http: Hubb
     assert me.json()["id"] == account.id
     for token in (None, "garbage", account.access_token):
         assert (await http.post("/auth/refresh", token)).status_code == 401
+
+
+async def refreshed(http: HubbubHTTP, refresh_token: str) -> dict[str, str]:
+    """The new pair ``/auth/refresh`` answers for ``refresh_token`` (which must work)."""
+    response = await http.post("/auth/refresh", refresh_token)
+    assert response.status_code == 200, response.text
+    pair = response.json()
+    assert set(pair) == {"access_token", "refresh_token", "token_type"}
+    assert pair["token_type"] == "bearer"
+    return pair
+
+
+async def test_refresh_rotates_the_refresh_token(http: HubbubHTTP) -> None:
+    account = await http.register("rot", "rot@example.com", PASSWORD)
+    second = await refreshed(http, account.refresh_token)
+    assert second["refresh_token"] != account.refresh_token
+    third = await refreshed(http, second["refresh_token"])
+    me = await http.get("/users/me", third["access_token"])
+    assert me.json()["id"] == account.id
+    assert (await http.post("/auth/refresh", second["refresh_token"])).status_code == 401
+
+
+async def test_a_reused_refresh_token_revokes_its_login_and_no_other(http: HubbubHTTP) -> None:
+    account = await http.register("reuse", "reuse@example.com", PASSWORD)
+    other_login = (await http.login("reuse", PASSWORD)).json()
+    second = await refreshed(http, account.refresh_token)
+    replay = await http.post("/auth/refresh", account.refresh_token)
+    assert replay.status_code == 401
+    assert "revoked" in replay.json()["detail"]
+    # The newest token of that login is refused from now on; the other login is untouched.
+    assert (await http.post("/auth/refresh", second["refresh_token"])).status_code == 401
+    await refreshed(http, other_login["refresh_token"])
+    # Logging in again starts a new, working family.
+    again = (await http.login("reuse", PASSWORD)).json()
+    await refreshed(http, again["refresh_token"])
+
+
+@pytest.mark.parametrize("how", ["json", "form", "bearer refresh"])
+async def test_logout_with_the_refresh_token_ends_that_login(http: HubbubHTTP, how: str) -> None:
+    account = await http.register("out", "out@example.com", PASSWORD)
+    other_login = (await http.login("out", PASSWORD)).json()
+    latest = await refreshed(http, account.refresh_token)
+    token = latest["refresh_token"]
+    if how == "json":
+        response = await http.post("/auth/logout", json={"refresh_token": token})
+    elif how == "form":
+        response = await http.post("/auth/logout", data={"refresh_token": token})
+    else:
+        response = await http.post("/auth/logout", token)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert (await http.post("/auth/refresh", token)).status_code == 401
+    await refreshed(http, other_login["refresh_token"])
+
+
+async def test_logout_with_an_access_token_ends_that_login(http: HubbubHTTP) -> None:
+    account = await http.register("outa", "outa@example.com", PASSWORD)
+    other_login = (await http.login("outa", PASSWORD)).json()
+    latest = await refreshed(http, account.refresh_token)
+    # An access token of the first pair names the same login as the latest refresh token.
+    assert (await http.post("/auth/logout", account.access_token)).status_code == 204
+    for token in (account.refresh_token, latest["refresh_token"]):
+        assert (await http.post("/auth/refresh", token)).status_code == 401
+    await refreshed(http, other_login["refresh_token"])
+
+
+@pytest.mark.parametrize("body", [None, {"refresh_token": "garbage"}, {"refresh_token": 5}])
+async def test_logout_needs_a_valid_token(http: HubbubHTTP, body: object) -> None:
+    response = (
+        await http.post("/auth/logout", json=body) if body else await http.post("/auth/logout")
+    )
+    assert response.status_code == 401
+    assert response.json()["detail"]
+    assert (await http.post("/auth/logout", "garbage")).status_code == 401
 
 
 async def test_users_all_lists_ids_and_names(http: HubbubHTTP) -> None:

@@ -75,7 +75,7 @@ ANY_MEMBER = {
     "unknown group": 404,
 }
 ADMIN_ONLY = {**ANY_MEMBER, "member": 403}
-# CONTRACT.md: history and add-member tell a non-member that an existing group exists.
+# docs/contract.md: history and add-member tell a non-member that an existing group exists.
 OUTSIDER_403 = {"outsider": 403}
 
 MATRIX = [
