@@ -7,7 +7,7 @@ import logging
 from quart import Quart, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from hubbub.storage.errors import StorageUnavailable
+from hubbub.storage.errors import InvalidData, StorageUnavailable
 
 log = logging.getLogger("hubbub.http")
 
@@ -46,5 +46,10 @@ def install_error_handlers(app: Quart) -> None:
         if isinstance(error, StorageUnavailable):
             log.warning("storage unavailable", extra={"fields": {"error": str(error)}})
             return jsonify({"detail": "storage unavailable, try again shortly"}), 503
+        if isinstance(error, InvalidData):
+            # The boundary should have refused it first; the storage layer's own check is
+            # the backstop, and it is still the client's input, not a server fault.
+            log.info("request refused", extra={"fields": {"status": 422, "detail": str(error)}})
+            return jsonify({"detail": f"invalid input: {error}"}), 422
         log.exception("unhandled error in request")
         return jsonify({"detail": "internal server error"}), 500
