@@ -17,7 +17,7 @@ removes them before sending and answers them from their first occurrence afterwa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
@@ -62,7 +62,7 @@ class BatchPlan(Generic[M]):
         for index in self.first:
             answer = stored[index]
             if index in used:
-                answer = attrs.evolve(answer, created=False)
+                answer = attrs.evolve(cast(Any, answer), created=False)
             used.add(index)
             answers.append(answer)
         return answers

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -167,7 +168,10 @@ class PostgresStorage(sql.SqlStorage):
         " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
         refresh_family=sql.REFRESH_FAMILY + " FOR UPDATE",
     )
-    _id_array = staticmethod(list)
+
+    @staticmethod
+    def _id_array(ids: list[int]) -> Any:
+        return list(ids)
 
     @staticmethod
     def _stamp(value: datetime) -> datetime:
@@ -184,7 +188,9 @@ class PostgresStorage(sql.SqlStorage):
     async def migrate(self) -> int:
         migrations = await trio.to_thread.run_sync(load_migrations, "postgres")
         for migration in migrations:
-            await self._call(lambda conn, m=migration: _apply(conn, m), timeout=_MIGRATION_TIMEOUT)
+            await self._call(
+                functools.partial(_apply, migration=migration), timeout=_MIGRATION_TIMEOUT
+            )
         return await self.schema_version()
 
     async def schema_version(self) -> int:

@@ -24,7 +24,7 @@ import abc
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -165,32 +165,41 @@ _SHARED = [f for f in attrs.fields(Queries) if f.default is not attrs.NOTHING]
 
 def sqlite_queries(**own: str) -> Queries:
     """The shared statements in SQLite's spelling, and SQLite's ``own``."""
-    return Queries(**{f.name: for_sqlite(f.default) for f in _SHARED}, **own)
+    return Queries(**{f.name: for_sqlite(str(f.default)) for f in _SHARED}, **own)
 
 
 #: A backend's conversion of a stored timestamp to an aware UTC ``datetime``.
 Stamp = Callable[[Any], datetime]
 
 
+R = TypeVar("R")
+
+
+def _build(record: type[R], *columns: Any) -> R:
+    """A record from a row whose columns are its fields, in order (the column lists
+    above are written so)."""
+    return cast(Any, record)(*columns)
+
+
 def to_user(row: Sequence[Any], stamp: Stamp) -> User:
     *head, created_at, last_seen = row
-    return User(*head, stamp(created_at), None if last_seen is None else stamp(last_seen))
+    return _build(User, *head, stamp(created_at), None if last_seen is None else stamp(last_seen))
 
 
 def to_direct(row: Sequence[Any], stamp: Stamp) -> DirectMessage:
-    return DirectMessage(*row[:-1], stamp(row[-1]))
+    return _build(DirectMessage, *row[:-1], stamp(row[-1]))
 
 
 def to_group(row: Sequence[Any], stamp: Stamp) -> Group:
-    return Group(*row[:-1], stamp(row[-1]))
+    return _build(Group, *row[:-1], stamp(row[-1]))
 
 
 def to_group_message(row: Sequence[Any], stamp: Stamp) -> GroupMessage:
-    return GroupMessage(*row[:-1], stamp(row[-1]))
+    return _build(GroupMessage, *row[:-1], stamp(row[-1]))
 
 
 def to_member(row: Sequence[Any], stamp: Stamp) -> GroupMember:
-    return GroupMember(*row[:-1], stamp(row[-1]))
+    return _build(GroupMember, *row[:-1], stamp(row[-1]))
 
 
 class SqlStorage(Storage):

@@ -48,8 +48,8 @@ def _micros(when: datetime) -> int:
     return (when - _EPOCH) // _MICROSECOND
 
 
-def _datetime(micros: int) -> datetime:
-    return _EPOCH + micros * _MICROSECOND
+def _datetime(value: Any) -> datetime:
+    return _EPOCH + value * _MICROSECOND
 
 
 def _now() -> int:
