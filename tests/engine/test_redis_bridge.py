@@ -438,7 +438,11 @@ async def test_drops_and_resyncs_reach_the_node_metrics(
 
     hooks = ClusterHooks(local_users=list, user_expired=user_expired, resync=resync)
     settings = load_settings(
-        environ={"HUBBUB_DATA_DIR": str(tmp_path), "HUBBUB_REDIS_URL": redis_server.url}
+        environ={
+            "HUBBUB_DATA_DIR": str(tmp_path),
+            "HUBBUB_REDIS_URL": redis_server.url,
+            "HUBBUB_JWT_SECRET": "test-secret-test-secret-test-secret-42",
+        }
     )
     metrics = Metrics()
     async with (
