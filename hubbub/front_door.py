@@ -44,14 +44,14 @@ class HeadTooLarge(Exception):
     """The request head did not end within ``MAX_HEAD_BYTES``."""
 
 
-async def read_head(stream: trio.SocketStream) -> bytes | None:
+async def read_head(stream: trio.SocketStream, timeout: float = HEAD_TIMEOUT) -> bytes | None:
     """Everything read up to the end of the request head (perhaps a little beyond it).
 
-    None on EOF or if the head does not arrive within ``HEAD_TIMEOUT``; raises
+    None on EOF or if the head does not arrive within ``timeout`` seconds; raises
     ``HeadTooLarge`` if it does not end within ``MAX_HEAD_BYTES``, however it was split
     into reads."""
     buffer = b""
-    with trio.move_on_after(HEAD_TIMEOUT):
+    with trio.move_on_after(timeout):
         while True:
             end = buffer.find(b"\r\n\r\n")
             if end != -1:
@@ -83,10 +83,12 @@ class FrontDoor:
         *,
         websocket: ConnectionHandler,
         http: ConnectionHandler,
+        head_timeout: float = HEAD_TIMEOUT,
     ) -> None:
         self.listeners = listeners
         self._websocket = websocket
         self._http = http
+        self._head_timeout = head_timeout
 
     @property
     def port(self) -> int:
@@ -101,7 +103,7 @@ class FrontDoor:
     async def _route(self, stream: trio.SocketStream) -> None:
         try:
             try:
-                head = await read_head(stream)
+                head = await read_head(stream, self._head_timeout)
             except HeadTooLarge:
                 await stream.send_all(TOO_LARGE)
                 return
