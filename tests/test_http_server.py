@@ -30,6 +30,10 @@ async def port() -> AsyncIterator[int]:
     async def hello() -> dict:
         return {"hello": "world"}
 
+    @app.post("/hello")
+    async def hello_without_reading_the_body() -> dict:
+        return {"hello": "world"}
+
     server = HttpServer(app, head_timeout=HEAD_TIMEOUT, keep_alive_timeout=HEAD_TIMEOUT)
     listeners = await open_listeners("127.0.0.1", 0)
     door = FrontDoor(
@@ -119,3 +123,16 @@ async def test_an_idle_kept_alive_connection_is_closed(port: int) -> None:
         await Responses(stream).next()
         with trio.fail_after(10):  # a bound on a failing test, not a measurement
             assert await stream.receive_some() == b""
+
+
+async def test_an_answer_sent_before_the_body_arrived_closes_the_connection(port: int) -> None:
+    # The handler answers without reading the body, before the client sent it: the
+    # connection cannot be reused, so the server must close it. (It used to leave it open
+    # and answer nothing more: the next request on it hung.)
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(b"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n")
+        responses = Responses(stream)
+        await responses.next()
+        with trio.fail_after(10):  # a bound on a failing test, not a measurement
+            assert responses.buffer + await stream.receive_some() == b""

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Event, Updated
+from hypercorn.events import Closed, Event, Updated
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
@@ -34,6 +34,8 @@ log = logging.getLogger("hubbub.http")
 
 #: Longest an idle kept-alive connection stays open waiting for its next request.
 KEEP_ALIVE_TIMEOUT = 75.0
+#: Longest closing a connection may take once Hypercorn decided to.
+CLOSE_TIMEOUT = 5.0
 
 
 class ConnectionDeadlines:
@@ -126,7 +128,8 @@ class ReplayStream(trio.abc.HalfCloseableStream):
 
 
 class _TimedTCPServer(TCPServer):
-    """Hypercorn's connection server, telling ``deadlines`` when requests start and end."""
+    """Hypercorn's connection server, telling ``deadlines`` when requests start and end,
+    and closing a connection even when told to from a cancelled task."""
 
     def __init__(self, *args: object, deadlines: ConnectionDeadlines) -> None:
         super().__init__(*args)  # type: ignore[arg-type]
@@ -135,6 +138,15 @@ class _TimedTCPServer(TCPServer):
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, Updated):
             self._deadlines.updated(event.idle)
+        if isinstance(event, Closed):
+            # Hypercorn decides to close (say, the response went out before the body it
+            # did not need came in) from the app's task, which quart-trio cancels right
+            # after the response: unshielded, the close was cancelled half-way and the
+            # connection hung, answering nothing more.
+            with trio.CancelScope(shield=True) as closing:
+                closing.deadline = trio.current_time() + CLOSE_TIMEOUT
+                await super().protocol_send(event)
+            return
         await super().protocol_send(event)
 
 
