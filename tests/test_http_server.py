@@ -127,12 +127,13 @@ async def test_an_idle_kept_alive_connection_is_closed(port: int) -> None:
 
 async def test_an_answer_sent_before_the_body_arrived_closes_the_connection(port: int) -> None:
     # The handler answers without reading the body, before the client sent it: the
-    # connection cannot be reused, so the server must close it. (It used to leave it open
-    # and answer nothing more: the next request on it hung.)
+    # connection cannot be reused, so the server must close it, and say so. (It used to
+    # leave it open and answer nothing more: the next request on it hung.)
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     async with stream:
         await stream.send_all(b"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n")
         responses = Responses(stream)
-        await responses.next()
+        # Said in the answer, so that the client does not send its next request on it.
+        assert b"\r\nconnection: close\r\n" in (await responses.next()).lower()
         with trio.fail_after(10):  # a bound on a failing test, not a measurement
             assert responses.buffer + await stream.receive_some() == b""

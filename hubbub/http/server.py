@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 from hypercorn.config import Config
@@ -127,6 +128,44 @@ class ReplayStream(trio.abc.HalfCloseableStream):
         await self._stream.aclose()
 
 
+class CloseIfBodyUnread:
+    """ASGI middleware: a response that starts before its request's body has all arrived
+    says ``connection: close``.
+
+    The server cannot reuse such a connection (the rest of the body is still coming), and
+    closes it after the response. Said in the response, the client knows not to send its
+    next request on it; unsaid, that request races the close and is lost."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_expected = any(
+            (name == b"content-length" and value.strip() not in (b"", b"0"))
+            or name == b"transfer-encoding"
+            for name, value in scope["headers"]
+        )
+        body_done = not body_expected
+
+        async def tracked_receive() -> Any:
+            nonlocal body_done
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def guarded_send(message: Any) -> None:
+            if message["type"] == "http.response.start" and not body_done:
+                headers = [*message.get("headers", ()), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, tracked_receive, guarded_send)
+
+
 class _TimedTCPServer(TCPServer):
     """Hypercorn's connection server, telling ``deadlines`` when requests start and end,
     and closing a connection even when told to from a cancelled task."""
@@ -165,7 +204,7 @@ class HttpServer:
         self.config = Config()
         self.config.accesslog = None
         self.config.keep_alive_timeout = keep_alive_timeout
-        self.app = wrap_app(app, self.config.wsgi_max_body_size, "asgi")
+        self.app = wrap_app(CloseIfBodyUnread(app), self.config.wsgi_max_body_size, "asgi")
         self.state: dict = {}
         self.context = WorkerContext(None)
         self._ready = False
