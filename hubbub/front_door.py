@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from hubbub.http.server import HEAD_TIMEOUT
 from hubbub.ws.handshake import is_chat_upgrade
 
 log = logging.getLogger("hubbub.front_door")
 
 MAX_HEAD_BYTES = 16 * 1024
-HEAD_TIMEOUT = 10.0
 TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
     b"content-length: 44\r\nconnection: close\r\n\r\n"
@@ -46,14 +46,14 @@ class HeadTooLarge(Exception):
     """The request head did not end within ``MAX_HEAD_BYTES``."""
 
 
-async def read_head(stream: trio.SocketStream) -> bytes | None:
+async def read_head(stream: trio.SocketStream, timeout: float = HEAD_TIMEOUT) -> bytes | None:
     """Everything read up to the end of the request head (perhaps a little beyond it).
 
-    None on EOF or if the head does not arrive within ``HEAD_TIMEOUT``; raises
+    None on EOF or if the head does not arrive within ``timeout`` seconds; raises
     ``HeadTooLarge`` if it does not end within ``MAX_HEAD_BYTES``, however it was split
     into reads."""
     buffer = b""
-    with trio.move_on_after(HEAD_TIMEOUT):
+    with trio.move_on_after(timeout):
         while True:
             end = buffer.find(b"\r\n\r\n")
             if end != -1:
@@ -85,11 +85,13 @@ class FrontDoor:
         *,
         websocket: ConnectionHandler,
         http: ConnectionHandler,
+        head_timeout: float = HEAD_TIMEOUT,
     ) -> None:
         self.listeners = listeners
         self._websocket = websocket
         self._http = http
         self._acceptors: trio.CancelScope | None = None
+        self._head_timeout = head_timeout
 
     @property
     def port(self) -> int:
@@ -122,7 +124,7 @@ class FrontDoor:
     async def _route(self, stream: trio.SocketStream) -> None:
         try:
             try:
-                head = await read_head(stream)
+                head = await read_head(stream, self._head_timeout)
             except HeadTooLarge:
                 await stream.send_all(TOO_LARGE)
                 return

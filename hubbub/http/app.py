@@ -17,7 +17,9 @@ from hubbub.http.user_routes import users
 
 def create_app(ctx: HttpContext) -> QuartTrio:
     """An app bound to one node's services. Routes are registered in one place, here."""
-    app = QuartTrio("hubbub")
+    # No static folder: Quart's implicit /static route would only serve OS errors (a long
+    # name was a 500). Media have a route of their own.
+    app = QuartTrio("hubbub", static_folder=None)
     app.extensions["hubbub"] = ctx
     app.config["JSON_SORT_KEYS"] = False
     # Uploads stream under their own limit; every other body is capped at 64 KiB.

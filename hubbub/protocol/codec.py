@@ -1,9 +1,10 @@
 """Text to frames and frames to text: one cattrs converter, orjson underneath.
 
 Decoding is strict where cattrs is lenient by default: an id must be a JSON integer
-(not ``true``, not ``1.0``, not ``"1"``), a string must be a JSON string, a list must be
-a JSON array. Everything a client can send either becomes a frame or raises
-``ProtocolError``; nothing else escapes, whatever the bytes.
+(not ``true``, not ``1.0``, not ``"1"``), a string must be a JSON string without NUL
+(U+0000, which PostgreSQL cannot store and SQLite would), a list must be a JSON array.
+Everything a client can send either becomes a frame or raises ``ProtocolError``; nothing
+else escapes, whatever the bytes.
 
 Encoding is on the hot path (one call per delivered message). The converter generates
 one plain dict-building function per frame class from its attrs fields; measured here it
@@ -57,6 +58,8 @@ def _strict_int(value: Any, _type: type) -> int:
 def _strict_str(value: Any, _type: type) -> str:
     if type(value) is not str:
         raise TypeError(f"expected a JSON string, got {value!r}")
+    if "\x00" in value:
+        raise ValueError("text may not contain NUL (U+0000)")
     return value
 
 
@@ -105,7 +108,8 @@ def decode_client_frame(
     """Parse one WebSocket text frame from a client into a client frame.
 
     Raises ``ProtocolError`` and nothing else, for any input: ``invalid frame`` for bad
-    JSON, a non-object, a missing or non-string ``type``, or a missing or ill-typed field;
+    JSON, a non-object, a missing or non-string ``type``, a missing or ill-typed field, or
+    NUL (U+0000) in any text field;
     ``unknown_type`` for a ``type`` no frame has; ``message too long`` for text over
     ``max_text_length`` characters; ``empty message`` for a message with neither text
     (after stripping) nor an image. The error carries the frame's ``client_id`` whenever

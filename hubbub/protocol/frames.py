@@ -33,8 +33,8 @@ def wire_type(cls: type) -> str:
 
 
 def is_valid_client_id(value: object) -> bool:
-    """Whether ``value`` is a usable ``client_id``: a string of 1..128 characters."""
-    return type(value) is str and 0 < len(value) <= MAX_CLIENT_ID_LENGTH
+    """Whether ``value`` is a usable ``client_id``: a string of 1..128 characters, no NUL."""
+    return type(value) is str and 0 < len(value) <= MAX_CLIENT_ID_LENGTH and "\x00" not in value
 
 
 def _check_id(_instance: object, attribute: attrs.Attribute, value: int) -> None:
@@ -45,7 +45,7 @@ def _check_id(_instance: object, attribute: attrs.Attribute, value: int) -> None
 def _check_client_id(_instance: object, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and not is_valid_client_id(value):
         raise ValueError(
-            f"{attribute.name} must be a string of 1..{MAX_CLIENT_ID_LENGTH} characters"
+            f"{attribute.name} must be a string of 1..{MAX_CLIENT_ID_LENGTH} characters, no NUL"
         )
 
 

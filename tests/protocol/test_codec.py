@@ -320,7 +320,30 @@ def test_refusal_echoes_a_valid_client_id(obj: dict, reason: str) -> None:
     assert (info.value.reason, info.value.client_id) == (reason, "abc")
 
 
-@pytest.mark.parametrize("client_id", ["", "c" * 129, 12, None, ["abc"]])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"type": "message", "recipient_id": 2, "message": "hi\u0000there"},
+        {"type": "message", "recipient_id": 2, "message": "\u0000"},
+        {"type": "message", "recipient_id": 2, "message": "hi", "image_url": "/media/\u0000"},
+        {"type": "group_message", "group_id": 3, "message": "hi\u0000"},
+        {"type": "group_message", "group_id": 3, "image_url": "\u0000/media/x.png"},
+    ],
+)
+def test_nul_in_a_text_field_is_an_invalid_frame(obj: dict) -> None:
+    with pytest.raises(ProtocolError) as info:
+        decode_client_frame(orjson.dumps({**obj, "client_id": "abc"}))
+    assert (info.value.reason, info.value.client_id) == (INVALID, "abc")
+
+
+def test_nul_in_the_client_id_is_an_invalid_frame_and_not_echoed() -> None:
+    obj = {"type": "message", "recipient_id": 2, "message": "hi", "client_id": "a\u0000b"}
+    with pytest.raises(ProtocolError) as info:
+        decode_client_frame(orjson.dumps(obj))
+    assert (info.value.reason, info.value.client_id) == (INVALID, None)
+
+
+@pytest.mark.parametrize("client_id", ["", "c" * 129, 12, None, ["abc"], "\u0000"])
 def test_refusal_never_echoes_an_invalid_client_id(client_id: object) -> None:
     obj = {"type": "message", "recipient_id": 2, "client_id": client_id}
     with pytest.raises(ProtocolError) as info:

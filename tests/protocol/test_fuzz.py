@@ -109,6 +109,15 @@ def decode_or_error(data: str | bytes, **kwargs: int) -> object:
         return exc
 
 
+def text_fields(frame: object) -> dict[str, str]:
+    """The frame's fields that hold text, by name."""
+    return {
+        field.name: value
+        for field in attrs.fields(type(frame))
+        if field.init and isinstance(value := getattr(frame, field.name), str)
+    }
+
+
 def is_json(text: str) -> bool:
     try:
         orjson.loads(text)
@@ -160,14 +169,16 @@ def test_frame_like_objects(obj: dict, max_text_length: int) -> None:
             client_id = None
         assert outcome.client_id == client_id
     else:
-        # What was accepted survives a trip through the encoder unchanged.
+        # What was accepted survives a trip through the encoder unchanged, and has no NUL.
         assert decode_client_frame(encode(outcome), max_text_length=max_text_length) == outcome
+        assert not any("\x00" in text for text in text_fields(outcome).values())
 
 
 ids = st.integers(min_value=1, max_value=INT64_MAX)
-client_ids = st.none() | st.text(min_size=1, max_size=MAX_CLIENT_ID_LENGTH)
-texts = st.none() | st.text(max_size=200)
-urls = st.none() | st.text(max_size=100)
+no_nul = st.characters(codec="utf-8", exclude_characters="\x00")
+client_ids = st.none() | st.text(no_nul, min_size=1, max_size=MAX_CLIENT_ID_LENGTH)
+texts = st.none() | st.text(no_nul, max_size=200)
+urls = st.none() | st.text(no_nul, max_size=100)
 
 
 def has_content(frame: SendDirect | SendGroup) -> bool:
@@ -190,3 +201,21 @@ def test_valid_client_frames_round_trip(frame: object) -> None:
     data = encode(frame)
     assert data.startswith(b'{"type":')
     assert decode_client_frame(data) == frame
+
+
+@FUZZ
+@given(valid_client_frames, st.data())
+def test_nul_in_any_text_field_is_an_invalid_frame(frame: object, data: st.DataObject) -> None:
+    fields = text_fields(frame)
+    if not fields:  # no text to poison: the frame must still decode
+        assert decode_client_frame(encode(frame)) == frame
+        return
+    name = data.draw(st.sampled_from(sorted(fields)))
+    at = data.draw(st.integers(min_value=0, max_value=len(fields[name])))
+    obj = orjson.loads(encode(frame))
+    obj[name] = fields[name][:at] + "\x00" + fields[name][at:]
+    outcome = decode_or_error(orjson.dumps(obj))
+    assert isinstance(outcome, ProtocolError)
+    assert outcome.reason == INVALID_FRAME
+    # The client_id is echoed only when it is not itself the poisoned field.
+    assert outcome.client_id == (None if name == "client_id" else obj.get("client_id"))
