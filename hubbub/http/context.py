@@ -10,6 +10,7 @@ from quart import current_app
 
 from hubbub.auth.tokens import TokenIssuer
 from hubbub.config import Settings
+from hubbub.http.errors import ApiError
 from hubbub.http.throttle import LoginThrottle
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage
@@ -55,3 +56,12 @@ class HttpContext:
 def context() -> HttpContext:
     """The context of the app serving the current request."""
     return current_app.extensions["hubbub"]
+
+
+def chat() -> ChatQueries:
+    """The node's chat domain. An app served without one (HTTP tests of their own) has
+    no chat to ask: its chat routes answer 503."""
+    found = context().chat
+    if found is None:
+        raise ApiError(503, "chat is not running on this server")
+    return found

@@ -17,7 +17,7 @@ from typing import Any
 from quart import Blueprint, jsonify, request
 from quart.wrappers import Response
 
-from hubbub.http.context import context
+from hubbub.http.context import chat, context
 from hubbub.http.errors import ApiError
 from hubbub.http.guards import caller
 from hubbub.http.message_routes import history_object, page_args
@@ -74,7 +74,7 @@ async def history(group_id: int) -> Response:
     if await ctx.storage.member(group_id, me.user_id) is None:
         raise _not_a_member()
     page = await ctx.storage.group_history(group_id, before, limit)
-    names = await ctx.chat.directory.names({m.author_id for m in page})
+    names = await chat().directory.names({m.author_id for m in page})
     return jsonify(
         [history_object(group_frame(m, group.name, names.get(m.author_id, ""))) for m in page]
     )
@@ -103,7 +103,7 @@ async def add_member(group_id: int) -> dict:
     if mine is None:
         raise _not_visible() if await ctx.storage.group(group_id) is None else _not_a_member()
     _require_admin(mine, "add members")
-    if await ctx.chat.directory.name(user_id) is None:
+    if await chat().directory.name(user_id) is None:
         raise ApiError(404, "no such user")
     try:
         await ctx.storage.add_member(group_id, user_id)
@@ -111,7 +111,7 @@ async def add_member(group_id: int) -> dict:
         if conflict.field != "member":
             raise
         raise ApiError(409, "that user is already a member of this group") from None
-    await ctx.chat.membership_changed(group_id, joined=user_id)
+    await chat().membership_changed(group_id, joined=user_id)
     return {"Success": "User added to the group"}
 
 
@@ -147,7 +147,7 @@ async def promote(group_id: int, user_id: int) -> dict:
     _require_admin(await _membership(group_id, me.user_id), "promote members")
     if not await ctx.storage.set_member_role(group_id, user_id, "admin"):
         raise ApiError(404, "that user is not a member of this group")
-    await ctx.chat.membership_changed(group_id)
+    await chat().membership_changed(group_id)
     return {"Success": "User is now an admin of the group"}
 
 
@@ -183,7 +183,7 @@ async def _depart(member: GroupMember) -> None:
     removed = await ctx.storage.remove_member(member.group_id, member.user_id)
     if removed and member.role == "admin":
         await _keep_an_admin(member.group_id)
-    await ctx.chat.membership_changed(member.group_id)
+    await chat().membership_changed(member.group_id)
 
 
 async def _keep_an_admin(group_id: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, jsonify
 from quart.wrappers import Response
 
-from hubbub.http.context import context
+from hubbub.http.context import chat, context
 from hubbub.http.errors import ApiError
 from hubbub.http.guards import caller
 from hubbub.http.validation import int_arg
@@ -31,7 +31,7 @@ async def conversation(user_id: int) -> Response:
     me = caller()
     before, limit = page_args()
     ctx = context()
-    names = await ctx.chat.directory.names({me.user_id, user_id})
+    names = await chat().directory.names({me.user_id, user_id})
     if user_id not in names:
         raise ApiError(404, "no such user")
     history = await ctx.storage.direct_history(me.user_id, user_id, before, limit)

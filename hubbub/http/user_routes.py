@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from quart import Blueprint
-from quart.wrappers import Response
 
-from hubbub.http.context import context
+from hubbub.http.context import chat, context
 from hubbub.http.errors import ApiError
 from hubbub.http.guards import caller
 
@@ -34,7 +33,7 @@ async def me() -> dict:
 
 
 @users.get("/all")
-async def all_users() -> Response:
+async def all_users() -> list[dict[str, object]]:
     caller()
     return [
         {"id": ref.id, "username": ref.username} for ref in await context().storage.list_users()
@@ -44,7 +43,7 @@ async def all_users() -> Response:
 @users.get("/presence/<int:user_id>")
 async def presence(user_id: int) -> dict:
     caller()
-    answer = await context().chat.presence_of(user_id)
+    answer = await chat().presence_of(user_id)
     if answer is None:
         raise ApiError(404, "no such user")
     return {
@@ -58,4 +57,4 @@ async def presence(user_id: int) -> dict:
 @users.get("/online")
 async def online() -> dict:
     caller()
-    return {"online": await context().chat.online_users()}
+    return {"online": await chat().online_users()}

@@ -99,7 +99,9 @@ def _strings_in(value: object) -> Iterable[str]:
 
 async def _body() -> bytes:
     # The request class caps the body (413 past it), see boundary.py.
-    return await request.get_data()
+    data = await request.get_data(as_text=False)
+    assert isinstance(data, bytes)  # as_text=False
+    return data
 
 
 async def json_body(*, empty_ok: bool = False) -> dict[str, Any]:
