@@ -161,14 +161,19 @@ class ChatClient:
     ) -> dict[str, Any]:
         """Send a direct message; return its ``ack`` (or the ``error`` that refused it)."""
         frame = {"type": "message", "recipient_id": recipient_id, "message": text}
-        await self.send({**frame, "client_id": client_id})
-        return await self.receive_answer(client_id, timeout)
+        return await self.send_and_answer(frame, client_id, timeout)
 
     async def send_group(
         self, group_id: int, text: str, client_id: str, *, timeout: float = 10.0
     ) -> dict[str, Any]:
         """Send a group message; return its ``ack`` (or the ``error`` that refused it)."""
         frame = {"type": "group_message", "group_id": group_id, "message": text}
+        return await self.send_and_answer(frame, client_id, timeout)
+
+    async def send_and_answer(
+        self, frame: dict[str, Any], client_id: str, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Send ``frame`` under ``client_id``; return the ``ack`` or ``error`` it got."""
         await self.send({**frame, "client_id": client_id})
         return await self.receive_answer(client_id, timeout)
 
