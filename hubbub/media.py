@@ -2,7 +2,7 @@
 
 An upload is written to a temporary file in the media folder, checked, and renamed into
 place as ``<uuid4 hex>.<ext>``. A stored file never changes afterwards, which is what lets
-``GET /media/...`` be cached forever and lets ``is_known_url`` cache its answers.
+``GET /media/...`` be cached forever and lets ``knows_url`` cache its answers.
 
 Checking never decodes the whole bitmap: a small file can decode to hundreds of megabytes
 (a "decompression bomb"; Pillow needs up to 8 bytes per pixel, a WebP twice over). First
@@ -46,7 +46,7 @@ DEFAULT_MAX_PIXELS = 25_000_000
 #: Image checks running at once, per store: each reads a whole file (up to the upload
 #: limit) and a GIF's first frame may take a byte per pixel.
 CHECK_CONCURRENCY = 2
-#: Names ``is_known_url`` remembers; past this the least recently asked is forgotten.
+#: Names ``knows_url`` remembers; past this the least recently asked is forgotten.
 KNOWN_NAMES_CACHE = 10_000
 
 _NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp)")
@@ -196,7 +196,7 @@ class Upload:
 
 class MediaStore:
     """Stored images in one folder. Use it from one Trio thread: the async methods do their
-    disk work in worker threads; only ``is_known_url`` may stat on the caller's thread."""
+    disk work in worker threads."""
 
     def __init__(
         self,
@@ -250,20 +250,10 @@ class MediaStore:
         self.remember(filename)
         return data
 
-    def is_known_url(self, url: str) -> bool:
-        """True if ``url`` is ``/media/<name>`` (see ``name_of_url``) of a stored image.
-
-        Answers from memory when it can (names saved or seen by this process); otherwise
-        stats the file on the calling thread. From async code prefer ``knows_url``."""
-        name = name_of_url(url)
-        if name is None:
-            return False
-        if self._cached(name):
-            return True
-        return self._note(name, self._stat(name))
-
     async def knows_url(self, url: str) -> bool:
-        """Same answer as ``is_known_url``, but a cache miss stats in a worker thread."""
+        """True if ``url`` is ``/media/<name>`` (see ``name_of_url``) of a stored image.
+        Answers from memory when it can (names saved or seen by this process); a cache
+        miss stats in a worker thread."""
         name = name_of_url(url)
         return name is not None and await self.exists(name)
 

@@ -289,7 +289,6 @@ async def test_known_urls_are_stored_files_only(tmp_path: Path) -> None:
         "/media/../" + NAME,
     ]
     expected = [True, False, False, False]
-    assert [MediaStore(tmp_path).is_known_url(url) for url in urls] == expected
     assert [await MediaStore(tmp_path).knows_url(url) for url in urls] == expected
 
 
@@ -299,7 +298,6 @@ async def test_saved_names_are_known_without_the_disk(tmp_path: Path) -> None:
     # Stored files never go away, so the store trusts its memory; removing the file behind
     # its back shows the answer did not come from the disk.
     (tmp_path / image.filename).unlink()
-    assert store.is_known_url(image.url)
     assert await store.knows_url(image.url)
 
 
@@ -310,7 +308,7 @@ async def test_the_memory_of_names_is_bounded(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"x")
         assert await store.knows_url("/media/" + name)
         (tmp_path / name).unlink()
-    assert [store.is_known_url("/media/" + name) for name in names] == [False, True, True]
+    assert [await store.knows_url("/media/" + name) for name in names] == [False, True, True]
 
 
 def test_one_store_per_folder(tmp_path: Path) -> None:

@@ -188,8 +188,9 @@ class Session:
 
     async def reserve_send(self) -> bool:
         """Take one of this connection's slots for a send awaiting its ack, waiting while
-        all are taken. False (and the session closes) if none frees up in time, which
-        only happens if the storage writer lost the sends."""
+        all are taken. False (and the session closes, 1011) if none frees up within
+        ``ACK_WAIT``: the writer is that far behind (a database slow enough that several
+        batches each took up to ``HUBBUB_DATABASE_TIMEOUT``); the client reconnects."""
         try:
             with trio.fail_after(ACK_WAIT):
                 await self._unacked.acquire()

@@ -1,7 +1,9 @@
 """Actors: a Trio task that owns its state and reads a bounded mailbox.
 
-An ``Actor`` is run once, by a supervisor (or any nursery), through ``run``. Nothing
-but that task touches the actor's state; everyone else sends messages:
+An ``Actor`` is run once, by a supervisor (or any nursery), through ``run``. Its state
+belongs to that task; everyone else sends messages. (A subclass may offer a synchronous
+method that other tasks call, as the UserActor's ``on_event`` does for delivery: safe in
+Trio only because it never awaits, and each such method says so.)
 
 - ``tell_nowait`` queues a message or refuses at once (``MailboxFull``); it never
   blocks and costs one channel send, because a bare message is queued as is.
