@@ -40,7 +40,14 @@ async def test_frames_queued_at_a_slow_consumer_close_come_again_on_reconnect(
             ChatClient.connect(node.url, sender.access_token) as chat,
             stalled_websocket(node.port, victim.access_token) as stalled,
         ):
-            connections = await metric(http, "hubbub_ws_connections")
+            # Both sessions counted (the stalled one's handshake answer comes before its
+            # session runs), so that one fewer means the victim was closed.
+            connections = 2
+
+            async def both_counted() -> bool:
+                return await metric(http, "hubbub_ws_connections") == connections
+
+            await poll_until(both_counted, what="both sessions counted", timeout=10)
 
             async def send_all() -> None:
                 for number in range(MESSAGES):
