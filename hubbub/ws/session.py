@@ -107,6 +107,8 @@ class Session:
     _answered: trio.Event = attrs.field(init=False, factory=trio.Event)
     #: Set to stop reading frames (a node that drains); what was read goes on.
     _draining: bool = attrs.field(init=False, default=False)
+    #: A frame is being handled (between its read and its hand-off or answer).
+    _handling: bool = attrs.field(init=False, default=False)
     _read_scope: trio.CancelScope | None = attrs.field(init=False, default=None)
     _writing_since: float | None = attrs.field(init=False, default=None)
     _close_code: int = attrs.field(init=False, default=CLOSE_NORMAL)
@@ -203,7 +205,8 @@ class Session:
         """The send holding a slot was acked or refused."""
         with contextlib.suppress(ValueError):  # a slot lost to a writer restart
             self._unacked.release()
-        self._answered.set()
+        if self._draining:
+            self._answered.set()
 
     def _refuse_connection(self, code: int, reason: str) -> None:
         """Close for something the client did, counted and logged like a refused frame."""
@@ -250,8 +253,9 @@ class Session:
 
     @property
     def settled(self) -> bool:
-        """True when no send of this session is waiting for its answer."""
-        return self._unacked.value == self._unacked.max_value
+        """True when no frame read from this session is waiting for its answer: none is
+        being handled, and none handed to storage is unacked."""
+        return not self._handling and self._unacked.value == self._unacked.max_value
 
     async def wait_settled(self) -> None:
         """Return once every send of this session has been answered."""
@@ -337,7 +341,13 @@ class Session:
             if isinstance(frame, Ping):
                 self.push(encode(Pong()))
             else:
-                await self.handler.handle_frame(self, frame)
+                self._handling = True
+                try:
+                    await self.handler.handle_frame(self, frame)
+                finally:
+                    self._handling = False
+                    if self._draining:
+                        self._answered.set()
 
     async def _write_loop(self) -> None:
         outbox = self._outbox_reader
