@@ -127,10 +127,14 @@ def _verified(token: str, *kinds: TokenType) -> Claims:
 
 
 async def _body_refresh_token() -> str | None:
-    """``refresh_token`` of a form or JSON body, if there is one; any other body is none."""
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        value = (await request.form).get("refresh_token")
-    else:
-        body = await request.get_json(force=True, silent=True)
-        value = body.get("refresh_token") if isinstance(body, dict) else None
+    """``refresh_token`` of a form or JSON body, if there is one. Any other body (none,
+    not an object, not UTF-8) names no token: the bearer token is looked at instead."""
+    if not await request.get_data():
+        return None
+    try:
+        value = (await form_or_json()).get("refresh_token")
+    except ApiError as error:
+        if error.status != 422:
+            raise
+        return None
     return value if isinstance(value, str) and value else None
