@@ -40,13 +40,13 @@ from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError, open_storage
 from hubbub.ws.endpoint import ChatEndpoint
 from hubbub.ws.keepalive import Keepalive
+from hubbub.ws.session import CLOSE_SERVICE_RESTART
 
 log = logging.getLogger("hubbub")
 
 READY_TIMEOUT = 2.0
 #: How long closing handshakes may take once a drained node closed its sessions.
 CLOSE_GRACE = 2.0
-CLOSE_SERVICE_RESTART = 1012
 
 
 @attrs.define
@@ -88,9 +88,10 @@ class Node:
         (service restart) so clients reconnect elsewhere at once. Bounded by ``timeout``
         seconds in all; returns what it did, for the log."""
         self.draining = True
-        sessions = list(self.endpoint.sessions)
+        self.endpoint.draining = True  # a handshake still under way ends in 1012 too
         with trio.move_on_after(timeout) as deadline:
             await self.door.stop_accepting()
+            sessions = list(self.endpoint.sessions)
             for session in sessions:
                 session.stop_reading()
             # Sends already read reach the writer; their answers come back through it.
@@ -99,6 +100,7 @@ class Node:
             async with trio.open_nursery() as nursery:
                 for session in sessions:
                     nursery.start_soon(session.flushed)
+        sessions = list(self.endpoint.sessions)
         unanswered = sum(not session.settled for session in sessions)
         for session in sessions:
             session.close_soon(CLOSE_SERVICE_RESTART, "service restart")

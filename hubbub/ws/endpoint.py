@@ -17,7 +17,13 @@ from hubbub.storage import Storage, StorageError
 from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
 from hubbub.ws.handshake import echo_first_offered, find_credentials
 from hubbub.ws.keepalive import Keepalive
-from hubbub.ws.session import CLOSE_INTERNAL, CLOSE_POLICY, FrameHandler, Session
+from hubbub.ws.session import (
+    CLOSE_INTERNAL,
+    CLOSE_POLICY,
+    CLOSE_SERVICE_RESTART,
+    FrameHandler,
+    Session,
+)
 
 log = logging.getLogger("hubbub.ws")
 
@@ -58,6 +64,9 @@ class ChatEndpoint:
     keepalive: Keepalive
     #: Every open session, for a node that drains.
     sessions: set[Session] = attrs.field(factory=set, init=False)
+    #: Set by a node that drains: a connection that completes its handshake now is
+    #: closed at once with 1012 (service restart), to reconnect elsewhere.
+    draining: bool = attrs.field(default=False, init=False)
     _none_left: trio.Event = attrs.field(factory=trio.Event, init=False)
     #: Live sessions per user on this node (users with none are left out), for
     #: ``max_connections_per_user``.
@@ -82,6 +91,9 @@ class ChatEndpoint:
             log.info("connection refused", extra={"fields": {"reason": user}})
             code = CLOSE_INTERNAL if user == "storage unavailable" else CLOSE_POLICY
             await connection.close(code, user)
+            return
+        if self.draining:
+            await connection.close(CLOSE_SERVICE_RESTART, "service restart")
             return
         # No await between the count and its increment: two connections racing for the
         # last slot cannot both take it.
