@@ -135,14 +135,13 @@ class GroupActor(Actor):
             after = max(after, oldest)  # older than what we remember: assumed fanned out
         try:
             missed = await self.storage.group_messages_after(self.group_id, after, RESYNC_LIMIT)
+            missed = [message for message in missed if message.id not in self._fanned]
             group = await self.storage.group(self.group_id)
+            names = await self.storage.usernames({message.author_id for message in missed})
         except StorageError:
             return  # members get them with their next connect's unread sync
         if group is None:
             return
         for message in missed:
-            if message.id in self._fanned:
-                continue
-            author = await self.storage.user_by_id(message.author_id)
-            frame = group_frame(message, group.name, author.username if author else "")
+            frame = group_frame(message, group.name, names.get(message.author_id, ""))
             self._fan_out(Event("group", encode(frame), message.id))

@@ -27,7 +27,7 @@ from hubbub.engine.chat.ports import Bus, Event, Peer, user_channel
 from hubbub.engine.chat.presence import PresenceAnnouncer
 from hubbub.engine.chat.recent import RecentIds
 from hubbub.engine.chat.writes import WriteGate
-from hubbub.engine.runtime.actor import Actor, ActorStopped, MailboxFull
+from hubbub.engine.runtime.actor import Actor, ActorError, ActorStopped, MailboxFull
 from hubbub.storage import StorageError
 
 log = logging.getLogger("hubbub.engine")
@@ -174,7 +174,8 @@ class UserActor(Actor):
             with contextlib.suppress(StorageError):  # the next connect catches up
                 await self.direct.catch_up(device.peer, device.direct, self._recent_live)
         if self._devices:
-            with contextlib.suppress(StorageError):
+            # A group actor that cannot be started now is started by the next connect.
+            with contextlib.suppress(StorageError, ActorError):
                 await self.groups.relisten(self.user_id)
 
     async def _detach(self, peer: Peer) -> None:
