@@ -35,6 +35,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from hubbub.storage.records import (
+    Conversation,
+    ConversationKey,
+    MessageKind,
+    StreamEvent,
+    StreamState,
     DirectMessage,
     Group,
     GroupMember,
@@ -214,6 +219,100 @@ class Storage(abc.ABC):
     async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
         """Move the member's last read to ``min(message_id, newest id in the group)``, never
         backwards. Returns the last read now in force, or None if not a member."""
+
+    # -- v2: rich messages ------------------------------------------------
+    #
+    # A message is named by ``kind`` and ``message_id`` (and, for a group message, the
+    # ``group_id`` it must belong to). Each change below commits with its stream event,
+    # in one transaction, and answers that event; None means "not allowed" and nothing
+    # was written: no such message (or not of that group), a deleted one, or a caller
+    # the rule does not admit.
+
+    @abc.abstractmethod
+    async def edit_message(
+        self, kind: MessageKind, message_id: int, group_id: int | None, editor_id: int, body: str
+    ) -> StreamEvent | None:
+        """The author replaces the text (the image stays); sets ``edited_at``. Event
+        ``message_edited`` with data ``{"message": body, "edited_at": iso}``."""
+
+    @abc.abstractmethod
+    async def delete_message(
+        self, kind: MessageKind, message_id: int, group_id: int | None, deleter_id: int
+    ) -> StreamEvent | None:
+        """The author (or, for a group message, a group admin) turns the message into a
+        tombstone: body and image_url become NULL, ``deleted`` true; id, author and
+        timestamp stay. An unread deleted message stops counting as unread. Event
+        ``message_deleted``, ``actor_id`` the deleter."""
+
+    @abc.abstractmethod
+    async def react(
+        self,
+        kind: MessageKind,
+        message_id: int,
+        group_id: int | None,
+        user_id: int,
+        emoji: str,
+        add: bool,
+    ) -> StreamEvent | None:
+        """Add or remove ``emoji`` by ``user_id`` (a participant: either user of a direct
+        message, a member of the group). A set: adding twice keeps one, removing what is
+        not there changes nothing; either way the event ``reaction`` (data ``{"emoji",
+        "op": "add"|"remove"}``) is appended."""
+
+    @abc.abstractmethod
+    async def read_direct(self, message_id: int, reader_id: int) -> StreamEvent | None:
+        """The recipient ``reader_id`` read the message: status ``read``, the
+        conversation's unread count and read marker follow, and a ``read_receipt``
+        event (audience: the author; data ``{"author_id"}``) is appended. None if there
+        is no such message or ``reader_id`` is not its recipient."""
+
+    @abc.abstractmethod
+    async def read_group(
+        self, group_id: int, user_id: int, message_id: int
+    ) -> StreamEvent | None:
+        """As ``advance_group_read`` (never backwards, at most the newest id), then the
+        member's unread count is what is left after the marker; appends ``group_read``
+        (data ``{"message_id": the marker now in force}``). None if not a member."""
+
+    @abc.abstractmethod
+    async def deliver_pending(self, message_ids: Sequence[int]) -> list[StreamEvent]:
+        """Mark those still ``pending`` delivered (offline catch-up) and append a
+        ``status`` event (audience: the author; data ``{"status": "delivered"}``) for each
+        that changed, in id order; answers those events."""
+
+    # -- v2: the stream ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def stream_state(self) -> StreamState: ...
+
+    @abc.abstractmethod
+    async def stream_for_user(
+        self, user_id: int, after: int, upto: int | None, limit: int
+    ) -> list[StreamEvent]:
+        """The oldest ``limit`` events the user is in the audience of, with
+        ``after < position <= upto`` (no upper bound if None), ascending position. Group
+        events only of groups the user belongs to now, and only after the user joined.
+        Message events carry the message as it is now (``direct``/``group``)."""
+
+    @abc.abstractmethod
+    async def stream_after(self, after: int, limit: int) -> list[StreamEvent]:
+        """The oldest ``limit`` events of every audience with ``position > after``,
+        ascending: what a node's stream tail reads. Message events carry the message."""
+
+    @abc.abstractmethod
+    async def sweep_stream(self, older_than: datetime, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest events created before ``older_than``;
+        ``swept_through`` becomes the newest position deleted. Returns how many."""
+
+    # -- v2: conversations ---------------------------------------------------
+
+    @abc.abstractmethod
+    async def conversations(
+        self, user_id: int, before: ConversationKey | None, limit: int
+    ) -> list[Conversation]:
+        """The user's conversations, newest activity first (``ConversationKey`` order,
+        descending), those sorting after ``before`` if given. Unread counts come from
+        counters kept on write, never from scanning history."""
 
     # -- refresh tokens --------------------------------------------------
 

@@ -7,7 +7,7 @@ caller that wants a changed record asks storage for a new one.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -40,6 +40,8 @@ class NewDirectMessage:
     body: str | None
     image_url: str | None
     client_id: str | None = None
+    #: A message of the same conversation this one answers (checked by the caller).
+    reply_to: int | None = None
 
 
 @attrs.frozen
@@ -52,6 +54,8 @@ class DirectMessage:
     client_id: str | None
     status: MessageStatus
     created_at: datetime
+    #: v2 (edits, deletion, reply, reactions); the default for records built without it.
+    state: MessageState = attrs.field(factory=lambda: MessageState())
 
 
 @attrs.frozen
@@ -87,6 +91,7 @@ class NewGroupMessage:
     body: str | None
     image_url: str | None
     client_id: str | None = None
+    reply_to: int | None = None
 
 
 @attrs.frozen
@@ -98,6 +103,7 @@ class GroupMessage:
     image_url: str | None
     client_id: str | None
     created_at: datetime
+    state: MessageState = attrs.field(factory=lambda: MessageState())
 
 
 @attrs.frozen
@@ -119,3 +125,116 @@ class SpentRefreshToken:
     user_id: int
     family_id: str
     reused: bool
+
+
+# -- v2: rich messages, the stream, conversations ------------------------------------
+
+MessageKind = Literal["direct", "group"]
+
+#: The stream event kinds (docs/contract.md, v2): what a user's connections can miss.
+StreamKind = Literal[
+    "message",
+    "group_message",
+    "message_edited",
+    "message_deleted",
+    "reaction",
+    "read_receipt",
+    "group_read",
+    "status",
+]
+
+
+@attrs.frozen
+class Reaction:
+    """One emoji on a message and who put it there (user ids ascending)."""
+
+    emoji: str
+    user_ids: tuple[int, ...]
+
+
+@attrs.frozen
+class MessageState:
+    """What v2 adds to a message: its edit, deletion, reply and reactions.
+
+    ``position`` is the stream position of the message's own event (0 for a message
+    stored before the stream existed)."""
+
+    position: int = 0
+    reply_to: int | None = None
+    edited_at: datetime | None = None
+    deleted: bool = False
+    reactions: tuple[Reaction, ...] = ()
+
+
+@attrs.frozen
+class StreamEvent:
+    """One committed event of the stream, in the order of ``position``.
+
+    Positions are handed out in commit order across every writer (docs/decisions/0004):
+    once an event at ``position`` is visible, every event below it is visible too.
+
+    - Audience: ``group_id`` for an event of a group (every member sees it), else
+      ``user_ids`` (both users of a direct conversation; the author alone for
+      ``read_receipt`` and ``status``).
+    - ``actor_id``: who caused it (the author of a message, the editor, the deleter,
+      the reactor, the reader; None for ``status``).
+    - ``data``: the kind's own facts, JSON-shaped: ``message_edited`` ``{"message",
+      "edited_at"}`` (ISO-8601), ``reaction`` ``{"emoji", "op"}``, ``group_read``
+      ``{"message_id"}`` (the marker now in force), ``status`` ``{"status"}``,
+      ``read_receipt`` ``{"author_id"}``; ``{}`` for the others.
+    - ``direct`` / ``group``: for ``message`` and ``group_message`` read back from
+      storage, the message as it is now (edits applied, a tombstone if deleted,
+      reactions); None on events built in memory from a commit.
+    """
+
+    position: int
+    kind: StreamKind
+    user_ids: tuple[int, ...] = ()
+    group_id: int | None = None
+    message_id: int | None = None
+    actor_id: int | None = None
+    data: dict[str, Any] = attrs.field(factory=dict)
+    created_at: datetime | None = None
+    direct: DirectMessage | None = None
+    group: GroupMessage | None = None
+
+
+@attrs.frozen
+class StreamState:
+    """The stream as storage has it now.
+
+    ``epoch`` names this database's stream (a cursor of another epoch is unknown);
+    ``head`` is the newest committed position; ``swept_through`` the newest position
+    removed by retention (a cursor below it has lost its place)."""
+
+    epoch: str
+    head: int
+    swept_through: int
+
+
+@attrs.frozen
+class ConversationKey:
+    """Where a conversation sorts in a user's list: newest ``position`` first, then
+    ``kind`` and ``peer_id`` (so there are no ties)."""
+
+    position: int
+    kind: MessageKind
+    peer_id: int
+
+
+@attrs.frozen
+class Conversation:
+    """One entry of a user's conversation list.
+
+    ``peer_id``: the other user (direct) or the group. ``name``: the other user's
+    username or the group's name. ``last_activity``: the newest message's timestamp,
+    or (a group without messages) when the user joined."""
+
+    kind: MessageKind
+    peer_id: int
+    name: str
+    last_message: DirectMessage | GroupMessage | None
+    unread_count: int
+    last_read_message_id: int | None
+    last_activity: datetime
+    key: ConversationKey
