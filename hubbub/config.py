@@ -188,6 +188,14 @@ class Settings:
         "10",
         "seconds a node stopped with SIGTERM may take to drain its connections before it exits",
     )
+    stream_retention_days: float = _setting(
+        _positive_float,
+        "30",
+        "days stream events are kept for resuming; older cursors get recovered: false",
+    )
+    stream_sweep_interval: float = _setting(
+        _positive_float, "3600", "seconds between sweeps of expired stream events"
+    )
     log_level: str = _setting(
         _choice("debug", "info", "warning", "error"),
         "info",

@@ -155,6 +155,9 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             rate_limiter=cluster.rate_limiter,
             metrics=metrics,
             image_policy=store_for(settings.media_dir).knows_url,
+            max_text_length=settings.max_message_length,
+            stream_retention=settings.stream_retention_days * 86400.0,
+            sweep_interval=settings.stream_sweep_interval,
             on_restart=on_restart,
         )
         tokens = TokenIssuer(

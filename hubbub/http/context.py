@@ -36,6 +36,10 @@ class ChatQueries(Protocol):
 
     async def membership_changed(self, group_id: int, joined: int | None = None) -> None: ...
 
+    async def sync(self, user_id: int, since: str, limit: int) -> dict[str, Any]: ...
+
+    async def conversations(self, user_id: int, before: str | None, limit: int) -> dict: ...
+
 
 @attrs.define
 class HttpContext:

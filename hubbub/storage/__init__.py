@@ -21,17 +21,24 @@ import attrs
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.interface import Storage
 from hubbub.storage.records import (
+    Conversation,
+    ConversationKey,
     DirectMessage,
     Group,
     GroupMember,
     GroupMessage,
     MemberRole,
+    MessageKind,
+    MessageState,
     MessageStatus,
     NewDirectMessage,
     NewGroupMessage,
     SpentRefreshToken,
     StoredDirect,
     StoredGroup,
+    StreamEvent,
+    StreamKind,
+    StreamState,
     User,
     UserRef,
 )
@@ -39,6 +46,8 @@ from hubbub.storage.sqlite import open_sqlite
 
 __all__ = [
     "Conflict",
+    "Conversation",
+    "ConversationKey",
     "DatabaseUrl",
     "DatabaseUrlError",
     "DirectMessage",
@@ -47,6 +56,8 @@ __all__ = [
     "GroupMessage",
     "InvalidData",
     "MemberRole",
+    "MessageKind",
+    "MessageState",
     "MessageStatus",
     "NewDirectMessage",
     "NewGroupMessage",
@@ -56,6 +67,9 @@ __all__ = [
     "StorageUnavailable",
     "StoredDirect",
     "StoredGroup",
+    "StreamEvent",
+    "StreamKind",
+    "StreamState",
     "User",
     "UserRef",
     "open_storage",

@@ -84,7 +84,7 @@ class ChatEndpoint:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
             return
-        connection, token = accepted
+        connection, token, since = accepted
         user = await self._authenticate(token)
         if isinstance(user, str):
             self.metrics.errors.labels("unauthenticated").inc()
@@ -115,6 +115,7 @@ class ChatEndpoint:
             settings=self.settings,
             metrics=self.metrics,
             handler=self.handler,
+            since=since,
         )
         self.keepalive.watch(session)
         self.sessions.add(session)
@@ -143,7 +144,7 @@ class ChatEndpoint:
 
     async def _handshake(
         self, stream: trio.SocketStream, already_read: bytes
-    ) -> tuple[WebSocketConnection, str | None] | None:
+    ) -> tuple[WebSocketConnection, str | None, str | None] | None:
         """Accept the upgrade; the connection and the offered token, or None if the
         handshake failed. Its own function so the request and its headers are freed
         before the long life of the session."""
@@ -172,7 +173,7 @@ class ChatEndpoint:
             return None
         if response.status_code != 101:
             return None
-        return connection, credentials.token
+        return connection, credentials.token, credentials.since
 
     async def _authenticate(self, token: str | None) -> _Authenticated | str:
         """Who the token is for, and until when; or the reason the connection is refused."""

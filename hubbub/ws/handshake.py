@@ -20,6 +20,8 @@ class Credentials:
 
     token: str | None
     subprotocol: str | None
+    #: ``?since=``: where the client resumes its stream (None: a v1 connection).
+    since: str | None = None
 
 
 def is_chat_upgrade(method: str, target: str) -> bool:
@@ -41,7 +43,8 @@ def find_credentials(
         token = bearer_token(authorization)
     if not token:
         token = echo
-    return Credentials(token or None, echo)
+    resume = query.get("since")
+    return Credentials(token or None, echo, resume[0] if resume else None)
 
 
 def echo_first_offered(

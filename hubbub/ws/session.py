@@ -93,6 +93,8 @@ class Session:
     settings: Settings = attrs.field(kw_only=True)
     metrics: Metrics = attrs.field(kw_only=True)
     handler: FrameHandler = attrs.field(kw_only=True)
+    #: ``?since=`` of the upgrade: None (v1), ``"now"`` or a cursor (see engine.chat.resume).
+    since: str | None = attrs.field(kw_only=True, default=None)
     id: int = attrs.field(init=False, factory=lambda: next(_ids))
     _channel: tuple[trio.MemorySendChannel[Outgoing], trio.MemoryReceiveChannel[Outgoing]] = (
         attrs.field(init=False, default=attrs.Factory(_outbox, takes_self=True))

@@ -5,7 +5,9 @@ It never imports the transport (``ws/``, ``http/``) nor the Redis implementation
 it and returns the subtree the node mounts under its root supervisor::
 
     storage-writer   group commit; reads a mailbox the node owns (survives restarts)
-    fan-out          acks and publishes each committed batch, off the writer's task
+    fan-out          acks each committed batch and hands it to the stream, off the writer
+    stream-tail      delivers the stream (every committed event) in position order
+    stream-sweeper   deletes stream events past their retention
     users            a UserActor per user with a session here (spawned on demand)
     groups           a GroupActor per group with a member online here
 """
@@ -27,13 +29,22 @@ from hubbub.engine.chat.groups import GroupMessaging
 from hubbub.engine.chat.messages import Resync
 from hubbub.engine.chat.ports import Bus, Presence, RateLimiter, group_channel, user_channel
 from hubbub.engine.chat.presence import PresenceAnnouncer
+from hubbub.engine.chat.render import StreamRenderer
+from hubbub.engine.chat.resume import Resumption
+from hubbub.engine.chat.rich import RichMessages
+from hubbub.engine.chat.routing import StreamRouting
 from hubbub.engine.chat.storage_writer import StorageWriter
+from hubbub.engine.chat.stream import StreamTail
+from hubbub.engine.chat.sweeper import StreamSweeper
+from hubbub.engine.chat.sync import ConversationList, StreamQueries, parse_conversation_token
+from hubbub.engine.chat.typing import TypingRelay
 from hubbub.engine.chat.user_actor import UserActor
 from hubbub.engine.chat.users import LocalUsers
 from hubbub.engine.chat.writes import ImagePolicy, WriteGate, refuse_unstored
 from hubbub.engine.runtime.actor import ActorError, Mailbox
 from hubbub.engine.runtime.registry import Registry
 from hubbub.engine.runtime.supervisor import Child, ChildSpec, Restart, Supervisor
+from hubbub.engine.runtime.task_child import TaskChild
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage
 
@@ -56,6 +67,10 @@ class Chat:
     group_actors: Registry[int]
     bus: Bus
     presence: Presence
+    stream: StreamTail
+    #: ``GET /sync`` and ``GET /conversations``.
+    queries: StreamQueries
+    conversation_list: ConversationList
     #: The subtree to mount under the node's root supervisor, in start order.
     children: list[ChildSpec]
     #: How long a UserActor without sessions lingers before it stops.
@@ -78,6 +93,19 @@ class Chat:
     async def user_expired(self, user_id: int) -> None:
         await self.announcer.expired(user_id)
 
+    async def sync(self, user_id: int, since: str, limit: int) -> dict[str, Any]:
+        return await self.queries.sync(user_id, since, limit)
+
+    async def conversations(self, user_id: int, before: str | None, limit: int) -> dict:
+        """The caller's conversation page; ``ValueError`` for a ``before`` that is not a
+        ``next`` this server gave."""
+        key = None
+        if before is not None:
+            key = parse_conversation_token(before)
+            if key is None:
+                raise ValueError("before must be a next value of an earlier page")
+        return await self.conversation_list.page(user_id, key, limit)
+
     def users_here(self) -> list[int]:
         return self.local_users.with_sessions()
 
@@ -91,6 +119,7 @@ class Chat:
             if wanted is None
             else {k for k in list(self.users.keys()) if user_channel(k) in wanted}
         )
+        self.stream.poll_now()
         for group_id in list(self.group_actors.keys()):
             if wanted is not None and group_channel(group_id) not in wanted:
                 continue
@@ -108,6 +137,9 @@ def build_chat(
     rate_limiter: RateLimiter,
     metrics: Metrics,
     image_policy: ImagePolicy | None,
+    max_text_length: int = 4000,
+    stream_retention: float = 30 * 86400.0,
+    sweep_interval: float = 3600.0,
     on_restart: Callable[[str, str, BaseException | None], None] | None = None,
 ) -> Chat:
     """Wire the chat domain: each part gets the two or three collaborators it uses."""
@@ -128,9 +160,22 @@ def build_chat(
     local_users = LocalUsers(users)
     # What every rule works with (``ChatPart``), then what each needs besides.
     part: dict[str, Any] = {"storage": storage, "bus": bus, "directory": directory}
-    direct = DirectMessaging(**part, presence=presence, gate=gate, metrics=metrics)
-    groups = GroupMessaging(**part, gate=gate, metrics=metrics, group_actors=group_actors)
+    renderer = StreamRenderer(directory=directory, group_name=lambda g: groups.group_name(g))
+    routing = StreamRouting(users=local_users, group_actors=group_actors)
+    stream = StreamTail(storage, renderer, routing.dispatch, bus=bus)
+    direct = DirectMessaging(**part, presence=presence, gate=gate, metrics=metrics, stream=stream)
+    groups = GroupMessaging(
+        **part, gate=gate, metrics=metrics, group_actors=group_actors, stream=stream
+    )
     announcer = PresenceAnnouncer(**part, presence=presence)
+    resume = Resumption(
+        storage=storage, stream=stream, renderer=renderer, direct=direct, groups=groups
+    )
+    rich = RichMessages(
+        storage=storage, groups=groups, stream=stream, max_text_length=max_text_length
+    )
+    typing = TypingRelay(bus=bus, directory=directory, groups=groups)
+    sweeper = StreamSweeper(storage=storage, retention=stream_retention, every=sweep_interval)
     commits = CommitQueue()
 
     def make_writer() -> StorageWriter:
@@ -146,6 +191,8 @@ def build_chat(
             groups=groups,
             announcer=announcer,
             gate=gate,
+            rich=rich,
+            typing=typing,
         ),
         direct=direct,
         groups=groups,
@@ -156,9 +203,17 @@ def build_chat(
         group_actors=group_actors,
         bus=bus,
         presence=presence,
+        stream=stream,
+        queries=StreamQueries(storage=storage, resume=resume, renderer=renderer),
+        conversation_list=ConversationList(
+            storage=storage, directory=directory, group_name=renderer.group_name
+        ),
         children=[
+            # The tail first: commits hand it their events from the start.
+            ChildSpec("stream-tail", lambda: stream),
             ChildSpec("storage-writer", make_writer),
             ChildSpec("fan-out", lambda: FanOut(commits, direct, groups)),
+            ChildSpec("stream-sweeper", lambda: TaskChild("stream-sweeper", sweeper.run)),
             ChildSpec("users", lambda: users_supervisor),
             ChildSpec("groups", lambda: groups_supervisor),
         ],
@@ -174,6 +229,7 @@ def build_chat(
                 groups=groups,
                 announcer=announcer,
                 gate=gate,
+                resume=resume,
                 idle=chat.user_idle_timeout,
             ),
         )

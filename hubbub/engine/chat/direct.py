@@ -10,15 +10,16 @@ import attrs
 
 from hubbub.engine.chat.messages import StoreDirect
 from hubbub.engine.chat.part import ChatPart
-from hubbub.engine.chat.ports import Event, Peer, Presence, user_channel
+from hubbub.engine.chat.ports import Peer, Presence
 from hubbub.engine.chat.recent import RecentIds
+from hubbub.engine.chat.stream import StreamTail
 from hubbub.engine.chat.writes import WriteGate
 from hubbub.metrics import Metrics
 from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
 from hubbub.protocol.views import direct_frame
-from hubbub.storage import NewDirectMessage, StoredDirect
+from hubbub.storage import NewDirectMessage, StoredDirect, StreamEvent
 
 log = logging.getLogger("hubbub.engine")
 
@@ -32,6 +33,7 @@ class DirectMessaging(ChatPart):
     presence: Presence
     gate: WriteGate
     metrics: Metrics
+    stream: StreamTail
 
     async def send(self, peer: Peer, frame: frames.SendDirect) -> None:
         if frame.recipient_id != peer.user_id and (
@@ -39,27 +41,36 @@ class DirectMessaging(ChatPart):
         ):
             peer.refuse(reasons.RECIPIENT_NOT_FOUND, frame.client_id)
             return
+        if frame.reply_to is not None and not await self._in_conversation(
+            frame.reply_to, peer.user_id, frame.recipient_id
+        ):
+            peer.refuse(reasons.INVALID_REPLY_TO, frame.client_id)
+            return
         if not await self.gate.admits(peer, "direct", frame.image_url, frame.client_id):
             return
         message = NewDirectMessage(
-            peer.user_id, frame.recipient_id, frame.message, frame.image_url, frame.client_id
+            peer.user_id,
+            frame.recipient_id,
+            frame.message,
+            frame.image_url,
+            frame.client_id,
+            frame.reply_to,
         )
         await self.gate.submit(peer, StoreDirect(message, peer))
 
+    async def _in_conversation(self, message_id: int, user_id: int, other_id: int) -> bool:
+        message = await self.storage.direct_message(message_id)
+        return message is not None and {message.author_id, message.recipient_id} == {
+            user_id,
+            other_id,
+        }
+
     async def read(self, peer: Peer, frame: frames.ReadDirect) -> None:
-        message = await self.storage.direct_message(frame.message_id)
-        if message is None or message.recipient_id != peer.user_id:
+        event = await self.storage.read_direct(frame.message_id, peer.user_id)
+        if event is None:
             peer.refuse(reasons.NOT_ALLOWED)
             return
-        if message.status != "read":
-            await self.storage.mark_read(message.id)
-        receipt = frames.ReadReceipt(
-            message_id=message.id,
-            reader_id=peer.user_id,
-            reader_name=peer.username,
-            author_id=message.author_id,
-        )
-        self.bus.publish(user_channel(message.author_id), Event("read_receipt", encode(receipt)))
+        self.stream.committed([event])
 
     async def committed(
         self, requests: Sequence[StoreDirect], results: Sequence[StoredDirect]
@@ -72,6 +83,7 @@ class DirectMessaging(ChatPart):
         recipients = {stored.message.recipient_id for stored in results if stored.created}
         online = await self.presence.online_among(recipients) if recipients else set()
         created = 0
+        events: list[StreamEvent] = []
         for request, stored in zip(requests, results, strict=True):
             peer = request.origin
             peer.settle_send()
@@ -83,20 +95,27 @@ class DirectMessaging(ChatPart):
             status: frames.MessageStatus = (
                 "delivered" if message.recipient_id in online else "pending"
             )
-            recipient_name = self.directory.cached(message.recipient_id) or ""
-            payload = encode(direct_frame(message, peer.username, recipient_name, status))
-            self.bus.publish(
-                user_channel(message.recipient_id), Event("direct", payload, message.id)
-            )
-            if message.author_id != message.recipient_id:
-                self.bus.publish(
-                    user_channel(message.author_id), Event("echo", payload, message.id)
+            self.directory.remember(peer.user_id, peer.username)
+            events.append(
+                StreamEvent(
+                    position=message.state.position,
+                    kind="message",
+                    user_ids=(message.author_id, message.recipient_id),
+                    message_id=message.id,
+                    actor_id=message.author_id,
+                    data={"status": status},
+                    created_at=message.created_at,
+                    direct=message,
                 )
+            )
             peer.push(encode(frames.Ack(message.id, status, message.client_id)))
+        self.stream.committed(events)
         if created:
             self.metrics.messages_stored.labels("direct").inc(created)
 
-    async def catch_up(self, peer: Peer, sent: RecentIds, skip: Container[int] = ()) -> bool:
+    async def catch_up(
+        self, peer: Peer, sent: RecentIds, skip: Container[int] = (), cursor: str | None = None
+    ) -> bool:
         """Send ``peer`` every direct message never delivered to its user, oldest first.
         A page is marked delivered only once the socket took it, then its authors are
         told. False if the peer left first: what it did not get stays pending.
@@ -113,15 +132,18 @@ class DirectMessaging(ChatPart):
             for message in fresh:
                 sent.add(message.id)
                 frame = direct_frame(
-                    message, names.get(message.author_id, ""), names.get(user_id, ""), "delivered"
+                    message,
+                    names.get(message.author_id, ""),
+                    names.get(user_id, ""),
+                    "delivered",
+                    cursor,
                 )
                 if not await peer.send(encode(frame)):
                     return False
             if not await peer.flushed():
                 return False
-            await self.storage.mark_delivered([m.id for m in page])
-            for message in fresh:
-                status = encode(frames.StatusOut(message_id=message.id, status="delivered"))
-                self.bus.publish(user_channel(message.author_id), Event("status", status))
+            # Marked delivered with a ``status`` event each, which the stream takes to
+            # the authors.
+            self.stream.committed(await self.storage.deliver_pending([m.id for m in page]))
             if len(page) < CATCH_UP_PAGE:
                 return True

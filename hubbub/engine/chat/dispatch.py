@@ -13,6 +13,8 @@ from hubbub.engine.chat.groups import GroupMessaging
 from hubbub.engine.chat.messages import Attach, Detach
 from hubbub.engine.chat.ports import Peer
 from hubbub.engine.chat.presence import PresenceAnnouncer
+from hubbub.engine.chat.rich import RichMessages
+from hubbub.engine.chat.typing import TypingRelay
 from hubbub.engine.chat.writes import WriteGate
 from hubbub.engine.runtime.actor import ActorError
 from hubbub.engine.runtime.registry import Registry
@@ -36,6 +38,8 @@ class ChatDispatcher:
     groups: GroupMessaging
     announcer: PresenceAnnouncer
     gate: WriteGate
+    rich: RichMessages
+    typing: TypingRelay
 
     async def session_opened(self, peer: Peer) -> None:
         self.directory.remember(peer.user_id, peer.username)
@@ -83,5 +87,13 @@ class ChatDispatcher:
             await self.groups.read(peer, frame)
         elif isinstance(frame, frames.PresenceQuery):
             await self.announcer.query(peer, frame)
+        elif isinstance(frame, frames.Typing):
+            await self.typing.typing(peer, frame)
+        elif isinstance(frame, frames.Edit):
+            await self.rich.edit(peer, frame)
+        elif isinstance(frame, frames.Delete):
+            await self.rich.delete(peer, frame)
+        elif isinstance(frame, frames.React):
+            await self.rich.react(peer, frame)
         else:
             peer.refuse(reasons.UNKNOWN_TYPE, getattr(frame, "client_id", None))

@@ -1,15 +1,12 @@
 """The GroupActor: one per group with a member online on this node.
 
-It caches the group's members and listens on the bus channel ``group:<id>``. Every
-group event (a stored message, a read marker) arrives there once per node, already
-encoded, and the actor hands it to the UserActors of the members online here: the
-frame is encoded once, whatever the group's size. Cross-node traffic is per group, not
-per member.
+It caches the group's members and listens on the bus channel ``group:<id>`` for what
+is not in the stream: typing and membership changes. The stream tail reads the member
+cache (``members``) to hand each stream event of the group to the members online here,
+in stream order; the frame is encoded once, whatever the group's size.
 
 Nothing is dropped silently. A full mailbox closes the local members' sessions as slow
-consumers (they reconnect and get their unread messages). After the bus was down
-(``Resync``), the actor fetches from storage the messages it may have missed and fans
-out those it has not: it remembers the ids it fanned out lately (``RecentIds``).
+consumers (they reconnect, and resume or catch up from storage).
 """
 
 from __future__ import annotations
@@ -21,18 +18,12 @@ import trio
 
 from hubbub.engine.chat.messages import MEMBERSHIP, IsMember, Reload, Resync
 from hubbub.engine.chat.ports import Bus, Event, group_channel
-from hubbub.engine.chat.recent import RecentIds
 from hubbub.engine.chat.users import LocalUsers
 from hubbub.engine.runtime.actor import Actor, ActorStopped, MailboxFull
 from hubbub.metrics import Metrics
-from hubbub.protocol.codec import encode
-from hubbub.protocol.views import group_frame
 from hubbub.storage import Storage, StorageError
 
 log = logging.getLogger("hubbub.engine")
-
-#: Messages fetched per resync at most (older misses come with the next connect's sync).
-RESYNC_LIMIT = 1000
 
 
 @attrs.define(eq=False, slots=False, kw_only=True)
@@ -47,9 +38,7 @@ class GroupActor(Actor):
     idle: float = 60.0
     members: frozenset[int] = attrs.field(factory=frozenset, init=False)
     _stale: bool = attrs.field(default=True, init=False)
-    _fanned: RecentIds = attrs.field(factory=RecentIds, init=False)
-    #: Ids up to here were current when the actor started (members caught up).
-    _floor: int | None = attrs.field(default=None, init=False)
+    _subscribed: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__init__(f"group:{self.group_id}", mailbox_size=8192, idle_timeout=self.idle)
@@ -82,9 +71,6 @@ class GroupActor(Actor):
         next message (an outage is not a crash)."""
         try:
             members = await self.storage.group_members(self.group_id)
-            if self._floor is None:
-                newest = await self.storage.group_history(self.group_id, None, 1)
-                self._floor = newest[-1].id if newest else 0
         except StorageError as error:
             self._stale = True
             log.warning(
@@ -96,11 +82,12 @@ class GroupActor(Actor):
         self._stale = False
 
     async def handle(self, message: object) -> object:
-        if isinstance(message, Reload) and self._floor is None:
+        if isinstance(message, Reload) and not self._subscribed:
             # Subscribe before loading, so no membership change slips between the two.
             await self.bus.subscribe(group_channel(self.group_id), self._on_event)
+            self._subscribed = True
         membership = isinstance(message, Event) and message.kind == MEMBERSHIP
-        if self._stale or membership or isinstance(message, Reload):
+        if self._stale or membership or isinstance(message, Reload | Resync):
             await self._load_members()
         if isinstance(message, Event):
             if not membership:
@@ -108,40 +95,12 @@ class GroupActor(Actor):
             return None
         if isinstance(message, IsMember):
             return message.user_id in self.members
-        if isinstance(message, Reload):
-            return None
-        if isinstance(message, Resync):
-            await self._resync()
+        if isinstance(message, Reload | Resync):
             return None
         raise TypeError(f"GroupActor cannot handle {message!r}")
 
     def _fan_out(self, event: Event) -> None:
-        if event.kind == "group" and event.message_id is not None:
-            if event.message_id in self._fanned:
-                return
-            self._fanned.add(event.message_id)
         deliver = self.users.deliver
         for member in self.members:
-            deliver(member, event)
-
-    async def _resync(self) -> None:
-        """Fan out what was committed since the oldest message we remember, or since the
-        start, and not fanned out yet."""
-        if self._floor is None:
-            return
-        after = self._floor
-        oldest = self._fanned.oldest()
-        if len(self._fanned) >= self._fanned.capacity and oldest is not None:
-            after = max(after, oldest)  # older than what we remember: assumed fanned out
-        try:
-            missed = await self.storage.group_messages_after(self.group_id, after, RESYNC_LIMIT)
-            missed = [message for message in missed if message.id not in self._fanned]
-            group = await self.storage.group(self.group_id)
-            names = await self.storage.usernames({message.author_id for message in missed})
-        except StorageError:
-            return  # members get them with their next connect's unread sync
-        if group is None:
-            return
-        for message in missed:
-            frame = group_frame(message, group.name, names.get(message.author_id, ""))
-            self._fan_out(Event("group", encode(frame), message.id))
+            if member != event.actor_id:
+                deliver(member, event)

@@ -12,6 +12,7 @@ from hubbub.engine.chat.messages import JOINED, MEMBERSHIP, IsMember, StoreGroup
 from hubbub.engine.chat.part import ChatPart
 from hubbub.engine.chat.ports import Event, Peer, group_channel, user_channel
 from hubbub.engine.chat.recent import RecentIds
+from hubbub.engine.chat.stream import StreamTail
 from hubbub.engine.chat.writes import WriteGate
 from hubbub.engine.runtime.actor import ActorError
 from hubbub.engine.runtime.registry import Registry
@@ -20,7 +21,7 @@ from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
 from hubbub.protocol.views import GROUP_MESSAGE_STATUS, group_frame
-from hubbub.storage import NewGroupMessage, StoredGroup
+from hubbub.storage import NewGroupMessage, StoredGroup, StreamEvent
 
 log = logging.getLogger("hubbub.engine")
 
@@ -39,6 +40,7 @@ class GroupMessaging(ChatPart):
     gate: WriteGate
     metrics: Metrics
     group_actors: Registry[int]
+    stream: StreamTail
     _names: dict[int, str] = attrs.field(factory=dict, init=False)
 
     async def group_name(self, group_id: int) -> str | None:
@@ -74,10 +76,20 @@ class GroupMessaging(ChatPart):
         if not member:
             peer.refuse(reasons.NOT_A_MEMBER, frame.client_id)
             return
+        if frame.reply_to is not None:
+            replied = await self.storage.group_message(frame.reply_to)
+            if replied is None or replied.group_id != frame.group_id:
+                peer.refuse(reasons.INVALID_REPLY_TO, frame.client_id)
+                return
         if not await self.gate.admits(peer, "group", frame.image_url, frame.client_id):
             return
         message = NewGroupMessage(
-            frame.group_id, peer.user_id, frame.message, frame.image_url, frame.client_id
+            frame.group_id,
+            peer.user_id,
+            frame.message,
+            frame.image_url,
+            frame.client_id,
+            frame.reply_to,
         )
         name = await self.group_name(frame.group_id) or ""
         await self.gate.submit(peer, StoreGroup(message, peer, name))
@@ -86,31 +98,36 @@ class GroupMessaging(ChatPart):
         if await self.group_name(frame.group_id) is None:
             peer.refuse(reasons.NOT_ALLOWED)
             return
-        last_read = await self.storage.advance_group_read(
-            frame.group_id, peer.user_id, frame.message_id
-        )
-        if last_read is None:
+        event = await self.storage.read_group(frame.group_id, peer.user_id, frame.message_id)
+        if event is None:
             peer.refuse(reasons.NOT_ALLOWED)
             return
-        marker = frames.GroupReadOut(
-            group_id=frame.group_id, user_id=peer.user_id, message_id=last_read
-        )
-        self.bus.publish(group_channel(frame.group_id), Event("group_read", encode(marker)))
+        self.stream.committed([event])
 
     def committed(self, requests: Sequence[StoreGroup], results: Sequence[StoredGroup]) -> None:
-        """After a commit: publish each new message on its group's channel, then ack."""
+        """After a commit: hand each new message to the stream, then ack."""
         created = 0
+        events: list[StreamEvent] = []
         for request, stored in zip(requests, results, strict=True):
             peer = request.origin
             peer.settle_send()
             message = stored.message
             if stored.created:
                 created += 1
-                payload = encode(group_frame(message, request.group_name, peer.username))
-                self.bus.publish(
-                    group_channel(message.group_id), Event("group", payload, message.id)
+                self.directory.remember(peer.user_id, peer.username)
+                events.append(
+                    StreamEvent(
+                        position=message.state.position,
+                        kind="group_message",
+                        group_id=message.group_id,
+                        message_id=message.id,
+                        actor_id=message.author_id,
+                        created_at=message.created_at,
+                        group=message,
+                    )
                 )
             peer.push(encode(frames.Ack(message.id, GROUP_MESSAGE_STATUS, message.client_id)))
+        self.stream.committed(events)
         if created:
             self.metrics.messages_stored.labels("group").inc(created)
 
@@ -122,13 +139,20 @@ class GroupMessaging(ChatPart):
         if joined is not None:
             self.bus.publish(user_channel(joined), Event(JOINED, b"", group_id))
 
+    async def listen_all(self, user_id: int) -> None:
+        """Make sure this node's GroupActor runs for each of the user's groups, with its
+        members loaded (the stream tail reads them to deliver the group's events)."""
+        for group in await self.storage.groups_of(user_id):
+            self._remember(group.id, group.name)
+            await self.group_actors.ask(group.id, IsMember(user_id), timeout=ASK_TIMEOUT)
+
     async def listen(self, group_id: int) -> None:
         """Make sure this node's GroupActor for ``group_id`` runs (a member is online here)."""
         await self.group_actors.ensure(group_id)
 
     # -- connect -------------------------------------------------------------------
 
-    async def catch_up(self, peer: Peer, sent: RecentIds) -> None:
+    async def catch_up(self, peer: Peer, sent: RecentIds, cursor: str | None = None) -> None:
         """Make sure this node listens to each of the user's groups, then send the peer
         each group's unread messages, group by group, oldest first. Past the cap a group
         sends its newest ``GROUP_CATCH_UP_CAP`` unread: the client is current, and pages
@@ -147,7 +171,7 @@ class GroupMessaging(ChatPart):
             names = await self.directory.names({m.author_id for m in unread})
             for message in unread:
                 sent.add(message.id)
-                frame = group_frame(message, group.name, names.get(message.author_id, ""))
+                frame = group_frame(message, group.name, names.get(message.author_id, ""), cursor)
                 if not await peer.send(encode(frame)):
                     return
 

@@ -36,12 +36,20 @@ class Event:
     ``frame`` is an already-encoded server frame (encoded once, sent to every session).
     ``kind`` says what it is (``message``, ``status``, ``presence`` ...); ``message_id``
     lets a receiver skip what it already sent during offline catch-up; ``origin`` is the
-    publishing node's id so the Redis bridge can skip its own echoes."""
+    publishing node's id so the Redis bridge can skip its own echoes. ``actor_id``: who
+    caused it (a typer is not sent their own ``typing``). ``position``: the stream
+    position of a stream event (0 for the others), set by the stream tail, node-local."""
 
     kind: str
     frame: bytes
     message_id: int | None = None
     origin: str = ""
+    actor_id: int | None = None
+    position: int = 0
+
+
+#: The channel every node listens on for "the stream moved" (frame: the head, ASCII).
+STREAM_CHANNEL = "stream"
 
 
 Subscriber = Callable[[Event], None]
@@ -108,6 +116,9 @@ class Peer(Protocol):
 
     user_id: int
     username: str
+
+    #: What the connection asked to resume from: None (v1), ``"now"``, or a cursor.
+    since: str | None
 
     def push(self, payload: bytes, delivers: int | None = None) -> bool:
         """Queue an encoded frame; False if it was not queued (the peer is closing).

@@ -26,6 +26,7 @@ from hubbub.engine.chat.messages import JOINED, Attach, Detach, Resync
 from hubbub.engine.chat.ports import Bus, Event, Peer, user_channel
 from hubbub.engine.chat.presence import PresenceAnnouncer
 from hubbub.engine.chat.recent import RecentIds
+from hubbub.engine.chat.resume import Resumption
 from hubbub.engine.chat.writes import WriteGate
 from hubbub.engine.runtime.actor import Actor, ActorError, ActorStopped, MailboxFull
 from hubbub.storage import StorageError
@@ -34,6 +35,8 @@ log = logging.getLogger("hubbub.engine")
 
 #: Enough to cover the delivery marks one storage batch can hold back.
 RECENT_LIVE = 1024
+#: Event kinds that carry a message a catch-up may already have sent.
+_MESSAGE_KINDS = frozenset(("direct", "echo", "group"))
 
 
 class _Subscribe:
@@ -41,14 +44,17 @@ class _Subscribe:
 
 
 class _Device:
-    """One attached session and the catch-up ids sent to it (direct, group)."""
+    """One attached session, the catch-up ids sent to it (direct, group), and its floor:
+    the stream position up to which it has everything (live events at or below it are
+    not sent again)."""
 
-    __slots__ = ("direct", "group", "peer")
+    __slots__ = ("direct", "floor", "group", "peer")
 
     def __init__(self, peer: Peer) -> None:
         self.peer = peer
         self.direct = RecentIds()
         self.group = RecentIds()
+        self.floor = 0
 
 
 @attrs.define(eq=False, slots=False, kw_only=True)
@@ -61,6 +67,7 @@ class UserActor(Actor):
     groups: GroupMessaging
     announcer: PresenceAnnouncer
     gate: WriteGate
+    resume: Resumption
     idle: float = 30.0
     _devices: list[_Device] = attrs.field(factory=list, init=False)
     _busy: bool = attrs.field(default=False, init=False)
@@ -141,12 +148,18 @@ class UserActor(Actor):
         return None
 
     def _deliver(self, event: Event) -> None:
-        message_id = event.message_id
-        direct = event.kind == "direct"
+        kind = event.kind
+        if kind == "typing" and event.actor_id == self.user_id:
+            return  # the typer's own devices are not told
+        message_id = event.message_id if kind in _MESSAGE_KINDS else None
+        direct = kind == "direct"
+        position = event.position
         pushed = False
         for device in self._devices:
+            if position and position <= device.floor:
+                continue
             if message_id is not None:
-                seen = device.group if event.kind == "group" else device.direct
+                seen = device.group if kind == "group" else device.direct
                 if message_id in seen:
                     continue
             pushed = device.peer.push(event.frame, message_id if direct else None) or pushed
@@ -162,17 +175,15 @@ class UserActor(Actor):
         try:
             if first:
                 await self.announcer.online(self.user_id, peer.username)
-            if await self.direct.catch_up(peer, device.direct):
-                await self.groups.catch_up(peer, device.group)
-        except StorageError as error:
+            await self.resume.attach(peer, device)
+        except (StorageError, ActorError) as error:
             await self._detach(peer)
             return error
         return None
 
     async def _resync(self) -> None:
-        for device in list(self._devices):
-            with contextlib.suppress(StorageError):  # the next connect catches up
-                await self.direct.catch_up(device.peer, device.direct, self._recent_live)
+        # Stream events missed while the bus was down come from the stream tail, which
+        # reads storage; what is left is to make sure the user's groups are listened to.
         if self._devices:
             # A group actor that cannot be started now is started by the next connect.
             with contextlib.suppress(StorageError, ActorError):

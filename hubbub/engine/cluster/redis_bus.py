@@ -87,14 +87,22 @@ ResyncHook = Callable[[frozenset[str] | None], Awaitable[None]]
 
 
 def encode_event(event: Event, origin: str) -> bytes:
-    """``origin|kind|message_id|frame``: a header the receiving node reads, then the frame."""
+    """``origin|kind|message_id|actor_id|frame``: a header the receiving node reads, then
+    the frame."""
     message_id = b"" if event.message_id is None else str(event.message_id).encode()
-    return b"|".join((origin.encode(), event.kind.encode(), message_id, event.frame))
+    actor_id = b"" if event.actor_id is None else str(event.actor_id).encode()
+    return b"|".join((origin.encode(), event.kind.encode(), message_id, actor_id, event.frame))
 
 
 def decode_event(data: bytes) -> Event:
-    origin, kind, message_id, frame = data.split(b"|", 3)
-    return Event(kind.decode(), frame, int(message_id) if message_id else None, origin.decode())
+    origin, kind, message_id, actor_id, frame = data.split(b"|", 4)
+    return Event(
+        kind.decode(),
+        frame,
+        int(message_id) if message_id else None,
+        origin.decode(),
+        actor_id=int(actor_id) if actor_id else None,
+    )
 
 
 class RedisBridge(Bus):
