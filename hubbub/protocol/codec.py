@@ -6,27 +6,27 @@ Decoding is strict where cattrs is lenient by default: an id must be a JSON inte
 Everything a client can send either becomes a frame or raises ``ProtocolError``; nothing
 else escapes, whatever the bytes.
 
-Encoding is on the hot path (one call per delivered message). The converter generates
-one plain dict-building function per frame class from its attrs fields; measured here it
-costs the same as a hand-written ``orjson.dumps({...})`` (about 0.5 µs for a
-``MessageOut``), so the frame classes stay the only definition of the wire shape.
+Encoding is on the hot path (one call per delivered message). The codec generates one
+plain dict-building function per frame class from its attrs fields (``_make_encoder``: a
+dict literal, plus an ``if`` per field left out while None); it costs the same as a
+hand-written ``orjson.dumps({...})`` (about 0.5 µs for a ``MessageOut``), so the frame
+classes stay the only definition of the wire shape.
 """
 
 from __future__ import annotations
 
+import linecache
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import attrs
 import orjson
 from cattrs.fns import identity
-from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.orjson import make_converter
 
 from hubbub.protocol.errors import (
     EMPTY_MESSAGE,
     INVALID_FRAME,
-    MESSAGE_TOO_LONG,
     UNKNOWN_TYPE,
     ProtocolError,
 )
@@ -34,12 +34,15 @@ from hubbub.protocol.frames import (
     CLIENT_FRAMES,
     SERVER_FRAMES,
     ClientFrame,
+    ReactionSummary,
     SendDirect,
     SendGroup,
     ServerFrame,
+    is_omitted_if_none,
     is_valid_client_id,
     wire_type,
 )
+from hubbub.protocol.rules import text_problem
 
 DEFAULT_MAX_TEXT_LENGTH = 4000
 
@@ -69,29 +72,77 @@ def _strict_int_list(value: Any, _type: type) -> tuple[int, ...]:
     return tuple(_strict_int(item, int) for item in value)
 
 
+def _strict_literal(value: Any, literal: Any) -> str:
+    # cattrs' own Literal hook raises CattrsError, which would escape as not "invalid frame".
+    if _strict_str(value, str) not in get_args(literal):
+        raise ValueError(f"expected one of {get_args(literal)}, got {value!r}")
+    return value
+
+
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(str, _strict_str)
-# A generic alias is not a class, so it is matched by predicate.
+# Generic aliases and Literal types are not classes, so they are matched by predicate.
 converter.register_structure_hook_func(lambda t: t == tuple[int, ...], _strict_int_list)
+converter.register_structure_hook_func(lambda t: get_origin(t) is Literal, _strict_literal)
 
 
-# orjson writes None itself; registering the identity lets cattrs inline these fields
-# instead of calling a hook per field.
+# orjson writes these itself; registering the identity lets cattrs inline these fields
+# instead of calling a hook per field (ints, bools and strings it inlines already).
 converter.register_unstructure_hook(str | None, identity)
+converter.register_unstructure_hook(int | None, identity)
+# Reactions are built JSON-shaped already (``views``): a tuple of plain dicts.
+converter.register_unstructure_hook_func(lambda t: t == tuple[ReactionSummary, ...], identity)
 
 # Looked up by exact class on the hot path, skipping the converter's dispatch.
 _ENCODERS: dict[type, Callable[[Any], dict[str, Any]]] = {}
 
 
+def _make_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """Generate the plain function that builds ``cls``'s JSON object, keys in field order.
+
+    ``type`` (an init=False field, the first) comes first. An ``omitted_if_none()`` field
+    is set only when not None, in its place: cattrs' own generator moves such fields to the
+    end, which would break the documented key order of frames with an optional field in
+    the middle (``message_edited``'s ``group_id``). Fields whose converter hook is the
+    identity (everything orjson writes itself) are read straight off the instance; any
+    other goes through its hook (``tuple[int, ...]`` becomes a list).
+    """
+    attrs.resolve_types(cls)
+    namespace: dict[str, Any] = {}
+    lines = [f"def encode_{cls.__name__}(instance):", "    res = {"]
+    in_literal = True
+    for field in attrs.fields(cls):
+        name = field.name
+        hook = converter.get_unstructure_hook(field.type)
+        if hook is identity:
+            value = f"instance.{name}"
+        else:
+            namespace[f"_hook_{name}"] = hook
+            value = f"_hook_{name}(instance.{name})"
+        if is_omitted_if_none(field):
+            if in_literal:
+                lines.append("    }")
+                in_literal = False
+            lines.append(f"    if instance.{name} is not None:")
+            lines.append(f"        res[{name!r}] = {value}")
+        elif in_literal:
+            lines.append(f"        {name!r}: {value},")
+        else:
+            lines.append(f"    res[{name!r}] = {value}")
+    if in_literal:
+        lines.append("    }")
+    lines.append("    return res")
+    source = "\n".join(lines) + "\n"
+    filename = f"<hubbub encoder {cls.__qualname__}>"
+    exec(compile(source, filename, "exec"), namespace)
+    # Tracebacks and debuggers show the generated source.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    fn: Callable[[Any], dict[str, Any]] = namespace[f"encode_{cls.__name__}"]
+    return fn
+
+
 def _register_encoder(cls: type) -> None:
-    # ``type`` is an init=False field, which cattrs skips unless told; being the first
-    # field, it comes first in the JSON. ``client_id`` is left out rather than null.
-    overrides: dict[str, Any] = {}
-    if "client_id" in attrs.fields_dict(cls):
-        overrides["client_id"] = override(omit_if_default=True)
-    fn: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
-        cls, converter, _cattrs_include_init_false=True, **overrides
-    )
+    fn = _make_encoder(cls)
     converter.register_unstructure_hook(cls, fn)
     _ENCODERS[cls] = fn
 
@@ -114,6 +165,11 @@ def decode_client_frame(
     ``max_text_length`` characters; ``empty message`` for a message with neither text
     (after stripping) nor an image. The error carries the frame's ``client_id`` whenever
     that field itself was valid. Unknown extra fields are ignored.
+
+    ``edit`` and ``react`` get only the type checks here (an ``op`` or ``state`` outside
+    its values, or a ``typing`` naming both or neither of ``recipient_id`` and
+    ``group_id``, is an ``invalid frame``): the engine applies ``text_problem`` and
+    ``emoji_problem`` after its permission check.
     """
     try:
         raw = orjson.loads(data)
@@ -140,15 +196,15 @@ def decode_client_frame(
 
 
 def _check_content(frame: SendDirect | SendGroup, max_text_length: int) -> None:
-    text = frame.message
-    if text is not None and len(text) > max_text_length:
-        raise ProtocolError(MESSAGE_TOO_LONG, frame.client_id)
-    if (text is None or not text.strip()) and not frame.image_url:
-        raise ProtocolError(EMPTY_MESSAGE, frame.client_id)
+    # No text is empty text; an image makes empty text fine, never too long text.
+    problem = text_problem(frame.message or "", max_text_length)
+    if problem is not None and not (problem == EMPTY_MESSAGE and frame.image_url):
+        raise ProtocolError(problem, frame.client_id)
 
 
 def encode(frame: ServerFrame | ClientFrame) -> bytes:
-    """The JSON text of a frame as UTF-8 bytes, ``type`` first, ``client_id`` only if set.
+    """The JSON text of a frame as UTF-8 bytes, ``type`` first, ``client_id`` (and every
+    other ``omitted_if_none()`` field) only if set.
 
     Meant for server frames; client frames encode the same way (the Python client uses
     it), and ``decode_client_frame(encode(f)) == f`` for every valid client frame.

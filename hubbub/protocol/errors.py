@@ -19,6 +19,9 @@ NOT_ALLOWED = "not allowed"
 GROUP_NOT_FOUND = "group not found"
 INVALID_IMAGE_URL = "invalid image_url"
 SERVER_BUSY = "server busy"
+# v2
+INVALID_REPLY_TO = "invalid reply_to"
+INVALID_REACTION = "invalid reaction"
 
 ALL_REASONS: tuple[str, ...] = (
     RATE_LIMITED,
@@ -33,6 +36,8 @@ ALL_REASONS: tuple[str, ...] = (
     GROUP_NOT_FOUND,
     INVALID_IMAGE_URL,
     SERVER_BUSY,
+    INVALID_REPLY_TO,
+    INVALID_REACTION,
 )
 
 

@@ -1,4 +1,10 @@
-"""Records to wire frames: how a stored message looks to a client, for chat and HTTP alike."""
+"""Records to wire frames: how a stored message looks to a client, for chat and HTTP alike.
+
+Every message object (live frames, catch-up, replay, history, a conversation's
+``last_message``) is built here, so v2's fields (``edited_at``, ``deleted``, ``reply_to``,
+``reactions``, from the record's ``state``) are everywhere at once. A deleted message is a
+tombstone: same id, author and timestamp, ``message`` and ``image_url`` null.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from hubbub.protocol import frames
-from hubbub.storage.records import DirectMessage, GroupMessage
+from hubbub.storage.records import DirectMessage, GroupMessage, Reaction
 
 #: Group messages have no per-recipient status; every frame of one says this.
 GROUP_MESSAGE_STATUS: frames.MessageStatus = "delivered"
@@ -16,15 +22,30 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _message_fields(message: DirectMessage | GroupMessage, author_name: str) -> dict[str, Any]:
+def reaction_summaries(reactions: tuple[Reaction, ...]) -> tuple[frames.ReactionSummary, ...]:
+    """Reaction records as message objects carry them: ``{"emoji", "user_ids"}`` each."""
+    return tuple({"emoji": r.emoji, "user_ids": list(r.user_ids)} for r in reactions)
+
+
+def _message_fields(
+    message: DirectMessage | GroupMessage, author_name: str, cursor: str | None
+) -> dict[str, Any]:
     """What a direct and a group message frame have alike."""
+    state = message.state
+    deleted = state.deleted
     return {
         "message_id": message.id,
         "author_id": message.author_id,
         "author_name": author_name,
-        "message": message.body,
-        "image_url": message.image_url,
+        # A tombstone's content is never sent again.
+        "message": None if deleted else message.body,
+        "image_url": None if deleted else message.image_url,
         "timestamp": message.created_at.isoformat(),
+        "edited_at": iso(state.edited_at),
+        "deleted": deleted,
+        "reply_to": state.reply_to,
+        "reactions": reaction_summaries(state.reactions) if state.reactions else (),
+        "cursor": cursor,
         "client_id": message.client_id,
     }
 
@@ -34,18 +55,23 @@ def direct_frame(
     author_name: str,
     recipient_name: str,
     status: frames.MessageStatus,
+    cursor: str | None = None,
 ) -> frames.MessageOut:
+    """The ``message`` frame of a direct message; ``cursor`` when it is a stream event."""
     return frames.MessageOut(
-        **_message_fields(message, author_name),
+        **_message_fields(message, author_name, cursor),
         recipient_id=message.recipient_id,
         recipient_name=recipient_name,
         status=status,
     )
 
 
-def group_frame(message: GroupMessage, group_name: str, author_name: str) -> frames.GroupMessageOut:
+def group_frame(
+    message: GroupMessage, group_name: str, author_name: str, cursor: str | None = None
+) -> frames.GroupMessageOut:
+    """The ``group_message`` frame of a group message; ``cursor`` when it is a stream event."""
     return frames.GroupMessageOut(
-        **_message_fields(message, author_name),
+        **_message_fields(message, author_name, cursor),
         group_id=message.group_id,
         group_name=group_name,
         status=GROUP_MESSAGE_STATUS,
