@@ -200,6 +200,9 @@ class Storage(abc.ABC):
         ``InvalidData`` for an unknown group or author, or text that cannot be stored."""
 
     @abc.abstractmethod
+    async def group_message(self, message_id: int) -> GroupMessage | None: ...
+
+    @abc.abstractmethod
     async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
         """The group message ``author_id`` stored under ``client_id``, if any."""
 

@@ -117,6 +117,7 @@ class Queries:
         " JOIN group_members other ON other.group_id = mine.group_id"
         " WHERE mine.user_id = $1 AND other.user_id <> $1"
     )
+    group_message: str = f"SELECT {GROUP_MESSAGE} FROM group_messages WHERE id = $1"
     group_by_client_id: str = (
         f"SELECT {GROUP_MESSAGE} FROM group_messages WHERE author_id = $1 AND client_id = $2"
     )
@@ -344,6 +345,11 @@ class SqlStorage(Storage):
         if not fits(user_id):
             return set()
         return {row[0] for row in await self._rows(self._sql.co_members, user_id)}
+
+    async def group_message(self, message_id: int) -> GroupMessage | None:
+        if not fits(message_id):
+            return None
+        return await self._first(to_group_message, self._sql.group_message, message_id)
 
     async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
         if not (fits(author_id) and storable(client_id)):

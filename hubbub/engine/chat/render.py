@@ -64,9 +64,9 @@ class StreamRenderer:
                 cursor,
             )
         if kind == "group_message" and event.group is not None:
-            message = event.group
-            group_name = await self.group_name(message.group_id) or ""
-            return group_frame(message, group_name, names.get(message.author_id, ""), cursor)
+            posted = event.group
+            group_name = await self.group_name(posted.group_id) or ""
+            return group_frame(posted, group_name, names.get(posted.author_id, ""), cursor)
         message_id = event.message_id or 0
         actor = event.actor_id or 0
         if kind == "message_edited":

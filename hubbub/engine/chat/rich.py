@@ -13,8 +13,9 @@ import attrs
 from hubbub.engine.chat.groups import GroupMessaging
 from hubbub.engine.chat.ports import Peer
 from hubbub.engine.chat.stream import StreamTail
-from hubbub.protocol import emoji_problem, frames, text_problem
 from hubbub.protocol import errors as reasons
+from hubbub.protocol import frames
+from hubbub.protocol.rules import emoji_problem, text_problem
 from hubbub.storage import DirectMessage, GroupMessage, MessageKind, Storage
 
 
@@ -33,9 +34,10 @@ class RichMessages:
         if group_id is None:
             message = await self.storage.direct_message(message_id)
         else:
-            message = await self.storage.group_message(message_id)
-            if message is not None and message.group_id != group_id:
+            posted = await self.storage.group_message(message_id)
+            if posted is None or posted.group_id != group_id:
                 return None
+            message = posted
         if message is None or message.state.deleted:
             return None
         return message

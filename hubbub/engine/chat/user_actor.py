@@ -166,7 +166,7 @@ class UserActor(Actor):
         if pushed and direct and message_id is not None:
             self._recent_live.append(message_id)
 
-    async def _attach(self, peer: Peer) -> StorageError | None:
+    async def _attach(self, peer: Peer) -> StorageError | ActorError | None:
         """Register the session and catch it up. A database outage is an answer, not a
         crash: the session is turned away (and reconnects), the actor carries on."""
         first = not self._devices
