@@ -37,19 +37,19 @@ from datetime import datetime
 from hubbub.storage.records import (
     Conversation,
     ConversationKey,
-    MessageKind,
-    StreamEvent,
-    StreamState,
     DirectMessage,
     Group,
     GroupMember,
     GroupMessage,
     MemberRole,
+    MessageKind,
     NewDirectMessage,
     NewGroupMessage,
     SpentRefreshToken,
     StoredDirect,
     StoredGroup,
+    StreamEvent,
+    StreamState,
     User,
     UserRef,
 )
@@ -267,9 +267,7 @@ class Storage(abc.ABC):
         is no such message or ``reader_id`` is not its recipient."""
 
     @abc.abstractmethod
-    async def read_group(
-        self, group_id: int, user_id: int, message_id: int
-    ) -> StreamEvent | None:
+    async def read_group(self, group_id: int, user_id: int, message_id: int) -> StreamEvent | None:
         """As ``advance_group_read`` (never backwards, at most the newest id), then the
         member's unread count is what is left after the marker; appends ``group_read``
         (data ``{"message_id": the marker now in force}``). None if not a member."""
