@@ -12,6 +12,8 @@ import trio
 
 from hubbub.storage import NewDirectMessage, NewGroupMessage, Storage, open_storage
 from hubbub.storage.postgres import PostgresStorage
+from tests.helpers.polling import poll_until
+from tests.storage.test_postgres import hold_uncommitted_duplicate, raw_connection
 
 pytestmark = pytest.mark.postgres
 
@@ -170,3 +172,90 @@ async def test_a_page_of_conversations_is_fast(postgres_url: str) -> None:
             await timed(before)  # warm
             median = statistics.median([await timed(before) for _ in range(15)])
             assert median < 0.020, f"a page took {median * 1000:.1f} ms"
+
+
+async def _waiting(run) -> bool:
+    return bool(await run(lambda c: c.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted")))
+
+
+@pytest.mark.parametrize("kind", ["direct", "group"])
+async def test_a_batch_takes_the_stream_head_after_its_other_locks(
+    postgres_url: str, kind: str
+) -> None:
+    """A batch blocked on a conversation (or member) row, as held by a read in progress,
+    must not hold the stream head meanwhile: another node appends, and the batch then
+    continues from the new head. (Taking the head first would deadlock with that read,
+    which takes the head last.)"""
+    async with (
+        open_storage(postgres_url) as storage,
+        open_storage(postgres_url) as other,
+        raw_connection(postgres_url) as run,
+    ):
+        await storage.migrate()
+        alice = await storage.create_user("alice", "alice@example.org", "h")
+        bob = await storage.create_user("bob", "bob@example.org", "h")
+        group = await storage.create_group("g", alice.id)
+        await storage.add_member(group.id, bob.id)
+        if kind == "direct":
+            [first] = await storage.store_direct_messages(
+                [NewDirectMessage(alice.id, bob.id, "1", None)]
+            )
+            held = "UPDATE direct_conversations SET unread_count = unread_count WHERE user_id = $1"
+            blocked = storage.store_direct_messages([NewDirectMessage(alice.id, bob.id, "2", None)])
+        else:
+            [first] = await storage.store_group_messages(
+                [NewGroupMessage(group.id, alice.id, "1", None)]
+            )
+            held = "UPDATE group_members SET unread_count = unread_count WHERE user_id = $1"
+            blocked = storage.store_group_messages([NewGroupMessage(group.id, alice.id, "2", None)])
+        await run(lambda c: c.execute("BEGIN"))
+        await run(lambda c: c.execute(held, bob.id))
+        stored = []
+
+        async def store() -> None:
+            stored.extend(await blocked)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store)
+            await poll_until(
+                lambda: _waiting(run), what="the batch waiting", timeout=10, interval=0.01
+            )
+            with trio.fail_after(5):
+                edited = await other.edit_message(
+                    kind, first.message.id, group.id, alice.id, "edited"
+                )
+            assert edited is not None and edited.position == 2
+            await run(lambda c: c.execute("COMMIT"))
+        assert stored[0].message.state.position == 3
+        assert [e.position for e in await storage.stream_after(0, 10)] == [1, 2, 3]
+
+
+async def test_a_raced_batch_gives_its_positions_back(postgres_url: str) -> None:
+    async with open_storage(postgres_url) as storage, raw_connection(postgres_url) as run:
+        await storage.migrate()
+        alice = await storage.create_user("alice", "alice@example.org", "h")
+        bob = await storage.create_user("bob", "bob@example.org", "h")
+        await hold_uncommitted_duplicate(run, alice, bob)
+        results = []
+
+        async def store() -> None:
+            batch = [
+                NewDirectMessage(alice.id, bob.id, "second", None, "k"),
+                NewDirectMessage(alice.id, bob.id, "other", None, None),
+            ]
+            results.extend(await storage.store_direct_messages(batch))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store)
+            await poll_until(
+                lambda: _waiting(run), what="the batch waiting", timeout=10, interval=0.01
+            )
+            await run(lambda c: c.execute("COMMIT"))
+        assert [r.created for r in results] == [False, True]
+        assert results[0].message.body == "first"
+        # The raw insert took no position; the batch's one new message took the first.
+        assert results[1].message.state.position == 1
+        assert [e.message_id for e in await storage.stream_after(0, 10)] == [results[1].message.id]
+        assert (await storage.stream_state()).head == 1
+        [bobs] = await storage.conversations(bob.id, None, 10)
+        assert bobs.unread_count == 1  # the raw row made no conversation counts
