@@ -563,3 +563,90 @@ async def test_ids_that_cannot_exist_find_nothing_in_v2(storage: Storage) -> Non
     assert await storage.read_direct(1, TOO_BIG) is None
     assert await storage.deliver_pending([TOO_BIG, -TOO_BIG]) == []
     assert (await storage.stream_state()).head == 0
+
+
+# -- migrating a v1 database ---------------------------------------------------------------
+
+
+async def test_migration_0003_backfills_conversations_and_counters(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hubbub.storage import migrate, open_storage, postgres, sqlite
+
+    def v1_only(backend: str):
+        return [m for m in migrate.load_migrations(backend) if m.version <= 2]
+
+    async with open_storage(database_url) as storage:
+        module = sqlite if storage.backend == "sqlite" else postgres
+        monkeypatch.setattr(module, "load_migrations", v1_only)
+        assert await storage.migrate() == 2
+        alice, bob, carol = await users(storage, "alice", "bob", "carol")
+        now = storage._stored_time(datetime.now(UTC))  # type: ignore[attr-defined]
+        run = storage._rows  # type: ignore[attr-defined]
+
+        async def direct(author: User, recipient: User, status: str) -> int:
+            rows = await run(
+                "INSERT INTO direct_messages (author_id, recipient_id, body, status, created_at)"
+                " VALUES ($1, $2, 'v1', $3, $4) RETURNING id",
+                author.id,
+                recipient.id,
+                status,
+                now,
+            )
+            return rows[0][0]
+
+        m1 = await direct(alice, bob, "read")
+        await direct(alice, bob, "delivered")
+        m3 = await direct(bob, alice, "pending")
+        await direct(carol, carol, "pending")
+        [(group_id,)] = await run(
+            "INSERT INTO groups (name, created_by, created_at) VALUES ('g', $1, $2) RETURNING id",
+            alice.id,
+            now,
+        )
+
+        async def grouped(author: User) -> int:
+            rows = await run(
+                "INSERT INTO group_messages (group_id, author_id, body, created_at)"
+                " VALUES ($1, $2, 'v1', $3) RETURNING id",
+                group_id,
+                author.id,
+                now,
+            )
+            return rows[0][0]
+
+        g1, _, g3 = [await grouped(a) for a in (alice, bob, alice)]
+        for member, last_read in ((alice, 0), (bob, g1)):
+            await run(
+                "INSERT INTO group_members (group_id, user_id, role, last_read_message_id,"
+                " joined_at) VALUES ($1, $2, 'member', $3, $4)",
+                group_id,
+                member.id,
+                last_read,
+                now,
+            )
+        monkeypatch.undo()
+        assert await storage.migrate() == 3
+
+        state = await storage.stream_state()
+        assert re.fullmatch(r"[0-9a-z]{1,32}", state.epoch) and state.head == 0
+        bobs = await conversation(storage, bob, "direct", alice.id)
+        assert (bobs.unread_count, bobs.last_read_message_id) == (1, m1)
+        assert bobs.last_message == await storage.direct_message(m3)
+        assert bobs.last_message.state.position == 0
+        alices = await conversation(storage, alice, "direct", bob.id)
+        assert (alices.unread_count, alices.last_read_message_id) == (1, None)
+        [own] = await storage.conversations(carol.id, None, 10)
+        assert (own.peer_id, own.unread_count) == (carol.id, 0)
+        alices_group = await conversation(storage, alice, "group", group_id)
+        assert alices_group.unread_count == 1
+        assert alices_group.last_message.id == g3
+        assert await unread(storage, bob, "group", group_id) == 1
+        # Old rows all sort at position 0, ties broken by kind then peer.
+        assert [c.key for c in await storage.conversations(alice.id, None, 10)] == [
+            ConversationKey(0, "group", group_id),
+            ConversationKey(0, "direct", bob.id),
+        ]
+        [new] = await send(storage, dm(bob, alice, "v2"))
+        assert new.state.position == 1
+        assert await unread(storage, alice, "direct", bob.id) == 2
