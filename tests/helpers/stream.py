@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
 
+import attrs
+import trio
 from trio_websocket import open_websocket_url
 
 from hubbub.client import Account, ChatClient, HubbubHTTP
 from hubbub.protocol.cursor import Cursor, parse_cursor
-from tests.helpers.chat import Frame, frames_until, is_type
+from tests.helpers.chat import Frame, FramePredicate, frames_until, is_type
 
 #: The frame types of a user's stream: each carries a ``cursor``.
 STREAM_TYPES = frozenset(
@@ -144,6 +146,32 @@ async def event(
         ),
         timeout,
     )
+
+
+@attrs.define
+class Tap:
+    """A connection whose every frame is kept, in order, however it is waited on: a
+    witness of what a user's connection received live."""
+
+    chat: ChatClient
+    frames: list[Frame] = attrs.Factory(list)
+
+    async def until(self, predicate: FramePredicate, timeout: float = 10.0) -> Frame:
+        """Read (and keep) frames up to the first for which ``predicate`` is true."""
+        with trio.fail_after(timeout):
+            while True:
+                frame = await self.chat.receive(timeout=timeout)
+                self.frames.append(frame)
+                if predicate(frame):
+                    return frame
+
+    async def event(self, frame_type: str, message_id: int | None = None) -> Frame:
+        return await self.until(
+            lambda frame: (
+                frame["type"] == frame_type
+                and (message_id is None or frame.get("message_id") == message_id)
+            )
+        )
 
 
 # -- HTTP ----------------------------------------------------------------------------
