@@ -21,6 +21,7 @@ import pytest
 from hubbub.client import Account, ChatClient, HubbubHTTP
 from hubbub.node import Node
 from tests.helpers.chat import Frame, attached, frames_until
+from tests.helpers.images import encoded_image
 from tests.helpers.stream import (
     V2_MESSAGE_FIELDS,
     by_id,
@@ -395,15 +396,24 @@ async def test_in_a_group_only_the_author_may_edit_not_even_the_admin(
 async def test_a_direct_delete_by_the_author_leaves_a_tombstone(
     pair: Pair, http: HubbubHTTP
 ) -> None:
+    uploaded = await http.post(
+        "/upload/image",
+        pair.alice.access_token,
+        files={"file": ("regrettable.png", encoded_image("PNG"), "image/png")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    image_url = uploaded.json()["url"]
     frame = {
         "type": "message",
         "recipient_id": pair.bob.id,
         "message": "regrettable",
-        "image_url": "/media/regrettable.png",
+        "image_url": image_url,
     }
     ack = await pair.alice_phone.send_and_answer(frame, "m")
+    assert ack["type"] == "ack", ack
     message_id = ack["message_id"]
     before = by_id(await direct_messages(http, pair.alice, pair.bob.id))[message_id]
+    assert before["image_url"] == image_url
     deleted = await request(pair.alice_phone, {"type": "delete", "message_id": message_id}, "d")
     assert deleted == {
         "type": "message_deleted",
@@ -427,6 +437,7 @@ async def test_a_direct_delete_by_the_author_leaves_a_tombstone(
         listed = await conversation(http, viewer, user_id=other.id)
         assert listed is not None
         assert b"regrettable" not in orjson.dumps(listed), listed
+        assert image_url.encode() not in orjson.dumps(listed), listed
     await everyone_gets(
         pair.everyone, pair.alice_phone, deleted, pair.devices_of(pair.alice), pair.bob_phone
     )
