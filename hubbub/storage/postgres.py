@@ -20,14 +20,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import asyncpg
 import trio
 import trio_asyncio
 
-from hubbub.storage import records, sql, values
+from hubbub.storage import plans, records, sql, values
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import Migration, load_migrations
 from hubbub.storage.pg_batch import DIRECT_BATCH, GROUP_BATCH, BatchPlan, BatchStatement
@@ -40,6 +40,10 @@ log = logging.getLogger("hubbub.storage")
 # Any constant unique to hubbub: "hubbub" in ASCII, then a 1.
 _MIGRATION_LOCK = 0x6875626275620001
 _MIGRATION_TIMEOUT = 120.0
+# How many times a transaction that PostgreSQL rolled back as a deadlock victim or a
+# serialization failure (a batch that raced a concurrent duplicate, see pg_batch) is run.
+_ATTEMPTS = 5
+_RETRIED = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 # Unique index or constraint name -> the field Conflict reports (see 0001_init.sql).
 _CONFLICTS = {
@@ -98,7 +102,7 @@ def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     )
 
 
-class PostgresStorage(sql.SqlStorage):
+class PostgresStorage(plans.StreamStorage):
     """``Storage`` on an asyncpg pool. Build it with ``open_postgres``."""
 
     backend = "postgres"
@@ -161,11 +165,33 @@ class PostgresStorage(sql.SqlStorage):
     async def _rows(self, statement: str, *args: Any) -> list[asyncpg.Record]:
         return await self._call(lambda conn: conn.fetch(statement, *args))
 
+    async def _plan(self, make: Callable[[], sql.Plan[T]], *, writes: bool = True) -> T:
+        async def run(conn: asyncpg.Connection) -> T:
+            plan = make()
+            try:
+                step = next(plan)
+                while True:
+                    step = plan.send(await conn.fetch(step[0], *step[1]))
+            except StopIteration as done:
+                return cast(T, done.value)
+
+        async def op(conn: asyncpg.Connection) -> T:
+            if not writes:
+                return await run(conn)
+            for attempt in range(1, _ATTEMPTS + 1):
+                try:
+                    async with conn.transaction():
+                        return await run(conn)
+                except _RETRIED:
+                    if attempt == _ATTEMPTS:
+                        raise
+            raise AssertionError("unreachable")
+
+        return await self._call(op)
+
     _sql = sql.Queries(
         user_by_username=f"SELECT {sql.USER} FROM users WHERE lower(username) = lower($1)",
         usernames="SELECT id, username FROM users WHERE id = ANY($1::bigint[])",
-        mark_delivered="UPDATE direct_messages SET status = 'delivered'"
-        " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
         refresh_family=sql.REFRESH_FAMILY + " FOR UPDATE",
     )
 
@@ -220,39 +246,41 @@ class PostgresStorage(sql.SqlStorage):
             return []
         plan = BatchPlan.of(batch)
         rows = await self._store_batch(DIRECT_BATCH, plan, values.possible_ids(delivered_ids))
-        return plan.answers(
-            [records.StoredDirect(sql.to_direct(row[1:], self._stamp), row[0]) for row in rows]
+        messages = await self._earlier_reacted(
+            "direct", [sql.to_direct(row[1:], self._stamp) for row in rows], rows
         )
+        return plan.answers(
+            [records.StoredDirect(m, row[0]) for m, row in zip(messages, rows, strict=True)]
+        )
+
+    async def _earlier_reacted(
+        self, kind: records.MessageKind, messages: list[sql.Message], rows: list[asyncpg.Record]
+    ) -> list[sql.Message]:
+        """``messages`` (a batch's answers), those stored earlier with their reactions: one
+        more round trip, only for a batch that repeated an earlier message."""
+        earlier = [m for m, row in zip(messages, rows, strict=True) if not row[0]]
+        if not sql.reaction_ids(earlier):
+            return messages
+        reacted = {m.id: m for m in await self._reacted(kind, earlier)}
+        return [reacted.get(m.id, m) for m in messages]
 
     async def _store_batch(
         self, statement: BatchStatement, plan: BatchPlan, *extra: Any
     ) -> list[asyncpg.Record]:
-        """One round trip, plus one more only if a concurrent writer raced us. That second
-        statement runs after the first has committed: should it fail, the batch is stored
-        and the call raises ``StorageUnavailable`` (which promises nothing either way)."""
+        """One round trip; again (a fresh snapshot) if it raced a concurrent duplicate or was
+        chosen as a deadlock's victim (pg_batch.py); nothing of a failed run stays."""
         columns = plan.columns(statement.fields)
-        rows = await self._rows(statement.sql, *columns, *extra)
-        missing = [i for i, row in enumerate(rows) if row["id"] is None]
-        if not missing:
-            return rows
-        # Another transaction committed the same (author_id, client_id) after our snapshot
-        # was taken: ON CONFLICT saw it, our join did not. A fresh statement sees it.
-        authors, client_ids = columns[0], columns[-1]
-        found = await self._rows(
-            statement.refetch_sql,
-            [authors[i] for i in missing],
-            [client_ids[i] for i in missing],
-        )
-        by_key = {(row["author_id"], row["client_id"]): row for row in found}
-        if len(by_key) < len({(authors[i], client_ids[i]) for i in missing}):
-            # Cannot happen while messages are never deleted; if it did, the batch is
-            # stored (the first statement committed) but cannot be answered: a resend
-            # with the same client_ids will be.
-            raise StorageUnavailable("a message that conflicted with this batch has vanished")
-        rows = list(rows)
-        for i in missing:
-            rows[i] = by_key[(authors[i], client_ids[i])]
-        return rows
+
+        async def op(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+            for attempt in range(1, _ATTEMPTS + 1):
+                try:
+                    return await conn.fetch(statement.sql, *columns, *extra)
+                except _RETRIED:
+                    if attempt == _ATTEMPTS:
+                        raise
+            raise AssertionError("unreachable")
+
+        return await self._call(op)
 
     # -- groups ----------------------------------------------------------
 
@@ -262,8 +290,8 @@ class PostgresStorage(sql.SqlStorage):
         rows = await self._rows(
             "WITH g AS (INSERT INTO groups (name, created_by) VALUES ($1, $2)"
             f" RETURNING {sql.GROUP}),"
-            " m AS (INSERT INTO group_members (group_id, user_id, role)"
-            " SELECT id, created_by, 'admin' FROM g)"
+            " m AS (INSERT INTO group_members (group_id, user_id, role, joined_position)"
+            " SELECT id, created_by, 'admin', (SELECT position FROM stream_head) FROM g)"
             f" SELECT {sql.GROUP} FROM g",
             name,
             creator_id,
@@ -275,9 +303,11 @@ class PostgresStorage(sql.SqlStorage):
     ) -> None:
         values.check_ids(group_id=group_id, user_id=user_id)
         await self._rows(
-            "INSERT INTO group_members (group_id, user_id, role, last_read_message_id)"
+            "INSERT INTO group_members"
+            " (group_id, user_id, role, last_read_message_id, joined_position)"
             " VALUES ($1, $2, $3,"
-            " (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1))",
+            " (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1),"
+            " (SELECT position FROM stream_head))",
             group_id,
             user_id,
             role,
@@ -291,11 +321,11 @@ class PostgresStorage(sql.SqlStorage):
             return []
         plan = BatchPlan.of(batch)
         rows = await self._store_batch(GROUP_BATCH, plan)
+        messages = await self._earlier_reacted(
+            "group", [sql.to_group_message(row[1:], self._stamp) for row in rows], rows
+        )
         return plan.answers(
-            [
-                records.StoredGroup(sql.to_group_message(row[1:], self._stamp), row[0])
-                for row in rows
-            ]
+            [records.StoredGroup(m, row[0]) for m, row in zip(messages, rows, strict=True)]
         )
 
     # -- refresh tokens --------------------------------------------------

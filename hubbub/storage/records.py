@@ -157,7 +157,9 @@ class MessageState:
     """What v2 adds to a message: its edit, deletion, reply and reactions.
 
     ``position`` is the stream position of the message's own event (0 for a message
-    stored before the stream existed)."""
+    stored before the stream existed). ``reactions``: by emoji in code point order (the
+    same on both backends, whatever the database's collation), each with its user ids
+    ascending; none on a deleted message."""
 
     position: int = 0
     reply_to: int | None = None

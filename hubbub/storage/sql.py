@@ -21,8 +21,9 @@ batches and the error translation.
 from __future__ import annotations
 
 import abc
+import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -35,6 +36,9 @@ from hubbub.storage.records import (
     GroupMember,
     GroupMessage,
     MemberRole,
+    MessageKind,
+    MessageState,
+    Reaction,
     User,
     UserRef,
 )
@@ -49,13 +53,20 @@ from hubbub.storage.values import (
 )
 
 USER = "id, username, email, password_hash, created_at, last_seen"
-DIRECT = "id, author_id, recipient_id, body, image_url, client_id, status, created_at"
+#: A message's v2 state (``MessageState`` but its reactions, which come from their table).
+STATE = "position, reply_to, edited_at, deleted_at"
+DIRECT = f"id, author_id, recipient_id, body, image_url, client_id, status, created_at, {STATE}"
 GROUP = "id, name, created_by, created_at"
-GROUP_MESSAGE = "id, group_id, author_id, body, image_url, client_id, created_at"
+GROUP_MESSAGE = f"id, group_id, author_id, body, image_url, client_id, created_at, {STATE}"
 MEMBER = (
     "m.group_id, m.user_id, u.username, m.role, m.last_read_message_id, m.joined_at"
     " FROM group_members m JOIN users u ON u.id = m.user_id"
 )
+
+
+def prefixed(columns: str, alias: str) -> str:
+    """``columns`` (one of the lists above) each qualified by ``alias``."""
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
 
 
 #: Every token of the family of the token ``$1`` (none if unknown), for ``refresh_tokens``.
@@ -70,10 +81,9 @@ class Queries:
     """The statements of ``SqlStorage``. The defaults are the shared ones, in PostgreSQL's
     spelling."""
 
-    # Each dialect's own; ``$1``/``?1`` of the two id lists is the backend's ``_id_array``.
+    # Each dialect's own; ``$1``/``?1`` of the id list is the backend's ``_id_array``.
     user_by_username: str
     usernames: str
-    mark_delivered: str
     #: ``REFRESH_FAMILY``, and whatever keeps those rows from changing until the commit.
     refresh_family: str
 
@@ -85,7 +95,6 @@ class Queries:
     direct_by_client_id: str = (
         f"SELECT {DIRECT} FROM direct_messages WHERE author_id = $1 AND client_id = $2"
     )
-    mark_read: str = f"UPDATE direct_messages SET status = 'read' WHERE id = $1 RETURNING {DIRECT}"
     # The expressions match direct_messages_conversation_idx, so this is one index range.
     direct_history: str = (
         f"SELECT {DIRECT} FROM direct_messages WHERE least(author_id, recipient_id) = $1"
@@ -140,20 +149,20 @@ class Queries:
     revoke_user_refresh_tokens: str = (
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
     )
-    advance_group_read: str = (
-        "UPDATE group_members SET last_read_message_id = greatest(last_read_message_id,"
-        " least($3, (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1)))"
-        " WHERE group_id = $1 AND user_id = $2 RETURNING last_read_message_id"
-    )
 
 
 _SQLITE_SPELLING = [
+    # An id list is one parameter: a PostgreSQL array, a JSON array for SQLite.
+    (re.compile(r"= ANY\(\$(\d+)::bigint\[\]\)"), r"IN (SELECT value FROM json_each(?\1))"),
+    # BEGIN IMMEDIATE holds the write lock already.
+    (re.compile(r" FOR NO KEY UPDATE\b"), ""),
     (re.compile(r"\$(\d+)"), r"?\1"),
     (re.compile(r"\bleast\("), "min("),
     (re.compile(r"\bgreatest\("), "max("),
 ]
 
 
+@functools.cache
 def for_sqlite(statement: str) -> str:
     """A shared statement in SQLite's spelling: the same parameters and functions."""
     for pattern, replacement in _SQLITE_SPELLING:
@@ -174,6 +183,25 @@ Stamp = Callable[[Any], datetime]
 
 
 R = TypeVar("R")
+T = TypeVar("T")
+
+#: One statement of a ``Plan`` and its parameters. Statements are in PostgreSQL's spelling;
+#: SQLite runs them through ``for_sqlite``.
+Step = tuple[str, tuple[Any, ...]]
+#: A transaction (or a read of several statements) written once for both backends: a
+#: generator that yields each ``Step`` and is sent its rows back; its return value is the
+#: answer. A backend runs it with ``SqlStorage._plan``.
+Plan = Generator[Step, Sequence[Sequence[Any]], T]
+
+
+def drive(plan: Plan[T], execute: Callable[[str, tuple[Any, ...]], Sequence[Sequence[Any]]]) -> T:
+    """Run ``plan`` with a synchronous ``execute(statement, params) -> rows``."""
+    try:
+        step = next(plan)
+        while True:
+            step = plan.send(execute(*step))
+    except StopIteration as done:
+        return cast(T, done.value)
 
 
 def _build(record: type[R], *columns: Any) -> R:
@@ -187,8 +215,16 @@ def to_user(row: Sequence[Any], stamp: Stamp) -> User:
     return _build(User, *head, stamp(created_at), None if last_seen is None else stamp(last_seen))
 
 
+def to_state(row: Sequence[Any], stamp: Stamp) -> MessageState:
+    """The ``STATE`` columns; no reactions yet (``with_reactions`` adds them)."""
+    position, reply_to, edited_at, deleted_at = row
+    edited = None if edited_at is None else stamp(edited_at)
+    return MessageState(position, reply_to, edited, deleted_at is not None)
+
+
 def to_direct(row: Sequence[Any], stamp: Stamp) -> DirectMessage:
-    return _build(DirectMessage, *row[:-1], stamp(row[-1]))
+    """A ``DIRECT`` row (a deleted message's body and image_url are NULL already)."""
+    return _build(DirectMessage, *row[:7], stamp(row[7]), to_state(row[8:12], stamp))
 
 
 def to_group(row: Sequence[Any], stamp: Stamp) -> Group:
@@ -196,7 +232,42 @@ def to_group(row: Sequence[Any], stamp: Stamp) -> Group:
 
 
 def to_group_message(row: Sequence[Any], stamp: Stamp) -> GroupMessage:
-    return _build(GroupMessage, *row[:-1], stamp(row[-1]))
+    return _build(GroupMessage, *row[:6], stamp(row[6]), to_state(row[7:11], stamp))
+
+
+Message = TypeVar("Message", DirectMessage, GroupMessage)
+
+#: The reactions of a list of messages, ``$1`` their ids: ``message_id, emoji, user_id``.
+REACTIONS = {
+    "direct": "SELECT message_id, emoji, user_id FROM direct_reactions"
+    " WHERE message_id = ANY($1::bigint[])",
+    "group": "SELECT message_id, emoji, user_id FROM group_reactions"
+    " WHERE message_id = ANY($1::bigint[])",
+}
+
+
+def reaction_ids(messages: Iterable[DirectMessage | GroupMessage | None]) -> list[int]:
+    """The ids of those messages whose reactions are shown (a tombstone shows none)."""
+    return sorted({m.id for m in messages if m is not None and not m.state.deleted})
+
+
+def with_reactions(messages: list[Message], rows: Iterable[Sequence[Any]]) -> list[Message]:
+    """``messages`` with their reactions from the ``REACTIONS`` rows: by emoji in code point
+    order, each with its user ids ascending (the same on both backends, whatever the
+    database's collation). A deleted message gets none."""
+    found: dict[int, dict[str, list[int]]] = {}
+    for message_id, emoji, user_id in rows:
+        found.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
+    answer = []
+    for message in messages:
+        emojis = found.get(message.id)
+        if emojis and not message.state.deleted:
+            reactions = tuple(
+                Reaction(emoji, tuple(sorted(users))) for emoji, users in sorted(emojis.items())
+            )
+            message = attrs.evolve(message, state=attrs.evolve(message.state, reactions=reactions))
+        answer.append(message)
+    return answer
 
 
 def to_member(row: Sequence[Any], stamp: Stamp) -> GroupMember:
@@ -229,6 +300,33 @@ class SqlStorage(Storage):
     @abc.abstractmethod
     def _id_array(ids: list[int]) -> Any:
         """``ids`` as the one parameter that stands for a list of them, however long."""
+
+    @abc.abstractmethod
+    async def _plan(self, make: Callable[[], Plan[T]], *, writes: bool = True) -> T:
+        """Run the plan ``make()`` to its answer on one connection: with ``writes``, in one
+        transaction that commits when the plan returns and rolls back if it raises;
+        without, each statement on its own. A backend may run a fresh ``make()`` again
+        after a rollback it knows to be worth retrying (PostgreSQL: a deadlock or
+        serialization failure). Raises only ``StorageError``s."""
+
+    def _reactions_of(self, kind: MessageKind, messages: list[Message]) -> Plan[list[Message]]:
+        """``messages`` with their reactions: one more statement, if any can have some."""
+        if not (ids := reaction_ids(messages)):
+            return messages
+        rows = yield (REACTIONS[kind], (self._id_array(ids),))
+        return with_reactions(messages, rows)
+
+    async def _reacted(self, kind: MessageKind, messages: list[Message]) -> list[Message]:
+        if not reaction_ids(messages):
+            return messages
+        return await self._plan(lambda: self._reactions_of(kind, messages), writes=False)
+
+    async def _first_message(
+        self, kind: MessageKind, statement: str, *args: Any
+    ) -> DirectMessage | GroupMessage | None:
+        mapper = to_direct if kind == "direct" else to_group_message
+        found = await self._all(mapper, statement, *args)
+        return (await self._reacted(kind, found))[0] if found else None
 
     async def _first(self, mapper: Callable[[Any, Stamp], Any], statement: str, *args: Any) -> Any:
         rows = await self._rows(statement, *args)
@@ -264,24 +362,17 @@ class SqlStorage(Storage):
         if fits(user_id):
             await self._rows(self._sql.set_last_seen, user_id, stored_time)
 
-    async def mark_delivered(self, message_ids: Sequence[int]) -> None:
-        if ids := possible_ids(message_ids):
-            await self._rows(self._sql.mark_delivered, self._id_array(ids))
-
     async def direct_message(self, message_id: int) -> DirectMessage | None:
         if not fits(message_id):
             return None
-        return await self._first(to_direct, self._sql.direct_message, message_id)
+        return await self._first_message("direct", self._sql.direct_message, message_id)  # type: ignore[return-value]
 
     async def direct_by_client_id(self, author_id: int, client_id: str) -> DirectMessage | None:
         if not (fits(author_id) and storable(client_id)):
             return None
-        return await self._first(to_direct, self._sql.direct_by_client_id, author_id, client_id)
-
-    async def mark_read(self, message_id: int) -> DirectMessage | None:
-        if not fits(message_id):
-            return None
-        return await self._first(to_direct, self._sql.mark_read, message_id)
+        return await self._first_message(  # type: ignore[return-value]
+            "direct", self._sql.direct_by_client_id, author_id, client_id
+        )
 
     async def direct_history(
         self, user_id: int, other_id: int, before: int | None, limit: int
@@ -296,14 +387,15 @@ class SqlStorage(Storage):
             MAX_INT if before is None else clamp(before),
             clamp(max(limit, 0)),
         )
-        return newest_first[::-1]
+        return await self._reacted("direct", newest_first[::-1])
 
     async def pending_direct_messages(self, recipient_id: int, limit: int) -> list[DirectMessage]:
         if not fits(recipient_id):
             return []
-        return await self._all(
+        pending = await self._all(
             to_direct, self._sql.pending_direct_messages, recipient_id, clamp(max(limit, 0))
         )
+        return await self._reacted("direct", pending)
 
     async def conversation_partners(self, user_id: int) -> set[int]:
         if not fits(user_id):
@@ -354,8 +446,8 @@ class SqlStorage(Storage):
     async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
         if not (fits(author_id) and storable(client_id)):
             return None
-        return await self._first(
-            to_group_message, self._sql.group_by_client_id, author_id, client_id
+        return await self._first_message(  # type: ignore[return-value]
+            "group", self._sql.group_by_client_id, author_id, client_id
         )
 
     async def group_history(
@@ -370,26 +462,21 @@ class SqlStorage(Storage):
             MAX_INT if before is None else clamp(before),
             clamp(max(limit, 0)),
         )
-        return newest_first[::-1]
+        return await self._reacted("group", newest_first[::-1])
 
     async def group_messages_after(
         self, group_id: int, after_id: int, limit: int
     ) -> list[GroupMessage]:
         if not fits(group_id):
             return []
-        return await self._all(
+        after = await self._all(
             to_group_message,
             self._sql.group_messages_after,
             group_id,
             clamp(after_id),
             clamp(max(limit, 0)),
         )
-
-    async def advance_group_read(self, group_id: int, user_id: int, message_id: int) -> int | None:
-        if not fits(group_id, user_id):
-            return None
-        rows = await self._rows(self._sql.advance_group_read, group_id, user_id, clamp(message_id))
-        return rows[0][0] if rows else None
+        return await self._reacted("group", after)
 
     async def record_refresh_token(
         self, jti: str, user_id: int, family_id: str, expires_at: datetime

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from hubbub.storage import records, sql, values
+from hubbub.storage import plans, records, sql, values
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import load_migrations
 from hubbub.storage.refresh_tokens import decide
@@ -122,22 +122,32 @@ class _MessageKind:
     to_record: Callable[[Any, sql.Stamp], Any]
     answer: Callable[[Any, bool], Any]
 
+    kind: records.MessageKind
+
     @classmethod
-    def of(cls, table: str, new: type, returning: str, to_record: Any, answer: Any) -> _MessageKind:
+    def of(
+        cls,
+        kind: records.MessageKind,
+        table: str,
+        new: type,
+        returning: str,
+        to_record: Any,
+        answer: Any,
+    ) -> _MessageKind:
         fields = tuple(field.name for field in attrs.fields(new))
-        columns = ", ".join((*fields, "created_at"))
-        placeholders = ", ".join("?" * (len(fields) + 1))
+        columns = ", ".join((*fields, "created_at", "position"))
+        placeholders = ", ".join("?" * (len(fields) + 2))
         insert = (
             f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
             f" ON CONFLICT (author_id, client_id) DO NOTHING RETURNING {returning}"
         )
         existing = f"SELECT {returning} FROM {table} WHERE author_id = ? AND client_id = ?"
-        return cls(fields, insert, existing, to_record, answer)
+        return cls(fields, insert, existing, to_record, answer, kind)
 
-    def store(self, conn: sqlite3.Connection, message: Any, now: int) -> Any:
-        """Insert ``message`` unless its (author_id, client_id) exists; answer the stored
-        row either way, and whether this call created it."""
-        params = (*(getattr(message, field) for field in self.fields), now)
+    def store(self, conn: sqlite3.Connection, message: Any, now: int, position: int) -> Any:
+        """Insert ``message`` at stream ``position`` unless its (author_id, client_id)
+        exists; answer the stored row either way, and whether this call created it."""
+        params = (*(getattr(message, field) for field in self.fields), now, position)
         rows = conn.execute(self.insert, params).fetchall()
         created = bool(rows)
         if not created:
@@ -146,9 +156,15 @@ class _MessageKind:
 
 
 _DIRECT = _MessageKind.of(
-    "direct_messages", records.NewDirectMessage, sql.DIRECT, sql.to_direct, records.StoredDirect
+    "direct",
+    "direct_messages",
+    records.NewDirectMessage,
+    sql.DIRECT,
+    sql.to_direct,
+    records.StoredDirect,
 )
 _GROUP = _MessageKind.of(
+    "group",
     "group_messages",
     records.NewGroupMessage,
     sql.GROUP_MESSAGE,
@@ -157,7 +173,72 @@ _GROUP = _MessageKind.of(
 )
 
 
-class SqliteStorage(sql.SqlStorage):
+# A batch's effect on the conversation rows and the group counters (see ``_account``).
+_CONVERSATION_UPSERT = (
+    "INSERT INTO direct_conversations"
+    " (user_id, other_id, last_position, last_message_id, unread_count)"
+    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, other_id) DO UPDATE SET"
+    " last_position = max(last_position, excluded.last_position),"
+    " last_message_id = max(last_message_id, excluded.last_message_id),"
+    " unread_count = unread_count + excluded.unread_count"
+)
+_GROUP_NEWEST = (
+    "UPDATE groups SET last_position = max(coalesce(last_position, 0), ?2),"
+    " last_message_id = max(coalesce(last_message_id, 0), ?3) WHERE id = ?1"
+)
+# ?2 new messages in group ?1, of which ?3 (a JSON object: author id -> count) by each author.
+_GROUP_UNREAD = (
+    "UPDATE group_members SET unread_count = unread_count + ?2 - coalesce((SELECT value"
+    " FROM json_each(?3) WHERE key = CAST(group_members.user_id AS TEXT)), 0)"
+    " WHERE group_id = ?1"
+)
+_MESSAGE_EVENT = (
+    f"INSERT INTO stream_events ({plans.EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, '{{}}', ?)"
+)
+
+
+def _account(conn: sqlite3.Connection, kind: _MessageKind, created: list[Any]) -> None:
+    """What ``created`` (new messages, ascending id and position) changes beside their rows:
+    the conversation rows or group counters, and their stream events."""
+    if kind.kind == "direct":
+        pairs: dict[tuple[int, int], list[int]] = {}
+        events = []
+        for m in created:
+            sides = [(m.author_id, m.recipient_id, 0)]
+            if m.author_id != m.recipient_id:
+                sides.append((m.recipient_id, m.author_id, 1))
+            for user_id, other_id, unread in sides:
+                pair = pairs.setdefault((user_id, other_id), [0, 0, 0])
+                pair[0] = max(pair[0], m.state.position)
+                pair[1] = max(pair[1], m.id)
+                pair[2] += unread
+            events.append(("message", m.author_id, m.recipient_id, None, m.id, m.author_id))
+        conn.executemany(
+            _CONVERSATION_UPSERT, [(*key, *pair) for key, pair in sorted(pairs.items())]
+        )
+    else:
+        groups: dict[int, list[Any]] = {}
+        events = []
+        for m in created:
+            group = groups.setdefault(m.group_id, [0, 0, 0, {}])
+            group[0] = max(group[0], m.state.position)
+            group[1] = max(group[1], m.id)
+            group[2] += 1
+            group[3][str(m.author_id)] = group[3].get(str(m.author_id), 0) + 1
+            events.append(("group_message", None, None, m.group_id, m.id, m.author_id))
+        for group_id, (position, newest, count, by_author) in sorted(groups.items()):
+            conn.execute(_GROUP_NEWEST, (group_id, position, newest))
+            conn.execute(_GROUP_UNREAD, (group_id, count, json.dumps(by_author)))
+    conn.executemany(
+        _MESSAGE_EVENT,
+        [
+            (m.state.position, *event, _micros(m.created_at))
+            for m, event in zip(created, events, strict=True)
+        ],
+    )
+
+
+class SqliteStorage(plans.StreamStorage):
     """``Storage`` on one SQLite connection. Build it with ``open_sqlite``."""
 
     backend = "sqlite"
@@ -170,7 +251,21 @@ class SqliteStorage(sql.SqlStorage):
         """``fn(*args)``, a write, alone on the connection (see ``sqlite_calls``)."""
         return await self._calls.run(fn, *args)
 
+    async def _plan(self, make: Callable[[], sql.Plan[T]], *, writes: bool = True) -> T:
+        return await self._calls.run(self._run_plan, make, writes, writes=writes)
+
+    def _run_plan(self, make: Callable[[], sql.Plan[T]], writes: bool) -> T:
+        def execute(statement: str, params: tuple[Any, ...]) -> list[Any]:
+            return self._conn.execute(sql.for_sqlite(statement), params).fetchall()
+
+        if not writes:
+            return sql.drive(make(), execute)
+        with _transaction(self._conn):
+            return sql.drive(make(), execute)
+
     async def _rows(self, statement: str, *params: Any) -> list[tuple]:
+        # Translating is idempotent (and cached): the shared queries come translated already.
+        statement = sql.for_sqlite(statement)
         # Only what starts with SELECT counts as a read, to be abandoned at the deadline.
         return await self._calls.run(
             lambda: self._conn.execute(statement, params).fetchall(),
@@ -181,8 +276,6 @@ class SqliteStorage(sql.SqlStorage):
         # The column is COLLATE NOCASE, so = compares case-insensitively and uses the index.
         user_by_username=f"SELECT {sql.USER} FROM users WHERE username = ?1",
         usernames="SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?1))",
-        mark_delivered="UPDATE direct_messages SET status = 'delivered' WHERE status = 'pending'"
-        " AND id IN (SELECT value FROM json_each(?1))",
         # BEGIN IMMEDIATE has taken the write lock: the rows cannot change until COMMIT.
         refresh_family=sql.for_sqlite(sql.REFRESH_FAMILY),
     )
@@ -254,10 +347,37 @@ class SqliteStorage(sql.SqlStorage):
 
     def _store(self, kind: _MessageKind, batch: list, delivered_ids: list[int]) -> list:
         now = _now()
-        with _transaction(self._conn):
+        conn = self._conn
+        with _transaction(conn):
             if delivered_ids:
-                self._conn.execute(self._sql.mark_delivered, (_id_list(delivered_ids),))
-            return [kind.store(self._conn, message, now) for message in batch]
+                conn.execute(sql.for_sqlite(plans.DELIVER), (_id_list(delivered_ids),))
+            # BEGIN IMMEDIATE took the database's one write lock, held until COMMIT: no other
+            # writer (thread or process) can commit between this read of the head and ours,
+            # which is what taking it last does on PostgreSQL. So positions are in commit
+            # order, and a rollback gives them back.
+            [(head,)] = conn.execute("SELECT position FROM stream_head").fetchall()
+            answers = []
+            created: list[Any] = []
+            for message in batch:
+                answer = kind.store(conn, message, now, head + len(created) + 1)
+                if answer.created:
+                    created.append(answer.message)
+                answers.append(answer)
+            if created:
+                _account(conn, kind, created)
+                conn.execute("UPDATE stream_head SET position = position + ?", (len(created),))
+            # A message stored earlier may have reactions by now.
+            earlier = [a.message for a in answers if not a.created]
+            if ids := sql.reaction_ids(earlier):
+                rows = conn.execute(
+                    sql.for_sqlite(sql.REACTIONS[kind.kind]), (_id_list(ids),)
+                ).fetchall()
+                reacted = {m.id: m for m in sql.with_reactions(earlier, rows)}
+                answers = [
+                    a if a.created else attrs.evolve(a, message=reacted[a.message.id])
+                    for a in answers
+                ]
+            return answers
 
     # -- groups ----------------------------------------------------------
 
@@ -275,8 +395,8 @@ class SqliteStorage(sql.SqlStorage):
                 (name, creator_id, now),
             ).fetchall()[0]
             self._conn.execute(
-                "INSERT INTO group_members (group_id, user_id, role, joined_at)"
-                " VALUES (?, ?, 'admin', ?)",
+                "INSERT INTO group_members (group_id, user_id, role, joined_at, joined_position)"
+                " VALUES (?, ?, 'admin', ?, (SELECT position FROM stream_head))",
                 (row[0], creator_id, now),
             )
         return sql.to_group(row, _datetime)
@@ -286,9 +406,10 @@ class SqliteStorage(sql.SqlStorage):
     ) -> None:
         values.check_ids(group_id=group_id, user_id=user_id)
         await self._rows(
-            "INSERT INTO group_members (group_id, user_id, role, last_read_message_id, joined_at)"
+            "INSERT INTO group_members"
+            " (group_id, user_id, role, last_read_message_id, joined_at, joined_position)"
             " VALUES (?1, ?2, ?3, (SELECT coalesce(max(id), 0) FROM group_messages"
-            " WHERE group_id = ?1), ?4)",
+            " WHERE group_id = ?1), ?4, (SELECT position FROM stream_head))",
             group_id,
             user_id,
             role,

@@ -30,6 +30,7 @@ class RecordingPeer:
     frames: list[bytes] = attrs.Factory(list)
     closed: tuple[int, str] | None = None
     closed_event: trio.Event = attrs.Factory(trio.Event)
+    since: str | None = None
 
     def push(self, payload: bytes, delivers: int | None = None) -> bool:
         self.frames.append(payload)

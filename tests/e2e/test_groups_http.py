@@ -339,6 +339,10 @@ async def test_history_is_the_newest_page_oldest_first(
         "message": "m0",
         "image_url": "/media/0.png",
         "status": "delivered",
+        "edited_at": None,
+        "deleted": False,
+        "reply_to": None,
+        "reactions": [],
         "client_id": "c0",
     }
     newest = ok(await call(http, "GET", path, cast.admin.access_token, params={"limit": 2}))

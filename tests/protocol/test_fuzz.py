@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import attrs
 import orjson
@@ -22,12 +23,18 @@ from hubbub.protocol.frames import (
     INT64_MAX,
     MAX_CLIENT_ID_LENGTH,
     SERVER_FRAMES,
+    Delete,
+    Edit,
     Ping,
     PresenceQuery,
+    React,
+    ReactionSummary,
     ReadDirect,
     ReadGroup,
     SendDirect,
     SendGroup,
+    Typing,
+    is_omitted_if_none,
     is_valid_client_id,
     wire_type,
 )
@@ -72,8 +79,14 @@ def plausible(name: str) -> st.SearchStrategy[object]:
         return st.lists(ids_near_bounds, max_size=5)
     if name == "client_id":
         return st.text(max_size=MAX_CLIENT_ID_LENGTH + 2)
-    if name.endswith("_id"):
+    if name.endswith("_id") or name == "reply_to":
         return ids_near_bounds
+    if name == "op":
+        return st.sampled_from(["add", "remove", "ADD", "", "add\x00"]) | st.text(max_size=8)
+    if name == "state":
+        return st.sampled_from(["start", "stop", "Start", " stop"]) | st.text(max_size=8)
+    if name == "emoji":
+        return st.text(max_size=40)
     return st.text(max_size=60)
 
 
@@ -84,7 +97,8 @@ def client_shaped(cls: type) -> st.SearchStrategy[dict]:
     for field in attrs.fields(cls):
         if field.init:
             values = plausible(field.name) | st.deferred(lambda: field_values)
-            (optional if field.default is None else required)[field.name] = values
+            has_default = field.default is not attrs.NOTHING
+            (optional if has_default else required)[field.name] = values
     return st.fixed_dictionaries(required, optional=optional)
 
 
@@ -185,14 +199,32 @@ def has_content(frame: SendDirect | SendGroup) -> bool:
     return bool((frame.message or "").strip() or frame.image_url)
 
 
+optional_ids = st.none() | ids
+any_texts = st.text(no_nul, max_size=200)  # edit text and emoji: no rule but "no NUL" here
 valid_client_frames = st.one_of(
-    st.builds(SendDirect, ids, texts, urls, client_ids).filter(has_content),
-    st.builds(SendGroup, ids, texts, urls, client_ids).filter(has_content),
+    st.builds(SendDirect, ids, texts, urls, client_ids, optional_ids).filter(has_content),
+    st.builds(SendGroup, ids, texts, urls, client_ids, optional_ids).filter(has_content),
     st.builds(ReadDirect, ids),
     st.builds(ReadGroup, ids, ids),
     st.builds(PresenceQuery, st.lists(ids, max_size=20)),
     st.just(Ping()),
+    st.builds(Edit, ids, any_texts, optional_ids, client_ids),
+    st.builds(Delete, ids, optional_ids, client_ids),
+    st.builds(React, ids, any_texts, optional_ids, st.sampled_from(["add", "remove"]), client_ids),
+    st.builds(Typing, recipient_id=ids, state=st.sampled_from(["start", "stop"])),
+    st.builds(Typing, group_id=ids, state=st.sampled_from(["start", "stop"])),
 )
+
+
+def test_valid_client_frames_cover_every_client_frame() -> None:
+    @given(valid_client_frames)
+    @settings(max_examples=500, deadline=None)
+    def collect(frame: object) -> None:
+        seen.add(type(frame))
+
+    seen: set[type] = set()
+    collect()
+    assert seen == set(CLIENT_FRAMES)
 
 
 @FUZZ
@@ -219,3 +251,57 @@ def test_nul_in_any_text_field_is_an_invalid_frame(frame: object, data: st.DataO
     assert outcome.reason == INVALID_FRAME
     # The client_id is echoed only when it is not itself the poisoned field.
     assert outcome.client_id == (None if name == "client_id" else obj.get("client_id"))
+
+
+@FUZZ
+@given(frame_like)
+def test_v2_decoding_applies_no_content_rule_to_edits_and_reactions(obj: dict) -> None:
+    """An edit's text and a reaction's emoji get type checks only: whatever the codec
+    refuses them for is an invalid frame, never a rule the engine applies after its
+    permission check."""
+    if obj.get("type") not in ("edit", "react", "delete", "typing"):
+        return
+    outcome = decode_or_error(json.dumps(obj), max_text_length=0)
+    if isinstance(outcome, ProtocolError):
+        assert outcome.reason in (INVALID_FRAME, UNKNOWN_TYPE)
+
+
+def for_field_type(field_type: object) -> st.SearchStrategy[object]:
+    """Values of a server frame field's type; ints are int64 as everywhere on the wire."""
+    int64 = st.integers(min_value=-(2**63), max_value=INT64_MAX)
+    if field_type is int:
+        return int64
+    if int in get_args(field_type):  # int | None
+        return st.none() | int64
+    if field_type == tuple[ReactionSummary, ...]:
+        reaction = st.fixed_dictionaries(
+            {"emoji": st.text(max_size=32), "user_ids": st.lists(int64, max_size=4)}
+        )
+        return st.lists(reaction, max_size=3).map(tuple)
+    return st.from_type(field_type)  # type: ignore[arg-type]
+
+
+def server_frames() -> st.SearchStrategy[object]:
+    """Any server frame, its fields filled by type (optional ones often None)."""
+    choices = []
+    for cls in SERVER_FRAMES:
+        attrs.resolve_types(cls)
+        fields = {f.name: for_field_type(f.type) for f in attrs.fields(cls) if f.init}
+        choices.append(st.builds(cls, **fields))
+    return st.one_of(choices)
+
+
+@FUZZ
+@given(server_frames())
+def test_server_frames_encode_every_field_in_order_leaving_out_only_unset_optional_ones(
+    frame: object,
+) -> None:
+    expected = [
+        (field.name, getattr(frame, field.name))
+        for field in attrs.fields(type(frame))
+        if not (is_omitted_if_none(field) and getattr(frame, field.name) is None)
+    ]
+    encoded = orjson.loads(encode(frame))  # type: ignore[arg-type]
+    assert list(encoded) == [name for name, _ in expected]
+    assert list(encoded.values()) == [orjson.loads(orjson.dumps(value)) for _, value in expected]
+    assert encoded["type"] == wire_type(type(frame))
