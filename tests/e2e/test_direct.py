@@ -5,7 +5,7 @@ from __future__ import annotations
 from hubbub.client import ChatClient, HubbubHTTP
 from hubbub.node import Node
 from hubbub.storage import NewDirectMessage
-from tests.helpers.chat import drain, next_message
+from tests.helpers.chat import drain, next_message, v1_fields
 from tests.helpers.users import UserMaker, register
 
 
@@ -89,7 +89,7 @@ async def test_offline_messages_arrive_first_in_order_and_authors_are_told(
             assert [m["message_id"] for m in received[:3]] == [a["message_id"] for a in acks]
             assert {m["status"] for m in received[:3]} == {"delivered"}
 
-            statuses = [await alice_chat.receive_type("status") for _ in acks]
+            statuses = [v1_fields(await alice_chat.receive_type("status")) for _ in acks]
             assert statuses == [
                 {"type": "status", "message_id": ack["message_id"], "status": "delivered"}
                 for ack in acks
@@ -130,7 +130,7 @@ async def test_read_receipt_goes_to_the_author_and_only_the_recipient_may_read(
         assert (await bob_chat.receive_type("error"))["reason"] == "not allowed"
 
         await bob_chat.send({"type": "read", "message_id": message_id})
-        receipt = await alice_chat.receive_type("read_receipt")
+        receipt = v1_fields(await alice_chat.receive_type("read_receipt"))
         assert receipt == {
             "type": "read_receipt",
             "message_id": message_id,

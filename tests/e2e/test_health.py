@@ -20,8 +20,10 @@ async def test_supervisor_tree_has_every_node_field(http: HubbubHTTP) -> None:
     assert tree["name"] == "node"
     names = [child["name"] for child in tree["children"]]
     assert names == [
+        "stream-tail",
         "storage-writer",
         "fan-out",
+        "stream-sweeper",
         "users",
         "groups",
         "keepalive",

@@ -19,6 +19,16 @@ Frame = dict[str, Any]
 FramePredicate = Callable[[Frame], bool]
 
 
+#: What v2 adds to frames a v1 client already knew (docs/contract.md: "new fields may
+#: appear on v1 frames").
+V2_FIELDS = frozenset({"cursor"})
+
+
+def v1_fields(frame: Frame) -> Frame:
+    """``frame`` without what v2 added: what a v1 assertion compares."""
+    return {key: value for key, value in frame.items() if key not in V2_FIELDS}
+
+
 def is_type(frame_type: str) -> FramePredicate:
     return lambda frame: frame["type"] == frame_type
 

@@ -123,7 +123,6 @@ class StreamTail:
         if self.position < 0:
             # A fresh node dispatches from the head on: sessions that attach catch up
             # (or resume) from storage themselves.
-            await self.bus.subscribe(STREAM_CHANNEL, self._heard)
             state = await self._stream_state()
             self.renderer.epoch = state.epoch
             self.position = state.head
@@ -131,14 +130,25 @@ class StreamTail:
         self._started.set()
         task_status.started()
         try:
-            while True:
-                with trio.move_on_after(self.poll_interval) as waiting:
-                    await self._kick.wait()
-                self._kick = trio.Event()
-                await self._advance(polled=waiting.cancelled_caught)
+            async with trio.open_nursery() as nursery:
+                # Subscribing is work after the start: a slow bus must not hold up the
+                # supervisor, and until it answers the poll reads storage anyway.
+                nursery.start_soon(self._listen)
+                await self._follow()
         except BaseException:
             self.state = "crashed"
             raise
+
+    async def _listen(self) -> None:
+        await self.bus.subscribe(STREAM_CHANNEL, self._heard)
+        self.poll_now()  # a head announced before the subscription was not heard
+
+    async def _follow(self) -> None:
+        while True:
+            with trio.move_on_after(self.poll_interval) as waiting:
+                await self._kick.wait()
+            self._kick = trio.Event()
+            await self._advance(polled=waiting.cancelled_caught)
 
     async def _stream_state(self) -> StreamState:
         while True:
