@@ -41,22 +41,15 @@ class DirectMessaging(ChatPart):
         ):
             peer.refuse(reasons.RECIPIENT_NOT_FOUND, frame.client_id)
             return
-        if frame.reply_to is not None and not await self._in_conversation(
+        fits = frame.reply_to is None or await self._in_conversation(
             frame.reply_to, peer.user_id, frame.recipient_id
-        ):
-            peer.refuse(reasons.INVALID_REPLY_TO, frame.client_id)
-            return
-        if not await self.gate.admits(peer, "direct", frame.image_url, frame.client_id):
-            return
-        message = NewDirectMessage(
-            peer.user_id,
-            frame.recipient_id,
-            frame.message,
-            frame.image_url,
-            frame.client_id,
-            frame.reply_to,
         )
-        await self.gate.submit(peer, StoreDirect(message, peer))
+        message = NewDirectMessage(
+            peer.user_id, frame.recipient_id, frame.message, frame.image_url, frame.client_id
+        )
+        if frame.reply_to is not None:
+            message = attrs.evolve(message, reply_to=frame.reply_to)
+        await self.gate.send(peer, "direct", StoreDirect(message, peer), reply_fits=fits)
 
     async def _in_conversation(self, message_id: int, user_id: int, other_id: int) -> bool:
         message = await self.storage.direct_message(message_id)

@@ -76,23 +76,17 @@ class GroupMessaging(ChatPart):
         if not member:
             peer.refuse(reasons.NOT_A_MEMBER, frame.client_id)
             return
+        fits = True
         if frame.reply_to is not None:
             replied = await self.storage.group_message(frame.reply_to)
-            if replied is None or replied.group_id != frame.group_id:
-                peer.refuse(reasons.INVALID_REPLY_TO, frame.client_id)
-                return
-        if not await self.gate.admits(peer, "group", frame.image_url, frame.client_id):
-            return
+            fits = replied is not None and replied.group_id == frame.group_id
         message = NewGroupMessage(
-            frame.group_id,
-            peer.user_id,
-            frame.message,
-            frame.image_url,
-            frame.client_id,
-            frame.reply_to,
+            frame.group_id, peer.user_id, frame.message, frame.image_url, frame.client_id
         )
+        if frame.reply_to is not None:
+            message = attrs.evolve(message, reply_to=frame.reply_to)
         name = await self.group_name(frame.group_id) or ""
-        await self.gate.submit(peer, StoreGroup(message, peer, name))
+        await self.gate.send(peer, "group", StoreGroup(message, peer, name), reply_fits=fits)
 
     async def read(self, peer: Peer, frame: frames.ReadGroup) -> None:
         if await self.group_name(frame.group_id) is None:

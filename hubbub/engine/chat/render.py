@@ -8,6 +8,7 @@ through ``StreamRenderer``, so a replayed frame is the frame live delivery would
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import attrs
 
@@ -69,34 +70,23 @@ class StreamRenderer:
             return group_frame(posted, group_name, names.get(posted.author_id, ""), cursor)
         message_id = event.message_id or 0
         actor = event.actor_id or 0
+        # What the answers to edit, delete and react have alike.
+        change: dict[str, Any] = {
+            "message_id": message_id,
+            "group_id": event.group_id,
+            "cursor": cursor,
+            "client_id": client_id,
+        }
         if kind == "message_edited":
+            text, edited_at = data.get("message"), data.get("edited_at", "")
             return frames.MessageEdited(
-                message_id=message_id,
-                group_id=event.group_id,
-                author_id=actor,
-                message=data.get("message"),
-                edited_at=data.get("edited_at", ""),
-                cursor=cursor,
-                client_id=client_id,
+                **change, author_id=actor, message=text, edited_at=edited_at
             )
         if kind == "message_deleted":
-            return frames.MessageDeleted(
-                message_id=message_id,
-                group_id=event.group_id,
-                deleted_by=actor,
-                cursor=cursor,
-                client_id=client_id,
-            )
+            return frames.MessageDeleted(**change, deleted_by=actor)
         if kind == "reaction":
-            return frames.ReactionOut(
-                message_id=message_id,
-                group_id=event.group_id,
-                user_id=actor,
-                emoji=data.get("emoji", ""),
-                op=data.get("op", "add"),
-                cursor=cursor,
-                client_id=client_id,
-            )
+            emoji, op = data.get("emoji", ""), data.get("op", "add")
+            return frames.ReactionOut(**change, user_id=actor, emoji=emoji, op=op)
         if kind == "read_receipt":
             return frames.ReadReceipt(
                 message_id=message_id,

@@ -76,6 +76,17 @@ class WriteGate:
         peer.refuse(reasons.RATE_LIMITED, client_id)
         return False
 
+    async def send(
+        self, peer: Peer, kind: Kind, request: StoreDirect | StoreGroup, *, reply_fits: bool
+    ) -> None:
+        """The end every send shares: a ``reply_to`` outside the conversation is refused,
+        then the gate's checks, then the write is queued (and answered by its commit)."""
+        message = request.message
+        if not reply_fits:
+            peer.refuse(reasons.INVALID_REPLY_TO, message.client_id)
+        elif await self.admits(peer, kind, message.image_url, message.client_id):
+            await self.submit(peer, request)
+
     async def submit(self, peer: Peer, request: StoreDirect | StoreGroup) -> None:
         """Queue a write; the commit answers it (ack or error), exactly once."""
         client_id = request.message.client_id
