@@ -18,62 +18,21 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 import attrs
 
+from hubbub.storage import records
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.interface import Storage
-from hubbub.storage.records import (
-    Conversation,
-    ConversationKey,
-    DirectMessage,
-    Group,
-    GroupMember,
-    GroupMessage,
-    MemberRole,
-    MessageKind,
-    MessageState,
-    MessageStatus,
-    NewDirectMessage,
-    NewGroupMessage,
-    Reaction,
-    SpentRefreshToken,
-    StoredDirect,
-    StoredGroup,
-    StreamEvent,
-    StreamKind,
-    StreamState,
-    User,
-    UserRef,
-)
+from hubbub.storage.records import *  # noqa: F403 -- the records are part of the interface
 from hubbub.storage.sqlite import open_sqlite
 
 __all__ = [
+    *records.__all__,
     "Conflict",
-    "Conversation",
-    "ConversationKey",
     "DatabaseUrl",
     "DatabaseUrlError",
-    "DirectMessage",
-    "Group",
-    "GroupMember",
-    "GroupMessage",
     "InvalidData",
-    "MemberRole",
-    "MessageKind",
-    "MessageState",
-    "MessageStatus",
-    "NewDirectMessage",
-    "NewGroupMessage",
-    "Reaction",
-    "SpentRefreshToken",
     "Storage",
     "StorageError",
     "StorageUnavailable",
-    "StoredDirect",
-    "StoredGroup",
-    "StreamEvent",
-    "StreamKind",
-    "StreamState",
-    "User",
-    "UserRef",
     "open_storage",
     "parse_database_url",
 ]

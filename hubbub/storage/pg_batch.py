@@ -13,7 +13,7 @@ A batch travels as one array per column. One statement then, with data-modifying
    n``: the row lock is held until the commit, so a concurrent writer (another node) waits
    for it and continues from our new head, and positions are handed out in commit order.
    It comes after every lock that another writer may hold while it waits for the head
-   (``plans.py`` gives the order), so two writers cannot deadlock;
+   (``stream_events.py`` gives the order), so two writers cannot deadlock;
 5. ``inserted``: inserts them at ``head + rank`` with ``ON CONFLICT (author_id, client_id)
    DO NOTHING``, and then from what was inserted (pre-aggregated per conversation or group,
    as ON CONFLICT DO UPDATE and UPDATE touch a row once per statement): the conversation

@@ -193,7 +193,17 @@ class PostgresStorage(plans.StreamStorage):
         user_by_username=f"SELECT {sql.USER} FROM users WHERE lower(username) = lower($1)",
         usernames="SELECT id, username FROM users WHERE id = ANY($1::bigint[])",
         refresh_family=sql.REFRESH_FAMILY + " FOR UPDATE",
+        create_user=f"INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)"
+        f" RETURNING {sql.USER}",
+        add_member="INSERT INTO group_members"
+        " (group_id, user_id, role, last_read_message_id, joined_position)"
+        " VALUES ($1, $2, $3,"
+        " (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1),"
+        " (SELECT position FROM stream_head))",
     )
+
+    def _time_params(self) -> tuple[Any, ...]:
+        return ()  # the columns' DEFAULT now()
 
     @staticmethod
     def _id_array(ids: list[int]) -> Any:
@@ -221,19 +231,6 @@ class PostgresStorage(plans.StreamStorage):
 
     async def schema_version(self) -> int:
         return await self._call(_schema_version)
-
-    # -- users -----------------------------------------------------------
-
-    async def create_user(self, username: str, email: str, password_hash: str) -> records.User:
-        values.check_text(username=username, email=email, password_hash=password_hash)
-        rows = await self._rows(
-            f"INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)"
-            f" RETURNING {sql.USER}",
-            username,
-            email,
-            password_hash,
-        )
-        return sql.to_user(rows[0], self._stamp)
 
     # -- direct messages -------------------------------------------------
 
@@ -297,21 +294,6 @@ class PostgresStorage(plans.StreamStorage):
             creator_id,
         )
         return sql.to_group(rows[0], self._stamp)
-
-    async def add_member(
-        self, group_id: int, user_id: int, role: records.MemberRole = "member"
-    ) -> None:
-        values.check_ids(group_id=group_id, user_id=user_id)
-        await self._rows(
-            "INSERT INTO group_members"
-            " (group_id, user_id, role, last_read_message_id, joined_position)"
-            " VALUES ($1, $2, $3,"
-            " (SELECT coalesce(max(id), 0) FROM group_messages WHERE group_id = $1),"
-            " (SELECT position FROM stream_head))",
-            group_id,
-            user_id,
-            role,
-        )
 
     async def store_group_messages(
         self, batch: Sequence[records.NewGroupMessage]

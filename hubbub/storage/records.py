@@ -11,6 +11,31 @@ from typing import Any, Literal
 
 import attrs
 
+#: Every record; ``hubbub.storage`` exports them all.
+__all__ = [
+    "Conversation",
+    "ConversationKey",
+    "DirectMessage",
+    "Group",
+    "GroupMember",
+    "GroupMessage",
+    "MemberRole",
+    "MessageKind",
+    "MessageState",
+    "MessageStatus",
+    "NewDirectMessage",
+    "NewGroupMessage",
+    "Reaction",
+    "SpentRefreshToken",
+    "StoredDirect",
+    "StoredGroup",
+    "StreamEvent",
+    "StreamKind",
+    "StreamState",
+    "User",
+    "UserRef",
+]
+
 MessageStatus = Literal["pending", "delivered", "read"]
 MemberRole = Literal["admin", "member"]
 

@@ -86,6 +86,10 @@ class Queries:
     usernames: str
     #: ``REFRESH_FAMILY``, and whatever keeps those rows from changing until the commit.
     refresh_family: str
+    # Writes that record when they happened: PostgreSQL fills the time in itself, SQLite
+    # takes it as one more parameter (``SqlStorage._time_params``).
+    create_user: str
+    add_member: str
 
     ping: str = "SELECT 1"
     user_by_id: str = f"SELECT {USER} FROM users WHERE id = $1"
@@ -275,10 +279,10 @@ def to_member(row: Sequence[Any], stamp: Stamp) -> GroupMember:
 
 
 class SqlStorage(Storage):
-    """The interface methods that run one shared statement each.
+    """The interface methods that run one statement of ``Queries`` each.
 
     A backend provides ``_rows`` (one statement, autocommitted), its dialect of the
-    statements as ``_sql``, and its timestamp converters."""
+    statements as ``_sql``, its timestamp converters and ``_time_params``."""
 
     _sql: Queries
 
@@ -300,6 +304,11 @@ class SqlStorage(Storage):
     @abc.abstractmethod
     def _id_array(ids: list[int]) -> Any:
         """``ids`` as the one parameter that stands for a list of them, however long."""
+
+    @abc.abstractmethod
+    def _time_params(self) -> tuple[Any, ...]:
+        """What follows a write's own parameters for the times the database does not fill
+        in itself: none where it does (PostgreSQL's ``DEFAULT now()``), else the time now."""
 
     @abc.abstractmethod
     async def _plan(self, make: Callable[[], Plan[T]], *, writes: bool = True) -> T:
@@ -403,10 +412,21 @@ class SqlStorage(Storage):
         rows = await self._rows(self._sql.conversation_partners, user_id)
         return {row[0] for row in rows} - {user_id}
 
+    async def create_user(self, username: str, email: str, password_hash: str) -> User:
+        check_text(username=username, email=email, password_hash=password_hash)
+        rows = await self._rows(
+            self._sql.create_user, username, email, password_hash, *self._time_params()
+        )
+        return to_user(rows[0], self._stamp)
+
     async def group(self, group_id: int) -> Group | None:
         if not fits(group_id):
             return None
         return await self._first(to_group, self._sql.group, group_id)
+
+    async def add_member(self, group_id: int, user_id: int, role: MemberRole = "member") -> None:
+        check_ids(group_id=group_id, user_id=user_id)
+        await self._rows(self._sql.add_member, group_id, user_id, role, *self._time_params())
 
     async def remove_member(self, group_id: int, user_id: int) -> bool:
         return fits(group_id, user_id) and bool(

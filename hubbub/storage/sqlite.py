@@ -23,9 +23,11 @@ import trio
 
 from hubbub.storage import plans, records, sql, values
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
+from hubbub.storage.message_changes import DELIVER
 from hubbub.storage.migrate import load_migrations
 from hubbub.storage.refresh_tokens import decide
 from hubbub.storage.sqlite_calls import SqliteCalls
+from hubbub.storage.stream_events import EVENT_COLUMNS
 
 T = TypeVar("T")
 
@@ -193,7 +195,7 @@ _GROUP_UNREAD = (
     " WHERE group_id = ?1"
 )
 _MESSAGE_EVENT = (
-    f"INSERT INTO stream_events ({plans.EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, '{{}}', ?)"
+    f"INSERT INTO stream_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, '{{}}', ?)"
 )
 
 
@@ -278,7 +280,17 @@ class SqliteStorage(plans.StreamStorage):
         usernames="SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?1))",
         # BEGIN IMMEDIATE has taken the write lock: the rows cannot change until COMMIT.
         refresh_family=sql.for_sqlite(sql.REFRESH_FAMILY),
+        create_user="INSERT INTO users (username, email, password_hash, created_at)"
+        f" VALUES (?, ?, ?, ?) RETURNING {sql.USER}",
+        add_member="INSERT INTO group_members"
+        " (group_id, user_id, role, last_read_message_id, joined_at, joined_position)"
+        " VALUES (?1, ?2, ?3, (SELECT coalesce(max(id), 0) FROM group_messages"
+        " WHERE group_id = ?1), ?4, (SELECT position FROM stream_head))",
     )
+
+    def _time_params(self) -> tuple[Any, ...]:
+        return (_now(),)
+
     _id_array = staticmethod(_id_list)
     _stamp = staticmethod(_datetime)
     _stored_time = staticmethod(_micros)
@@ -322,20 +334,6 @@ class SqliteStorage(plans.StreamStorage):
             "SELECT coalesce(max(version), 0) FROM schema_migrations"
         ).fetchall()[0][0]
 
-    # -- users -----------------------------------------------------------
-
-    async def create_user(self, username: str, email: str, password_hash: str) -> records.User:
-        values.check_text(username=username, email=email, password_hash=password_hash)
-        rows = await self._rows(
-            "INSERT INTO users (username, email, password_hash, created_at)"
-            f" VALUES (?, ?, ?, ?) RETURNING {sql.USER}",
-            username,
-            email,
-            password_hash,
-            _now(),
-        )
-        return sql.to_user(rows[0], _datetime)
-
     # -- direct messages -------------------------------------------------
 
     async def store_direct_messages(
@@ -350,7 +348,7 @@ class SqliteStorage(plans.StreamStorage):
         conn = self._conn
         with _transaction(conn):
             if delivered_ids:
-                conn.execute(sql.for_sqlite(plans.DELIVER), (_id_list(delivered_ids),))
+                conn.execute(sql.for_sqlite(DELIVER), (_id_list(delivered_ids),))
             # BEGIN IMMEDIATE took the database's one write lock, held until COMMIT: no other
             # writer (thread or process) can commit between this read of the head and ours,
             # which is what taking it last does on PostgreSQL. So positions are in commit
@@ -400,21 +398,6 @@ class SqliteStorage(plans.StreamStorage):
                 (row[0], creator_id, now),
             )
         return sql.to_group(row, _datetime)
-
-    async def add_member(
-        self, group_id: int, user_id: int, role: records.MemberRole = "member"
-    ) -> None:
-        values.check_ids(group_id=group_id, user_id=user_id)
-        await self._rows(
-            "INSERT INTO group_members"
-            " (group_id, user_id, role, last_read_message_id, joined_at, joined_position)"
-            " VALUES (?1, ?2, ?3, (SELECT coalesce(max(id), 0) FROM group_messages"
-            " WHERE group_id = ?1), ?4, (SELECT position FROM stream_head))",
-            group_id,
-            user_id,
-            role,
-            _now(),
-        )
 
     async def store_group_messages(
         self, batch: Sequence[records.NewGroupMessage]
