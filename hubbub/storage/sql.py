@@ -461,7 +461,7 @@ class SqlStorage(Storage):
     async def group_message(self, message_id: int) -> GroupMessage | None:
         if not fits(message_id):
             return None
-        return await self._first(to_group_message, self._sql.group_message, message_id)
+        return await self._first_message("group", self._sql.group_message, message_id)  # type: ignore[return-value]
 
     async def group_by_client_id(self, author_id: int, client_id: str) -> GroupMessage | None:
         if not (fits(author_id) and storable(client_id)):
