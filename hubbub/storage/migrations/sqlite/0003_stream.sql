@@ -24,9 +24,12 @@ CREATE TABLE stream_events (
     data TEXT NOT NULL DEFAULT '{}',
     created_at INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX stream_events_user_a_idx ON stream_events (user_a, position);
-CREATE INDEX stream_events_user_b_idx ON stream_events (user_b, position);
-CREATE INDEX stream_events_group_idx ON stream_events (group_id, position);
+CREATE INDEX stream_events_user_a_idx ON stream_events (user_a, position)
+    WHERE user_a IS NOT NULL;
+CREATE INDEX stream_events_user_b_idx ON stream_events (user_b, position)
+    WHERE user_b IS NOT NULL;
+CREATE INDEX stream_events_group_idx ON stream_events (group_id, position)
+    WHERE group_id IS NOT NULL;
 CREATE INDEX stream_events_created_idx ON stream_events (created_at);
 
 ALTER TABLE direct_messages ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
