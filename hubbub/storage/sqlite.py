@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -421,13 +422,28 @@ class SqliteStorage(plans.StreamStorage):
         return decided.answer
 
 
+def _switch_to_wal(conn: sqlite3.Connection, timeout: float) -> str:
+    """``PRAGMA journal_mode = WAL``, waiting up to ``timeout`` while another connection
+    holds the lock: SQLite answers "database is locked" at once there, without its busy
+    handler (three storages opening one fresh file at once met it). Runs in a worker
+    thread, so the sleep blocks no event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: each
     # call may land on a different worker thread; SqliteCalls keeps them one at a time.
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
+        mode = _switch_to_wal(conn, timeout)
         if mode != "wal":
             raise sqlite3.OperationalError(f"could not switch {path} to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
