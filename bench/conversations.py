@@ -28,7 +28,7 @@ import trio
 from websockets.sync.client import connect
 
 from bench.harness.report import Value, emit, latency_ms
-from bench.harness.users import ensure_users
+from bench.harness.users import BenchUser, ensure_users
 from hubbub.storage import NewDirectMessage, NewGroupMessage, Storage, open_storage
 
 BATCH = 500
@@ -140,8 +140,9 @@ def replay_time(url: str, token: str, cursor: str, expected: int) -> tuple[float
                 replayed += 1
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Value]:
-    me, reader = ensure_users(args.url, 2, prefix=args.user_prefix)
+async def main_async(
+    args: argparse.Namespace, me: BenchUser, reader: BenchUser
+) -> dict[str, Value]:
     async with open_storage(args.database_url) as storage:
         await storage.migrate()
         await seed(storage, me.id, args.user_prefix, args.conversations, args.messages)
@@ -171,7 +172,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Value]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    figures = trio.run(main_async, args)
+    # Signed up (or logged in) first: ensure_users runs its own trio.run.
+    me, reader = ensure_users(args.url, 2, prefix=args.user_prefix)
+    figures = trio.run(main_async, args, me, reader)
     emit("conversation list and replay", figures, as_json=args.json)
     return 0
 
