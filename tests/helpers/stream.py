@@ -17,23 +17,10 @@ import attrs
 import trio
 from trio_websocket import open_websocket_url
 
-from hubbub.client import Account, ChatClient, HubbubHTTP
+from hubbub.client import STREAM_TYPES, Account, ChatClient, HubbubHTTP
 from hubbub.protocol.cursor import Cursor, parse_cursor
 from tests.helpers.chat import Frame, FramePredicate, frames_until, is_type
 
-#: The frame types of a user's stream: each carries a ``cursor``.
-STREAM_TYPES = frozenset(
-    {
-        "message",
-        "group_message",
-        "message_edited",
-        "message_deleted",
-        "reaction",
-        "read_receipt",
-        "group_read",
-        "status",
-    }
-)
 #: The answers to edit / delete / react (the sending connection's copy has the client_id).
 RICH_ANSWERS = frozenset({"message_edited", "message_deleted", "reaction", "error"})
 #: The fields every v2 message object has.
