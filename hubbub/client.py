@@ -42,7 +42,7 @@ from trio_websocket import (
 )
 
 from hubbub.protocol.codec import encode
-from hubbub.protocol.frames import ClientFrame
+from hubbub.protocol.frames import STREAM_FRAMES, ClientFrame, wire_type
 
 TokenPlacement = Literal["query", "header", "subprotocol"]
 Frame = dict[str, Any]
@@ -50,18 +50,7 @@ Frame = dict[str, Any]
 #: The ``since`` that asks for no replay: the stream from now on.
 SINCE_NOW = "now"
 #: The frame types of a user's stream (docs/contract.md, v2): each carries a ``cursor``.
-STREAM_TYPES = frozenset(
-    {
-        "message",
-        "group_message",
-        "message_edited",
-        "message_deleted",
-        "reaction",
-        "read_receipt",
-        "group_read",
-        "status",
-    }
-)
+STREAM_TYPES = frozenset(wire_type(frame) for frame in STREAM_FRAMES)
 
 
 @attrs.frozen
