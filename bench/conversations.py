@@ -126,6 +126,23 @@ def current_cursor(url: str, token: str) -> str:
     return str(response.json()["cursor"])
 
 
+def tail_position(url: str) -> int:
+    """The node's stream-tail position, from its supervision tree."""
+    tree = httpx.get(f"{url}/health/supervisor").raise_for_status().json()
+    chat = tree["children"]
+    tail = next(child for child in chat if child["name"] == "stream-tail")
+    return int(tail["position"])
+
+
+def wait_for_tail(url: str, head: int, timeout: float = 30.0) -> None:
+    """Return once the node's stream tail has dispatched up to position ``head``."""
+    deadline = time.monotonic() + timeout
+    while tail_position(url) < head:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the node's stream tail did not reach {head} in {timeout} s")
+        time.sleep(0.05)
+
+
 def replay_time(url: str, token: str, cursor: str, expected: int) -> tuple[float, int]:
     """Seconds from opening the resumed connection to its ``synced``; frames replayed."""
     ws_url = url.replace("http://", "ws://") + f"/ws/chat?token={token}&since={cursor}"
@@ -156,6 +173,10 @@ async def main_async(
                     for k in range(start, min(args.replay, start + BATCH))
                 ]
             )
+        head = (await storage.stream_state()).head
+    # Written behind the node's back: its stream tail finds them on its next poll, and a
+    # resume replays only up to the tail. Wait for it, or the replay measures nothing.
+    await trio.to_thread.run_sync(wait_for_tail, args.url, head)
     served = await trio.to_thread.run_sync(http_page_times, args.url, me.access_token, 50)
     seconds, replayed = await trio.to_thread.run_sync(
         replay_time, args.url, reader.access_token, cursor, args.replay

@@ -66,10 +66,12 @@ class Resumption:
             device.floor = start
             peer.push(encode(frames.Synced(cursor=self.renderer.cursor(start), recovered=False)))
             return
-        if not await self._replay(peer, cursor.position, start):
+        pending = await self._replay(peer, cursor.position, start)
+        if pending is None:
             return
         device.floor = max(cursor.position, start)
         peer.push(encode(frames.Synced(cursor=self.renderer.cursor(device.floor), recovered=True)))
+        await self._mark_delivered(peer, pending)
 
     async def usable(self, since: str) -> Cursor | None:
         """The cursor ``since`` names if the stream still has its place, else None."""
@@ -85,16 +87,17 @@ class Resumption:
         if await self.direct.catch_up(peer, device.direct, cursor=cursor):
             await self.groups.catch_up(peer, device.group, cursor)
 
-    async def _replay(self, peer: Peer, after: int, upto: int) -> bool:
-        """Send the user's events in ``(after, upto]``; False if the peer left first.
-        Direct messages to the user still pending become delivered, as in a catch-up."""
+    async def _replay(self, peer: Peer, after: int, upto: int) -> list[int] | None:
+        """Send the user's events in ``(after, upto]``. Returns the direct messages to
+        the user among them still pending (to be marked delivered once written), or
+        None if the peer left first."""
         user_id = peer.user_id
+        pending: list[int] = []
         while after < upto:
             events = await self.storage.stream_for_user(user_id, after, upto, REPLAY_PAGE)
             if not events:
                 break
             rendered = await self.renderer.render(events)
-            pending: list[int] = []
             for event, frame in zip(events, rendered, strict=True):
                 message = event.direct
                 if (
@@ -104,12 +107,15 @@ class Resumption:
                 ):
                     pending.append(message.id)
                 if not await peer.send(encode(frame)):  # type: ignore[arg-type]
-                    return False
+                    return None
             after = events[-1].position
-            if pending:
-                if not await peer.flushed():
-                    return False
-                self.stream.committed(await self.storage.deliver_pending(pending))
             if len(events) < REPLAY_PAGE:
                 break
-        return True
+        return pending
+
+    async def _mark_delivered(self, peer: Peer, pending: list[int]) -> None:
+        """Pending direct messages the replay wrote become delivered, as in a catch-up:
+        once they are on the socket, in one change. After ``synced``, so the client is
+        not kept waiting for the write; their status events follow in the stream."""
+        if pending and await peer.flushed():
+            self.stream.committed(await self.storage.deliver_pending(pending))
