@@ -180,8 +180,19 @@ def build_chat(
 
     def make_writer() -> StorageWriter:
         return StorageWriter(
-            storage, on_committed=commits.committed, on_failed=refuse_unstored, mailbox=mailbox
+            storage,
+            on_committed=commits.committed,
+            on_failed=refuse_unstored,
+            on_batch=observe_batch,
+            mailbox=mailbox,
         )
+
+    def observe_batch(size: int, seconds: float) -> None:
+        metrics.commit_batch_size.observe(size)
+        metrics.commit_seconds.observe(seconds)
+
+    def observe_delivery(kind: str, seconds: float) -> None:
+        metrics.delivery[kind].observe(seconds)
 
     chat = Chat(
         dispatcher=ChatDispatcher(
@@ -212,7 +223,10 @@ def build_chat(
             # The tail first: commits hand it their events from the start.
             ChildSpec("stream-tail", lambda: stream),
             ChildSpec("storage-writer", make_writer),
-            ChildSpec("fan-out", lambda: FanOut(commits, direct, groups)),
+            ChildSpec(
+                "fan-out",
+                lambda: FanOut(commits, direct, groups, on_delivered=observe_delivery),
+            ),
             ChildSpec("stream-sweeper", lambda: TaskChild("stream-sweeper", sweeper.run)),
             ChildSpec("users", lambda: users_supervisor),
             ChildSpec("groups", lambda: groups_supervisor),
