@@ -77,7 +77,7 @@ class Cluster:
         once per heartbeat, so cheap and never raising."""
         self._details = details
         if self.registry is not None:
-            self.registry.details = details
+            self.registry.describe(details)
 
     async def live_nodes(self) -> list[dict[str, Any]] | None:
         """Every live node's entry (``node_id``, ``started_at``, what ``describe`` gave);

@@ -75,8 +75,10 @@ def local_entry(node_id: str, details: dict[str, Any], started_at: float) -> dic
 class NodeRegistry:
     """This node's heartbeat, and the list of every live node. Run ``run()`` supervised.
 
-    ``details()`` is called once per beat for what to publish besides the id (the node's
-    URL, its connection count): cheap, synchronous, never raising."""
+    ``describe(details)`` gives what to publish besides the id (the node's URL, its
+    connection count): ``details()`` is called once per beat, so it is cheap, synchronous
+    and never raises. The first beat waits (up to one ``heartbeat``) for it, so a node is
+    never listed without its URL for a whole beat."""
 
     def __init__(
         self,
@@ -94,6 +96,7 @@ class NodeRegistry:
         self.node_id = node_id
         self.heartbeat = heartbeat
         self.details: Callable[[], dict[str, Any]] = dict
+        self._described = trio.Event()
         self.started_at = time.time()
         self._ttl_ms = round(ttl * 1000)
         self._keys = [f"{prefix}nodes", f"{prefix}nodes:info"]
@@ -101,6 +104,10 @@ class NodeRegistry:
         self._beat = client.register_script(_BEAT)
         self._live = client.register_script(_LIVE)
         self._leave = client.register_script(_LEAVE)
+
+    def describe(self, details: Callable[[], dict[str, Any]]) -> None:
+        self.details = details
+        self._described.set()
 
     def entry(self) -> dict[str, Any]:
         """This node's own entry, as it publishes it."""
@@ -135,6 +142,8 @@ class NodeRegistry:
         """Beat every ``heartbeat`` seconds until cancelled, then leave the set (bounded
         by the timeout). Redis being away never makes it raise: the next beat retries."""
         task_status.started()
+        with trio.move_on_after(self.heartbeat):
+            await self._described.wait()
         try:
             while True:
                 with contextlib.suppress(RedisUnavailable):

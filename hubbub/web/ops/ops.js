@@ -218,12 +218,12 @@ function renderTree(tree) {
       el("span", { class: depth === 0 ? "root" : "", text: entry.name }),
     );
     const depthValue = entry.mailbox_depth || 0;
-    const bar = el("span", { class: "bar-fill" });
+    const bar = el("span", { class: "meter-fill" });
     bar.style.width = `${Math.round((depthValue / deepest) * 100)}%`;
     const mailbox = el(
       "td",
       { class: "num mailbox" },
-      el("span", { class: "bar" }, bar),
+      el("span", { class: "meter" }, bar),
       el("span", { class: "mailbox-value", text: String(depthValue) }),
     );
     const restartCell = el("td", {
