@@ -126,8 +126,10 @@ class Metrics:
         """Estimates of the ``qs`` quantiles of histogram ``name`` since the node started,
         over all its labels (as ``histogram_quantile`` would, by linear interpolation in
         the bucket), with ``count``; None if there is no such histogram. A quantile in the
-        ``+Inf`` bucket is the largest finite bound."""
+        ``+Inf`` bucket is the largest finite bound. With ``mean`` (None before any
+        observation)."""
         buckets: dict[float, float] = {}
+        total_sum = 0.0
         found = False
         for family in self.registry.collect():
             if family.name != name or family.type != "histogram":
@@ -137,11 +139,16 @@ class Metrics:
                 if sample.name == f"{name}_bucket":
                     bound = float(sample.labels["le"])
                     buckets[bound] = buckets.get(bound, 0.0) + sample.value
+                elif sample.name == f"{name}_sum":
+                    total_sum += sample.value
         if not found:
             return None
         bounds = sorted(buckets)
         total = buckets.get(math.inf, 0.0)
-        out: dict[str, float | None] = {"count": total}
+        out: dict[str, float | None] = {
+            "count": total,
+            "mean": total_sum / total if total else None,
+        }
         for q in qs:
             out[f"p{round(q * 100)}"] = _quantile(q, bounds, buckets, total)
         return out

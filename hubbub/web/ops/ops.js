@@ -182,7 +182,7 @@ function renderKpis(state, rates) {
   const batch = state.latency.batch_size;
   $("kpi-commit").textContent = ms(commit && commit.p99);
   $("kpi-batch").textContent =
-    batch && batch.p50 !== null ? `batch p50 ${batch.p50.toFixed(1)}` : "no commits yet";
+    batch && batch.mean !== null ? `${batch.mean.toFixed(1)} writes per commit` : "no commits yet";
   const delivery = state.latency.delivery;
   $("kpi-delivery").textContent = ms(delivery && delivery.p99);
   $("kpi-delivery-count").textContent = `${count(delivery ? delivery.count : 0)} sends`;
@@ -244,7 +244,8 @@ function renderTree(tree) {
   }
   $("tree").tBodies[0].replaceWith(body);
   $("tree-summary").textContent =
-    `${rows.length} entries · ${restarts} restarts` + (unhealthy ? ` · ${unhealthy} not running` : "");
+    `${rows.length} entries · ${restarts} restart${restarts === 1 ? "" : "s"}` +
+    (unhealthy ? ` · ${unhealthy} not running` : "");
 }
 
 function healthRow(list, label, value, kind) {
@@ -359,13 +360,16 @@ function drawRates() {
     g.stroke();
     g.fillText(rate((top * (2 - i)) / 2), 2, y + 4);
   }
-  g.fillText("2 min ago", pad.left, height - 4);
+  // The span shown is what was collected, up to two minutes: the line always fills the
+  // chart rather than starting as a dot in its corner.
+  const span = Math.round(((history.length - 1) * REFRESH_MS) / 1000);
+  g.fillText(span ? `${duration(span)} ago` : "", pad.left, height - 4);
   g.fillText("now", width - pad.right - 22, height - 4);
   if (history.length < 2) {
     g.fillText("collecting…", pad.left + plotW / 2 - 30, pad.top + plotH / 2);
     return;
   }
-  const x = (i) => pad.left + (plotW * (HISTORY - history.length + i)) / (HISTORY - 1);
+  const x = (i) => pad.left + (plotW * i) / (history.length - 1);
   const y = (v) => pad.top + plotH - (plotH * v) / top;
   for (const [key, colour] of [["out", "--out"], ["in", "--in"]]) {
     g.strokeStyle = styles.getPropertyValue(colour);
