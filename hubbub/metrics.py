@@ -82,8 +82,8 @@ class Metrics:
         )
         delivery = histogram(
             "hubbub_delivery_seconds",
-            "From a message send admitted by the node to its ack and fan-out "
-            "(frames queued to this node's connections, events to the bus), by kind",
+            "From a message send admitted by the node to its frames queued on this node's "
+            "recipient connections (the stream tail's dispatch), by kind",
             ["kind"],
             buckets=LATENCY_BUCKETS,
         )

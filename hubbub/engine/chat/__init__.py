@@ -162,7 +162,13 @@ def build_chat(
     part: dict[str, Any] = {"storage": storage, "bus": bus, "directory": directory}
     renderer = StreamRenderer(directory=directory, group_name=lambda g: groups.group_name(g))
     routing = StreamRouting(users=local_users, group_actors=group_actors)
-    stream = StreamTail(storage, renderer, routing.dispatch, bus=bus)
+    stream = StreamTail(
+        storage,
+        renderer,
+        routing.dispatch,
+        bus=bus,
+        on_delivered=lambda kind, seconds: metrics.delivery[kind].observe(seconds),
+    )
     direct = DirectMessaging(**part, presence=presence, gate=gate, metrics=metrics, stream=stream)
     groups = GroupMessaging(
         **part, gate=gate, metrics=metrics, group_actors=group_actors, stream=stream
@@ -190,9 +196,6 @@ def build_chat(
     def observe_batch(size: int, seconds: float) -> None:
         metrics.commit_batch_size.observe(size)
         metrics.commit_seconds.observe(seconds)
-
-    def observe_delivery(kind: str, seconds: float) -> None:
-        metrics.delivery[kind].observe(seconds)
 
     chat = Chat(
         dispatcher=ChatDispatcher(
@@ -223,10 +226,7 @@ def build_chat(
             # The tail first: commits hand it their events from the start.
             ChildSpec("stream-tail", lambda: stream),
             ChildSpec("storage-writer", make_writer),
-            ChildSpec(
-                "fan-out",
-                lambda: FanOut(commits, direct, groups, on_delivered=observe_delivery),
-            ),
+            ChildSpec("fan-out", lambda: FanOut(commits, direct, groups)),
             ChildSpec("stream-sweeper", lambda: TaskChild("stream-sweeper", sweeper.run)),
             ChildSpec("users", lambda: users_supervisor),
             ChildSpec("groups", lambda: groups_supervisor),

@@ -10,7 +10,7 @@ recipient from storage (catch-up on the next connect, or a resync).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import trio
@@ -54,20 +54,10 @@ class FanOut:
 
     name = "fan-out"
 
-    def __init__(
-        self,
-        queue: CommitQueue,
-        direct: DirectMessaging,
-        groups: GroupMessaging,
-        *,
-        on_delivered: Callable[[str, float], None] | None = None,
-    ) -> None:
+    def __init__(self, queue: CommitQueue, direct: DirectMessaging, groups: GroupMessaging) -> None:
         self.queue = queue
         self.direct = direct
         self.groups = groups
-        #: ``on_delivered(kind, seconds)`` once per committed send: from its admission to
-        #: the end of its batch's fan-out (the node's ``hubbub_delivery_seconds``).
-        self.on_delivered = on_delivered
         self.state = "starting"
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -80,8 +70,6 @@ class FanOut:
                 except Exception:
                     log.exception("fan-out failed; acking the committed batch anyway")
                     _ack_plainly(requests, stored)
-                if self.on_delivered is not None and requests:
-                    _observe(requests, self.on_delivered)
         except BaseException:
             self.state = "crashed"
             raise
@@ -104,16 +92,6 @@ class FanOut:
             "mailbox_depth": self.queue.depth,
             "children": [],
         }
-
-
-def _observe(
-    requests: Sequence[StoreDirect | StoreGroup], on_delivered: Callable[[str, float], None]
-) -> None:
-    # One clock read per batch, one observation per send (a batch has one kind).
-    now = trio.current_time()
-    kind = "direct" if isinstance(requests[0], StoreDirect) else "group"
-    for request in requests:
-        on_delivered(kind, now - request.received_at)
 
 
 def _ack_plainly(
