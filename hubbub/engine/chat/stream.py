@@ -109,7 +109,9 @@ class StreamTail:
                     self._held[event.position] = (event, client_id)
             if received is not None and self.on_delivered is not None:
                 for event, at in zip(events, received, strict=True):
-                    self._received[event.position] = (at, _KINDS.get(event.kind, event.kind))
+                    if event.position > self.position:
+                        kind = _KINDS.get(event.kind, event.kind)
+                        self._received[event.position] = (at, kind)
         self._kick.set()
 
     def committed(

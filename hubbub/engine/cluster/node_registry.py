@@ -15,7 +15,6 @@ lapsed entries of both keys, so a dead node leaves nothing behind. Scripts read 
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +24,6 @@ import orjson
 import trio
 
 from hubbub.engine.cluster.redis_guard import LUA_NOW_MS, RedisGuard, RedisUnavailable
-
-log = logging.getLogger("hubbub.engine")
 
 # KEYS[1] nodes, KEYS[2] nodes:info; ARGV[1] node, ARGV[2] ttl ms, ARGV[3] info JSON.
 _BEAT = (
