@@ -114,6 +114,7 @@ def drive(url: str, victim: int, crash: Callable[[], None], shot: Path) -> None:
             # A few more polls, so the rate chart has a line to show.
             expect(page.locator("#tree-summary")).to_contain_text("· 1 restart")
             page.wait_for_timeout(6_000)  # for the screenshot's chart only; nothing waits on it
+            page.mouse.move(0, 0)  # no row highlighted by a hover in the screenshot
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()

@@ -185,7 +185,7 @@ function renderKpis(state, rates) {
     batch && batch.mean !== null ? `${batch.mean.toFixed(1)} writes per commit` : "no commits yet";
   const delivery = state.latency.delivery;
   $("kpi-delivery").textContent = ms(delivery && delivery.p99);
-  $("kpi-delivery-count").textContent = `${count(delivery ? delivery.count : 0)} sends`;
+  $("kpi-delivery-count").textContent = `${count(delivery ? delivery.count : 0)} messages delivered`;
 }
 
 // Rows of the tree, depth first, each with its depth and whether it is its parent's last.
