@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bench import plots
 from bench.harness import cli
 from bench.harness.pairs import PairPlan, PairResult, PairSpec, run_pair_worker
 from bench.harness.report import Value, emit
@@ -104,7 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     if run is None:
         return 1
-    emit("direct messages", summarise(args, run), as_json=args.json)
+    figures = summarise(args, run)
+    emit("direct messages", figures, as_json=args.json)
+    plots.report(
+        args,
+        "direct messages",
+        figures,
+        run,
+        ["pairs ready", "window", "delivered msg/s", "latency ms"],
+    )
     return 0
 
 

@@ -34,6 +34,7 @@ import argparse
 import array
 import sys
 
+from bench import plots
 from bench.harness import cli
 from bench.harness.group_load import GroupPlan, GroupResult, MemberSpec, run_group_worker
 from bench.harness.groups import ensure_group
@@ -166,7 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if online < args.members:
         print(f"warning: only {online} of {args.members} members came online", file=sys.stderr)
-    emit("group messages", summarise(args, run), as_json=args.json)
+    figures = summarise(args, run)
+    emit("group messages", figures, as_json=args.json)
+    plots.report(
+        args,
+        "group messages",
+        figures,
+        run,
+        ["members online", "senders ready", "deliveries/s", "latency ms"],
+    )
     limited = sum(r.errors.get(RATE_LIMITED, 0) for r in run.outcome.results)
     if limited:
         print(

@@ -188,6 +188,13 @@ class Settings:
         "10",
         "seconds a node stopped with SIGTERM may take to drain its connections before it exits",
     )
+    ops_token: str | None = _setting(
+        _optional_text,
+        "",
+        "operator credential: `Authorization: Bearer <token>` for the data of `/ops` "
+        "(the operator page); unset, that data answers 401 to everyone",
+        default_text="unset",
+    )
     stream_retention_days: float = _setting(
         _positive_float,
         "30",
@@ -339,7 +346,9 @@ def _load_or_create_secret(path: Path) -> str:
     return secret
 
 
-def describe(settings: Settings, *, hidden: Sequence[str] = ("jwt_secret",)) -> dict[str, Any]:
+def describe(
+    settings: Settings, *, hidden: Sequence[str] = ("jwt_secret", "ops_token")
+) -> dict[str, Any]:
     """The settings as a plain dict for the start-up log, with secrets and passwords masked."""
     shown: dict[str, Any] = {}
     for field in attrs.fields(Settings):

@@ -1,13 +1,32 @@
-"""Prometheus metrics, one registry per node so several nodes can share a process in tests."""
+"""Prometheus metrics, one registry per node so several nodes can share a process in tests.
+
+docs/operations.md lists every series with its meaning and the alerts worth setting. The
+hot paths observe at most once per frame or per batch (never per group member): the
+project is benchmarked on server CPU per message.
+"""
 
 from __future__ import annotations
 
 import functools
+import math
+from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "SLOW_CONSUMER_REASONS", "Metrics"]
+
+#: Seconds, for waits that are usually a few milliseconds and alarming past a second.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+#: Writes per commit: the storage writer takes at most 512 at a time.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+#: Why a connection was closed as a slow consumer (``hubbub_slow_consumers_closed``):
+#: its outbound queue filled; it did not read what was queued within the ping timeout;
+#: one socket write stayed stuck past the ping timeout (the keepalive's sweep).
+SLOW_CONSUMER_REASONS = ("queue_full", "not_reading", "write_stuck")
 
 
 class Metrics:
@@ -45,7 +64,42 @@ class Metrics:
         )
         self.slow_consumers = counter(
             "hubbub_slow_consumers_closed",
-            "Connections closed because they could not keep up",
+            "Connections closed (1013) because they could not keep up, by reason",
+            ["reason"],
+        )
+        for reason in SLOW_CONSUMER_REASONS:
+            self.slow_consumers.labels(reason)
+        histogram = functools.partial(Histogram, registry=self.registry)
+        self.commit_seconds = histogram(
+            "hubbub_storage_commit_seconds",
+            "Time to commit one storage-writer batch (all its writes, one transaction)",
+            buckets=LATENCY_BUCKETS,
+        )
+        self.commit_batch_size = histogram(
+            "hubbub_storage_commit_batch_size",
+            "Writes in one storage-writer batch",
+            buckets=BATCH_BUCKETS,
+        )
+        delivery = histogram(
+            "hubbub_delivery_seconds",
+            "From a message send admitted by the node to its frames queued on this node's "
+            "recipient connections (the stream tail's dispatch), by kind",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+        )
+        # Bound once: the hot path observes without a label lookup.
+        self.delivery = {kind: delivery.labels(kind) for kind in ("direct", "group")}
+        self.ws_handshake_seconds = histogram(
+            "hubbub_ws_handshake_seconds",
+            "From a WebSocket connection handed to the endpoint to its session starting "
+            "(upgrade and authentication)",
+            buckets=LATENCY_BUCKETS,
+        )
+        self.http_request_seconds = histogram(
+            "hubbub_http_request_seconds",
+            "HTTP request time, by route template, method and status class",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
         )
         # With Redis only: events the other nodes missed live (they are in storage), and
         # the resyncs that fetch what was missed from there.
@@ -63,5 +117,60 @@ class Metrics:
         for cause in ("reconnect", "lost"):
             self.bus_resyncs.labels(cause)  # exported at 0 before the first one
 
+    def value(self, name: str, **labels: str) -> float:
+        """One sample's current value (0 if it has none yet), as ``/metrics`` shows it."""
+        found = self.registry.get_sample_value(name, labels)
+        return 0.0 if found is None else found
+
+    def quantiles(self, name: str, qs: Sequence[float]) -> dict[str, float | None] | None:
+        """Estimates of the ``qs`` quantiles of histogram ``name`` since the node started,
+        over all its labels (as ``histogram_quantile`` would, by linear interpolation in
+        the bucket), with ``count``; None if there is no such histogram. A quantile in the
+        ``+Inf`` bucket is the largest finite bound. With ``mean`` (None before any
+        observation)."""
+        buckets: dict[float, float] = {}
+        total_sum = 0.0
+        found = False
+        for family in self.registry.collect():
+            if family.name != name or family.type != "histogram":
+                continue
+            found = True
+            for sample in family.samples:
+                if sample.name == f"{name}_bucket":
+                    bound = float(sample.labels["le"])
+                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
+                elif sample.name == f"{name}_sum":
+                    total_sum += sample.value
+        if not found:
+            return None
+        bounds = sorted(buckets)
+        total = buckets.get(math.inf, 0.0)
+        out: dict[str, float | None] = {
+            "count": total,
+            "mean": total_sum / total if total else None,
+        }
+        for q in qs:
+            out[f"p{round(q * 100)}"] = _quantile(q, bounds, buckets, total)
+        return out
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _quantile(
+    q: float, bounds: Sequence[float], cumulative: dict[float, float], total: float
+) -> float | None:
+    if total == 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        count = cumulative[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            if count == below:
+                return bound
+            return lower + (bound - lower) * (rank - below) / (count - below)
+        lower, below = bound, count
+    return lower

@@ -5,6 +5,7 @@ The tree (``/health/supervisor`` serves it live)::
     node (one_for_one)
     ├── redis-bridge       with HUBBUB_REDIS_URL: the bus across nodes
     ├── presence           with HUBBUB_REDIS_URL: heartbeats; expires dead nodes' users
+    ├── node-registry      with HUBBUB_REDIS_URL: this node's beat in the live-node set
     ├── storage-writer     group commit of every message write (its mailbox survives restarts)
     ├── fan-out            acks and publishes what each commit stored
     ├── users              a UserActor per user with a session here (spawned on demand)
@@ -33,7 +34,7 @@ from hubbub.engine.runtime.supervisor import ChildSpec, Supervisor
 from hubbub.engine.runtime.task_child import TaskChild
 from hubbub.front_door import FrontDoor, open_listeners
 from hubbub.http.app import create_app
-from hubbub.http.context import HttpContext
+from hubbub.http.context import HttpContext, OpsSources
 from hubbub.http.server import HttpServer
 from hubbub.media import store_for
 from hubbub.metrics import Metrics
@@ -173,6 +174,11 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                     supervisor_snapshot=lambda: root.snapshot(),
                     readiness=lambda: node.readiness(),
                     chat=chat,
+                    ops=OpsSources(
+                        node_id=cluster.node_id,
+                        live_nodes=cluster.live_nodes,
+                        connections=lambda: len(endpoint.sessions),
+                    ),
                 )
             )
         )
@@ -205,6 +211,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         async with trio.open_nursery() as nursery:
             await nursery.start(root.run)
             node.port = door.port
+            cluster.describe(lambda: {"url": node.url, "connections": len(endpoint.sessions)})
             log.info(
                 "node started",
                 extra={"fields": {"url": node.url, **describe(settings)}},

@@ -48,6 +48,12 @@ def add_load_options(parser: argparse.ArgumentParser, *, connect_timeout: float)
     parser.add_argument("--run-timeout", type=float, default=300.0)
     parser.add_argument("--drain-timeout", type=float, default=5.0)
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument(
+        "--plots",
+        default="bench/results",
+        help="folder for the run's PNG chart: throughput over time, latency distribution "
+        "(default: bench/results; '' for none)",
+    )
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

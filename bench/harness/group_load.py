@@ -123,6 +123,7 @@ class GroupLoad(LoadLoop):
         if fresh:
             self.deliveries += fresh
             self.last_receive = now
+            self.arrived(now, fresh)
 
     def on_other_frame(self, member: Member, data: bytes, now: float) -> None:
         frame = orjson.loads(data)

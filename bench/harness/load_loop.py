@@ -50,6 +50,9 @@ class LoadResult:
     closed: dict[str, int]
     unfinished: bool
     latencies: bytes
+    #: When deliveries arrived: ``array("d")`` bytes of (time, count) pairs, one pair per
+    #: batch of frames read (``time.monotonic()``), for throughput over time.
+    arrivals: bytes
     last_receive: float
     cpu_seconds: float
 
@@ -79,6 +82,7 @@ class LoadLoop:
         self.loop = loop
         self.senders: list[Sender] = senders
         self.latencies = array.array("d")
+        self.arrivals = array.array("d")
         self.counts: collections.Counter[str] = collections.Counter()
         self.errors: collections.Counter[str] = collections.Counter()
         self.last_receive = 0.0
@@ -86,6 +90,11 @@ class LoadLoop:
         self.sending = True
         #: Sends still to be answered (by an ack or an error), planned ones included.
         self.unresolved = plan.messages * len(senders)
+
+    def arrived(self, now: float, count: int) -> None:
+        """Record ``count`` deliveries read at ``now``: once per batch of frames."""
+        self.arrivals.append(now)
+        self.arrivals.append(count)
 
     # -- hooks -----------------------------------------------------------
 
@@ -236,6 +245,7 @@ class LoadLoop:
             "closed": {k[8:]: v for k, v in counts.items() if k.startswith("closed: ")},
             "unfinished": not finished,
             "latencies": self.latencies.tobytes(),
+            "arrivals": self.arrivals.tobytes(),
             "last_receive": self.last_receive,
             "cpu_seconds": cpu_seconds,
         }

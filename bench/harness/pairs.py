@@ -100,6 +100,7 @@ class PairLoad(LoadLoop):
                 self.on_error(pair, frame, now)
 
     def on_receiver_frames(self, pair: Pair, frames: list[bytes], now: float) -> None:
+        fresh = 0
         for data in frames:
             frame = orjson.loads(data)
             if frame.get("type") != "message":
@@ -116,6 +117,9 @@ class PairLoad(LoadLoop):
             self.counts["delivered"] += 1
             self.latencies.append(now - pair.sent_at[seq])
             self.last_receive = now
+            fresh += 1
+        if fresh:
+            self.arrived(now, fresh)
 
     def done(self, now: float, sending_ended: float) -> bool:
         """Every send answered and every acked message received, or the drain timeout

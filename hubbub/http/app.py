@@ -11,6 +11,8 @@ from hubbub.http.errors import install_error_handlers
 from hubbub.http.group_routes import groups
 from hubbub.http.health_routes import health
 from hubbub.http.message_routes import messages
+from hubbub.http.ops_routes import ops
+from hubbub.http.request_metrics import install_request_metrics
 from hubbub.http.stream_routes import stream
 from hubbub.http.upload_routes import MULTIPART_OVERHEAD, uploads
 from hubbub.http.user_routes import users
@@ -23,9 +25,10 @@ def create_app(ctx: HttpContext) -> QuartTrio:
     app = QuartTrio("hubbub", static_folder=None)
     app.extensions["hubbub"] = ctx
     app.config["JSON_SORT_KEYS"] = False
+    install_request_metrics(app, ctx.metrics)
     # Uploads stream under their own limit; every other body is capped at 64 KiB.
     install_boundary(app, stream_body_limit=ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD)
     install_error_handlers(app)
-    for blueprint in (auth, users, messages, groups, stream, health, uploads):
+    for blueprint in (auth, users, messages, groups, stream, health, uploads, ops):
         app.register_blueprint(blueprint)
     return app

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import attrs
+import trio
 from quart import current_app
 
 from hubbub.auth.tokens import TokenIssuer
@@ -42,6 +43,19 @@ class ChatQueries(Protocol):
 
 
 @attrs.define
+class OpsSources:
+    """What the operator page reads besides the tree and metrics (``/ops/state``)."""
+
+    node_id: str
+    #: Every live node's entry; None when the registry (Redis) does not answer.
+    live_nodes: Callable[[], Awaitable[list[dict[str, Any]] | None]]
+    #: Open WebSocket sessions on this node.
+    connections: Callable[[], int]
+    #: When the node started, on the trio clock (for the page's uptime and rates).
+    started: float = attrs.Factory(trio.current_time)
+
+
+@attrs.define
 class HttpContext:
     settings: Settings
     storage: Storage
@@ -55,6 +69,8 @@ class HttpContext:
     chat: ChatQueries | None = None
     #: Failed-login counts of this node (per process, see throttle.py).
     login_throttle: LoginThrottle = attrs.Factory(LoginThrottle)
+    #: The operator page's sources; None in a bare app (its /ops data answers 503).
+    ops: OpsSources | None = None
 
 
 def context() -> HttpContext:

@@ -78,6 +78,7 @@ class ChatEndpoint:
         A user already holding ``max_connections_per_user`` sessions on this node has the
         new connection accepted, then closed with 1008 ``too many connections``; the
         sessions already open are left alone."""
+        started = trio.current_time()
         accepted = await self._handshake(stream, already_read)
         del already_read  # not kept for the session's life
         if accepted is None:
@@ -107,6 +108,7 @@ class ChatEndpoint:
             await connection.close(CLOSE_POLICY, TOO_MANY_CONNECTIONS)
             return
         self._live[user.user_id] = live + 1
+        self.metrics.ws_handshake_seconds.observe(trio.current_time() - started)
         session = Session(
             connection,
             user.user_id,

@@ -172,7 +172,7 @@ class Session:
         try:
             yield
         except (trio.WouldBlock, trio.TooSlowError):
-            self._close_slow()
+            self._close_slow("queue_full")
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass
 
@@ -189,7 +189,7 @@ class Session:
                         return False
                     await self._progress.wait()
         except trio.TooSlowError:
-            self._close_slow()
+            self._close_slow("not_reading")
             return False
         return not self._scope.cancel_called
 
@@ -236,12 +236,14 @@ class Session:
         return self._writing_since
 
     def close_slow(self) -> None:
-        """Close as a slow consumer (1013), counted once."""
-        self._close_slow()
+        """Close as a slow consumer (1013), counted once: the keepalive found a socket
+        write stuck past the ping timeout."""
+        self._close_slow("write_stuck")
 
-    def _close_slow(self) -> None:
+    def _close_slow(self, reason: str) -> None:
+        """``reason``: one of ``metrics.SLOW_CONSUMER_REASONS``, for the counter."""
         if not self._scope.cancel_called:
-            self.metrics.slow_consumers.inc()
+            self.metrics.slow_consumers.labels(reason).inc()
             self.close_soon(CLOSE_TRY_LATER, "slow consumer")
 
     def last_heard(self) -> float:

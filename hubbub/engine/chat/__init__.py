@@ -162,7 +162,13 @@ def build_chat(
     part: dict[str, Any] = {"storage": storage, "bus": bus, "directory": directory}
     renderer = StreamRenderer(directory=directory, group_name=lambda g: groups.group_name(g))
     routing = StreamRouting(users=local_users, group_actors=group_actors)
-    stream = StreamTail(storage, renderer, routing.dispatch, bus=bus)
+    stream = StreamTail(
+        storage,
+        renderer,
+        routing.dispatch,
+        bus=bus,
+        on_delivered=lambda kind, seconds: metrics.delivery[kind].observe(seconds),
+    )
     direct = DirectMessaging(**part, presence=presence, gate=gate, metrics=metrics, stream=stream)
     groups = GroupMessaging(
         **part, gate=gate, metrics=metrics, group_actors=group_actors, stream=stream
@@ -180,8 +186,16 @@ def build_chat(
 
     def make_writer() -> StorageWriter:
         return StorageWriter(
-            storage, on_committed=commits.committed, on_failed=refuse_unstored, mailbox=mailbox
+            storage,
+            on_committed=commits.committed,
+            on_failed=refuse_unstored,
+            on_batch=observe_batch,
+            mailbox=mailbox,
         )
+
+    def observe_batch(size: int, seconds: float) -> None:
+        metrics.commit_batch_size.observe(size)
+        metrics.commit_seconds.observe(seconds)
 
     chat = Chat(
         dispatcher=ChatDispatcher(

@@ -77,6 +77,7 @@ class DirectMessaging(ChatPart):
         online = await self.presence.online_among(recipients) if recipients else set()
         created = 0
         events: list[StreamEvent] = []
+        received: list[float] = []
         for request, stored in zip(requests, results, strict=True):
             peer = request.origin
             peer.settle_send()
@@ -101,8 +102,9 @@ class DirectMessaging(ChatPart):
                     direct=message,
                 )
             )
+            received.append(request.received_at)
             peer.push(encode(frames.Ack(message.id, status, message.client_id)))
-        self.stream.committed(events)
+        self.stream.committed(events, received=received)
         if created:
             self.metrics.messages_stored.labels("direct").inc(created)
 

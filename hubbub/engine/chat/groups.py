@@ -102,6 +102,7 @@ class GroupMessaging(ChatPart):
         """After a commit: hand each new message to the stream, then ack."""
         created = 0
         events: list[StreamEvent] = []
+        received: list[float] = []
         for request, stored in zip(requests, results, strict=True):
             peer = request.origin
             peer.settle_send()
@@ -120,8 +121,9 @@ class GroupMessaging(ChatPart):
                         group=message,
                     )
                 )
+                received.append(request.received_at)
             peer.push(encode(frames.Ack(message.id, GROUP_MESSAGE_STATUS, message.client_id)))
-        self.stream.committed(events)
+        self.stream.committed(events, received=received)
         if created:
             self.metrics.messages_stored.labels("group").inc(created)
 

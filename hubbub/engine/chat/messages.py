@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import trio
 
 from hubbub.storage import NewDirectMessage, NewGroupMessage
 
@@ -54,6 +55,8 @@ class StoreDirect:
     message: NewDirectMessage
     #: Whoever asked (a session), handed back with the result.
     origin: Any
+    #: When the node admitted the send (trio clock): ``hubbub_delivery_seconds`` starts here.
+    received_at: float = attrs.field(factory=trio.current_time, kw_only=True)
 
 
 @attrs.frozen(slots=True)
@@ -61,6 +64,7 @@ class StoreGroup:
     message: NewGroupMessage
     origin: Any
     group_name: str = ""
+    received_at: float = attrs.field(factory=trio.current_time, kw_only=True)
 
 
 @attrs.frozen(slots=True)

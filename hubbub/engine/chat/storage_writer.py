@@ -45,7 +45,7 @@ class StorageWriter(Actor):
         *,
         on_committed: Committed,
         on_failed: WriteFailed,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
         mailbox: Mailbox | None = None,
         mailbox_size: int = 8192,
     ) -> None:
@@ -53,6 +53,8 @@ class StorageWriter(Actor):
         self.storage = storage
         self.on_committed = on_committed
         self.on_failed = on_failed
+        #: ``on_batch(size, seconds)`` after each batch: its writes and the time its
+        #: commits took (the node's metrics; once per batch, never per write).
         self.on_batch = on_batch
         #: Ids to mark delivered with the next commit.
         self._delivered: list[int] = []
@@ -99,8 +101,7 @@ class StorageWriter(Actor):
             i for item in batch if isinstance(item, MarkDelivered) for i in item.message_ids
         )
         self._held = [*directs, *groups]
-        if self.on_batch is not None:
-            self.on_batch(len(batch))
+        started = trio.current_time()
         if directs:
             delivered, self._delivered = self._delivered, []
             await self._store(directs, lambda part: self._store_direct(part, delivered))
@@ -110,6 +111,8 @@ class StorageWriter(Actor):
             await self._flush_delivered()
         if groups:
             await self._store(groups, self._store_group)
+        if self.on_batch is not None:
+            self.on_batch(len(batch), trio.current_time() - started)
 
     async def _store_direct(
         self, part: Sequence[Write], delivered: list[int]

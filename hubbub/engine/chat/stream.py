@@ -44,6 +44,10 @@ MAX_HELD = 100_000
 #: ``(event, frame, own_frame)``: hand one rendered event to this node's actors;
 #: ``own_frame`` is the copy for the event's actor (it carries their ``client_id``).
 Dispatch = Callable[[StreamEvent, bytes, "bytes | None"], None]
+#: ``on_delivered(kind, seconds)``: a new message (``direct`` or ``group``) was dispatched
+#: to this node's actors, ``seconds`` after its send was admitted.
+Delivered = Callable[[str, float], None]
+_KINDS = {"message": "direct", "group_message": "group"}
 
 
 class StreamTail:
@@ -59,8 +63,13 @@ class StreamTail:
         *,
         bus: Bus,
         poll_interval: float = POLL_INTERVAL,
+        on_delivered: Delivered | None = None,
     ) -> None:
         self.storage = storage
+        self.on_delivered = on_delivered
+        #: When each new message offered by this node was admitted (trio clock), by
+        #: position, until it is dispatched: from memory or, past a hole, from storage.
+        self._received: dict[int, tuple[float, str]] = {}
         self.bus = bus
         self.renderer = renderer
         self.dispatch = dispatch
@@ -85,20 +94,36 @@ class StreamTail:
         """Return once the tail knows where the stream is."""
         await self._started.wait()
 
-    def offer(self, events: Sequence[StreamEvent], client_id: str | None = None) -> None:
+    def offer(
+        self,
+        events: Sequence[StreamEvent],
+        client_id: str | None = None,
+        received: Sequence[float] | None = None,
+    ) -> None:
         """Events this node just committed. ``client_id``: the request's, for the copies
-        its requester receives."""
+        its requester receives. ``received``: for new messages, when each send was
+        admitted (one per event), for ``on_delivered``."""
         if len(self._held) < MAX_HELD:
             for event in events:
                 if event.position > self.position:
                     self._held[event.position] = (event, client_id)
+            if received is not None and self.on_delivered is not None:
+                for event, at in zip(events, received, strict=True):
+                    if event.position > self.position:
+                        kind = _KINDS.get(event.kind, event.kind)
+                        self._received[event.position] = (at, kind)
         self._kick.set()
 
-    def committed(self, events: Sequence[StreamEvent], client_id: str | None = None) -> None:
+    def committed(
+        self,
+        events: Sequence[StreamEvent],
+        client_id: str | None = None,
+        received: Sequence[float] | None = None,
+    ) -> None:
         """This node committed ``events``: dispatch them, and tell the other nodes."""
         if not events:
             return
-        self.offer(events, client_id)
+        self.offer(events, client_id, received)
         head = max(event.position for event in events)
         self.bus.publish(STREAM_CHANNEL, Event("stream", str(head).encode()))
 
@@ -226,6 +251,16 @@ class StreamTail:
             except Exception:
                 log.exception("stream dispatch failed", extra={"fields": {"kind": event.kind}})
             self.position = event.position
+        if self._received and self.on_delivered is not None:
+            self._delivered(self.on_delivered)
+
+    def _delivered(self, on_delivered: Delivered) -> None:
+        """Observe the offered messages now dispatched (at one clock reading), and so
+        forget every timing the stream has moved past."""
+        now = trio.current_time()
+        for position in [p for p in self._received if p <= self.position]:
+            at, kind = self._received.pop(position)
+            on_delivered(kind, now - at)
 
     def snapshot(self) -> dict[str, object]:
         return {

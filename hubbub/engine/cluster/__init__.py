@@ -4,15 +4,18 @@
 ones without ``HUBBUB_REDIS_URL``; with it, the RedisBridge, Redis presence (heartbeats,
 so a dead node's users expire) and a Redis rate limiter shared by every node. The
 bridge's losses and resyncs are counted in the node's metrics
-(``hubbub_bus_dropped_total``, ``hubbub_bus_resyncs_total{cause}``).
+(``hubbub_bus_dropped_total``, ``hubbub_bus_resyncs_total{cause}``). With Redis each node
+also beats in a registry of live nodes (``node_registry``), which ``live_nodes`` reads.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import attrs
 import coredis
@@ -21,8 +24,9 @@ import trio
 from hubbub.config import Settings
 from hubbub.engine.chat.ports import Bus, Presence, RateLimiter
 from hubbub.engine.cluster.local import InProcessRateLimiter, LocalBus, LocalPresence
+from hubbub.engine.cluster.node_registry import NodeRegistry, local_entry
 from hubbub.engine.cluster.redis_bus import RedisBridge
-from hubbub.engine.cluster.redis_guard import REDIS_DOWN
+from hubbub.engine.cluster.redis_guard import REDIS_DOWN, RedisUnavailable
 from hubbub.engine.cluster.redis_presence import RedisPresence
 from hubbub.engine.cluster.redis_rate_limit import RedisRateLimiter
 from hubbub.engine.runtime.supervisor import ChildSpec
@@ -57,12 +61,33 @@ class Cluster:
     rate_limiter: RateLimiter
     #: Long-running parts to supervise (the bridge, presence heartbeats).
     children: list[ChildSpec]
+    #: With Redis: the heartbeat registry of live nodes.
+    registry: NodeRegistry | None = None
+    started_at: float = attrs.Factory(time.time)
+    _details: Callable[[], dict[str, Any]] = dict
 
     async def readiness(self) -> dict[str, bool]:
         """``{"redis": ...}`` when there is a Redis, else nothing to check."""
         if isinstance(self.bus, RedisBridge):
             return {"redis": await self.bus.ready()}
         return {}
+
+    def describe(self, details: Callable[[], dict[str, Any]]) -> None:
+        """What this node says of itself in ``live_nodes`` (its URL, connections): called
+        once per heartbeat, so cheap and never raising."""
+        self._details = details
+        if self.registry is not None:
+            self.registry.describe(details)
+
+    async def live_nodes(self) -> list[dict[str, Any]] | None:
+        """Every live node's entry (``node_id``, ``started_at``, what ``describe`` gave);
+        a lone node lists itself. None if Redis does not answer."""
+        if self.registry is None:
+            return [local_entry(self.node_id, self._details(), self.started_at)]
+        try:
+            return await self.registry.live_nodes()
+        except RedisUnavailable:
+            return None
 
 
 @asynccontextmanager
@@ -100,6 +125,7 @@ async def open_cluster(
             client, node_id, local_users=hooks.local_users, on_expired=hooks.user_expired
         )
         limiter = RedisRateLimiter(client, local.limits, settings.rate_window, fallback=local)
+        registry = NodeRegistry(client, node_id)
         log.info("joining the cluster", extra={"fields": {"node": node_id}})
         yield Cluster(
             node_id,
@@ -109,5 +135,8 @@ async def open_cluster(
             [
                 ChildSpec("redis-bridge", lambda: TaskChild("redis-bridge", bridge.run)),
                 ChildSpec("presence", lambda: TaskChild("presence", presence.run)),
+                ChildSpec("node-registry", lambda: TaskChild("node-registry", registry.run)),
             ],
+            registry=registry,
+            started_at=registry.started_at,
         )

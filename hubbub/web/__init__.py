@@ -1,0 +1,1 @@
+"""Files the node serves to browsers (no build step): ``ops/`` is the operator page."""
