@@ -14,6 +14,7 @@ counters alike.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -190,12 +191,13 @@ class MessageChanges(StreamEvents):
             rows = yield (
                 "UPDATE direct_messages SET body = NULL, image_url = NULL, deleted_at = $3"
                 " WHERE id = $1 AND author_id = $2 AND deleted_at IS NULL"
-                " RETURNING author_id, recipient_id, status",
+                " RETURNING author_id, recipient_id, status, position",
                 (message.id, deleter_id, stored),
             )
             if not rows:
                 return None
-            author_id, recipient_id, status = rows[0]
+            author_id, recipient_id, status, position = rows[0]
+            yield from self._forget_edits("user_a", author_id, position, message, " IS NULL")
             if status != "read" and author_id != recipient_id:
                 yield (
                     "UPDATE direct_conversations SET unread_count = greatest(unread_count - 1, 0)"
@@ -208,11 +210,13 @@ class MessageChanges(StreamEvents):
                 "UPDATE group_messages SET body = NULL, image_url = NULL, deleted_at = $4"
                 " WHERE id = $1 AND group_id = $2 AND deleted_at IS NULL AND (author_id = $3"
                 " OR EXISTS (SELECT 1 FROM group_members WHERE group_id = $2 AND user_id = $3"
-                " AND role = 'admin')) RETURNING author_id",
+                " AND role = 'admin')) RETURNING author_id, position",
                 (message.id, message.group_id, deleter_id, stored),
             )
             if not rows:
                 return None
+            group_id, position = message.group_id, rows[0][1]
+            yield from self._forget_edits("group_id", group_id, position, message, " IS NOT NULL")
             # Those for whom it was unread (all but the author, up to their marker), locked
             # in key order before they change.
             unread_for = (
@@ -229,6 +233,26 @@ class MessageChanges(StreamEvents):
             audience = {"group_id": message.group_id}
         event = new_event("message_deleted", message_id=message.id, actor_id=deleter_id, **audience)
         return (yield from self._append_one(event, now))
+
+    def _forget_edits(
+        self, column: str, value: int | None, after: int, message: NamedMessage, group: str
+    ) -> Plan[None]:
+        """Take the text out of the message's earlier edit events: a deleted message's
+        words must not come back in a replay (nor stay in storage until the sweep).
+        ``column``/``value``: the index that finds them (the author's for a direct
+        message, the group's), from the message's position on."""
+        rows = yield (
+            f"SELECT position, data FROM stream_events WHERE {column} = $1 AND position > $2"
+            f" AND kind = 'message_edited' AND message_id = $3 AND group_id{group}",
+            (value, after, message.id),
+        )
+        for position, data in rows:
+            kept = {"edited_at": json.loads(data).get("edited_at", "")}
+            yield (
+                "UPDATE stream_events SET data = $2 WHERE position = $1",
+                (position, json.dumps(kept)),
+            )
+        return None
 
     async def react(
         self,

@@ -355,6 +355,35 @@ async def test_a_deleted_message_is_a_tombstone_everywhere(storage: Storage) -> 
     assert await unread(storage, bob, "direct", alice.id) == 0
 
 
+async def test_deleting_takes_the_text_out_of_earlier_edits(storage: Storage) -> None:
+    alice, bob = await users(storage, "alice", "bob")
+    group = await storage.create_group("g", alice.id)
+    await storage.add_member(group.id, bob.id)
+    [sent] = await send(storage, dm(alice, bob, "first"))
+    [kept] = await send(storage, dm(alice, bob, "stays"))
+    [posted] = await post(storage, gm(group.id, bob, "grp"))
+    edits = [
+        await storage.edit_message("direct", sent.id, None, alice.id, "secret"),
+        await storage.edit_message("direct", kept.id, None, alice.id, "still here"),
+        await storage.edit_message("group", posted.id, group.id, bob.id, "group secret"),
+    ]
+    assert all(edit is not None for edit in edits)
+    assert await storage.delete_message("direct", sent.id, None, alice.id) is not None
+    # An admin deletes another member's group message.
+    assert await storage.delete_message("group", posted.id, group.id, alice.id) is not None
+    replayed = {
+        (e.message_id, e.group_id): e.data
+        for e in await everything(storage)
+        if e.kind == "message_edited"
+    }
+    assert edits[0] is not None and edits[1] is not None and edits[2] is not None
+    assert replayed == {
+        (sent.id, None): {"edited_at": edits[0].data["edited_at"]},
+        (kept.id, None): edits[1].data,
+        (posted.id, group.id): {"edited_at": edits[2].data["edited_at"]},
+    }
+
+
 async def test_deleting_a_read_direct_message_leaves_the_count(storage: Storage) -> None:
     alice, bob = await users(storage, "alice", "bob")
     first, second = await send(storage, dm(alice, bob, "1"), dm(alice, bob, "2"))
