@@ -12,14 +12,17 @@ effect there, and a frame that was filtered would have come before it.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
 import pytest
+import trio
 
 from hubbub.client import Account, ChatClient, HubbubHTTP
 from tests.helpers.chat import Frame, drain
-from tests.helpers.cluster import Cluster
+from tests.helpers.cluster import NODES, Cluster
+from tests.helpers.polling import poll_until
 from tests.helpers.stream import event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -147,3 +150,50 @@ async def presence_event(chat: ChatClient, user: Account, status: str) -> Frame:
         ),
         timeout=10,
     )
+
+
+async def test_a_block_set_while_redis_is_down_takes_effect_once_it_is_back(
+    cluster: Cluster,
+) -> None:
+    ann, cid, bob = await cluster.register_all("ann", "cid", "bob")
+    async with (
+        cluster.connect(ann, A) as ann_a,
+        cluster.connect(cid, A) as cid_a,
+        cluster.connect(bob, B) as bob_b,
+    ):
+        hello = await bob_b.send_direct(ann.id, "hello", "b1")
+        assert hello["type"] == "ack"
+        await event(ann_a, "message", hello["message_id"])
+        cluster.redis.kill()
+        await poll_until(
+            lambda: all_ready(cluster, 503), what="every node answering 503", timeout=15
+        )
+        # Committed, but announced to no other node: the bus is down.
+        await set_block(cluster, A, ann, bob, on=True)
+        cluster.redis.start()
+        await poll_until(lambda: all_ready(cluster, 200), what="every node ready", timeout=30)
+
+        # Node B re-read Bob's relations when its bus came back, before handing on anything
+        # that came over the new connection: once Cid's typing (sent from node A after
+        # the restart) reaches Bob, the block is in force there. Cid renews until one
+        # gets through (start and stop alternate, so the throttle forwards each).
+        async def cid_reaches_bob() -> bool:
+            state = "start" if next(turns) % 2 == 0 else "stop"
+            await cid_a.typing(recipient_id=bob.id, state=state)  # type: ignore[arg-type]
+            try:
+                await bob_b.receive_where(
+                    lambda f: f["type"] == "typing" and f["user_id"] == cid.id, timeout=0.5
+                )
+            except trio.TooSlowError:
+                return False
+            return True
+
+        turns = itertools.count()
+        await poll_until(cid_reaches_bob, what="Cid's typing reaching Bob", timeout=30)
+        refused = await bob_b.send_direct(ann.id, "are you there?", "b2")
+        assert refused == {"type": "error", "reason": "not allowed", "client_id": "b2"}
+        assert [f for f in await drain(ann_a) if f["type"] == "message"] == []
+
+
+async def all_ready(cluster: Cluster, status: int) -> bool:
+    return all([await cluster.ready_status(index) == status for index in range(NODES)])
