@@ -5,6 +5,9 @@ from __future__ import annotations
 from hubbub.engine.chat.blocks import BlockCache
 from hubbub.storage import Storage, User
 
+#: Stands for the UserActor that loads an entry.
+OWNER = object()
+
 
 async def users(storage: Storage, *names: str) -> list[User]:
     return [await storage.create_user(n, f"{n}@example.org", "h") for n in names]
@@ -16,7 +19,7 @@ async def test_relations_of_a_live_user_come_from_memory_until_refreshed(
     ann, bob, cid = await users(storage, "ann", "bob", "cid")
     await storage.block(ann.id, bob.id)
     cache = BlockCache(storage)
-    await cache.load(bob.id)
+    await cache.load(bob.id, OWNER)
     assert await cache.refuses(bob.id, ann.id) is True  # Ann blocks Bob
     assert cache.hides(bob.id, ann.id) is True
     assert cache.hides(bob.id, cid.id) is False
@@ -47,8 +50,10 @@ async def test_users_not_live_here_are_read_from_storage_and_never_kept(
     await cache.refresh(ann.id)  # not kept here: no read, nothing kept
     assert cache.hides(ann.id, bob.id) is False
 
-    await cache.load(ann.id)
+    await cache.load(ann.id, OWNER)
     assert cache.hides(ann.id, bob.id) is True
-    cache.forget(ann.id)
+    cache.forget(ann.id, object())  # not the one that loaded it: kept
+    assert cache.hides(ann.id, bob.id) is True
+    cache.forget(ann.id, OWNER)
     await cache.refresh(ann.id)  # forgotten: refreshing does not bring it back
     assert cache.hides(ann.id, bob.id) is False

@@ -47,9 +47,13 @@ class BlockCache:
         #: the one in place is dropped: concurrent re-reads cannot leave a stale state.
         self._read_of: dict[int, int] = {}
         self._reads = itertools.count(1)
+        #: Who loaded each entry (its UserActor): only that one forgets it, so an actor
+        #: that stops late cannot drop what its successor loaded.
+        self._owners: dict[int, object] = {}
 
-    async def load(self, user_id: int) -> None:
-        """Read and keep ``user_id``'s relations (the user came live here)."""
+    async def load(self, user_id: int, owner: object) -> None:
+        """Read and keep ``user_id``'s relations (the user came live here, in ``owner``)."""
+        self._owners[user_id] = owner
         await self._read(user_id, keep_new=True)
 
     async def refresh(self, user_id: int) -> None:
@@ -57,8 +61,11 @@ class BlockCache:
         if user_id in self._relations:
             await self._read(user_id, keep_new=False)
 
-    def forget(self, user_id: int) -> None:
-        """The user is no longer live here."""
+    def forget(self, user_id: int, owner: object) -> None:
+        """The user is no longer live here in ``owner`` (a no-op if another loaded it)."""
+        if self._owners.get(user_id) is not owner:
+            return
+        del self._owners[user_id]
         self._relations.pop(user_id, None)
         self._hidden.pop(user_id, None)
         self._read_of.pop(user_id, None)

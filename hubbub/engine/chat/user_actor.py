@@ -125,7 +125,7 @@ class UserActor(Actor):
             await super().run(task_status=task_status)
         finally:
             self.bus.unsubscribe(user_channel(self.user_id), self.on_event)
-            self.blocks.forget(self.user_id)
+            self.blocks.forget(self.user_id, self)
             self.close_sessions(1011, "internal error, please reconnect")
 
     async def handle(self, message: object) -> object:
@@ -189,7 +189,7 @@ class UserActor(Actor):
         try:
             if first:
                 # Before the session reads a frame: its sends are checked against these.
-                await self.blocks.load(self.user_id)
+                await self.blocks.load(self.user_id, self)
                 await self.announcer.online(self.user_id, peer.username)
             await self.resume.attach(peer, device)
         except (StorageError, ActorError) as error:
