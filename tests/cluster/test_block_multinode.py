@@ -67,13 +67,12 @@ async def test_a_block_set_on_one_node_refuses_sends_and_typing_on_another(
         before = await bob_b.send_direct(ann.id, "hello", "b1")
         assert before["type"] == "ack"
         await event(ann_a, "message", before["message_id"])
-        await ann_a.typing(recipient_id=bob.id)
-        assert (await event(bob_b, "typing"))["user_id"] == ann.id  # it passes, before
+        await typing_passes(ann_a, ann, bob_b, bob)  # it passes, before
 
         await set_block(cluster, A, ann, bob, on=True)
         # Ann's typing, then Cid's, from node A to Bob on node B: Cid's comes first, and
         # once it has, node B knows of the block.
-        await ann_a.typing(recipient_id=bob.id, state="stop")
+        await ann_a.typing(recipient_id=bob.id)
         await cid_a.typing(recipient_id=bob.id)
         typer, _ = await first_typing(bob_b)
         assert typer == cid.id
@@ -175,21 +174,8 @@ async def test_a_block_set_while_redis_is_down_takes_effect_once_it_is_back(
 
         # Node B re-read Bob's relations when its bus came back, before handing on anything
         # that came over the new connection: once Cid's typing (sent from node A after
-        # the restart) reaches Bob, the block is in force there. Cid renews until one
-        # gets through (start and stop alternate, so the throttle forwards each).
-        async def cid_reaches_bob() -> bool:
-            state = "start" if next(turns) % 2 == 0 else "stop"
-            await cid_a.typing(recipient_id=bob.id, state=state)  # type: ignore[arg-type]
-            try:
-                await bob_b.receive_where(
-                    lambda f: f["type"] == "typing" and f["user_id"] == cid.id, timeout=0.5
-                )
-            except trio.TooSlowError:
-                return False
-            return True
-
-        turns = itertools.count()
-        await poll_until(cid_reaches_bob, what="Cid's typing reaching Bob", timeout=30)
+        # the restart) reaches Bob, the block is in force there.
+        await typing_passes(cid_a, cid, bob_b, bob)
         refused = await bob_b.send_direct(ann.id, "are you there?", "b2")
         assert refused == {"type": "error", "reason": "not allowed", "client_id": "b2"}
         assert [f for f in await drain(ann_a) if f["type"] == "message"] == []
@@ -197,3 +183,33 @@ async def test_a_block_set_while_redis_is_down_takes_effect_once_it_is_back(
 
 async def all_ready(cluster: Cluster, status: int) -> bool:
     return all([await cluster.ready_status(index) == status for index in range(NODES)])
+
+
+async def typing_passes(
+    typer_chat: ChatClient, typer: Account, receiver_chat: ChatClient, receiver: Account
+) -> None:
+    """Wait until ``typer``'s direct typing reaches ``receiver``, typing again until one
+    gets through (right after a connect or a Redis restart, the receiver's channel may not
+    be subscribed everywhere yet, and typing is never stored). Starts and stops alternate,
+    so the throttle forwards each; it ends stopped, so the typer's next start is forwarded.
+    """
+    turns = itertools.count()
+    stopped = True
+
+    async def through() -> bool:
+        nonlocal stopped
+        stopped = next(turns) % 2 == 1
+        await typer_chat.typing(recipient_id=receiver.id, state="stop" if stopped else "start")
+        try:
+            await receiver_chat.receive_where(
+                lambda f: f["type"] == "typing" and f["user_id"] == typer.id, timeout=2
+            )
+        except trio.TooSlowError:
+            return False
+        return True
+
+    await poll_until(through, what=f"typing from {typer.username} arriving", timeout=30)
+    if not stopped:
+        await typer_chat.typing(recipient_id=receiver.id, state="stop")
+        frame = await event(receiver_chat, "typing")
+        assert (frame["user_id"], frame["state"]) == (typer.id, "stop")
