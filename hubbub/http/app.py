@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart_trio import QuartTrio
 
 from hubbub.http.auth_routes import auth
+from hubbub.http.block_routes import blocks
 from hubbub.http.boundary import install_boundary
 from hubbub.http.context import HttpContext
 from hubbub.http.errors import install_error_handlers
@@ -31,4 +32,5 @@ def create_app(ctx: HttpContext) -> QuartTrio:
     install_error_handlers(app)
     for blueprint in (auth, users, messages, groups, stream, health, uploads, ops):
         app.register_blueprint(blueprint)
+    app.register_blueprint(blocks)
     return app

@@ -42,8 +42,8 @@ async def all_users() -> list[dict[str, object]]:
 
 @users.get("/presence/<int:user_id>")
 async def presence(user_id: int) -> dict:
-    caller()
-    answer = await chat().presence_of(user_id)
+    me = caller()
+    answer = await chat().presence_of(user_id, me.user_id)
     if answer is None:
         raise ApiError(404, "no such user")
     return {
@@ -56,5 +56,5 @@ async def presence(user_id: int) -> dict:
 
 @users.get("/online")
 async def online() -> dict:
-    caller()
-    return {"online": await chat().online_users()}
+    me = caller()
+    return {"online": await chat().online_users(me.user_id)}

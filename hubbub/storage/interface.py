@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from hubbub.storage.records import (
+    BlockRelations,
     Conversation,
     ConversationKey,
     DirectMessage,
@@ -43,6 +44,7 @@ from hubbub.storage.records import (
     GroupMessage,
     MemberRole,
     MessageKind,
+    Mute,
     NewDirectMessage,
     NewGroupMessage,
     SpentRefreshToken,
@@ -314,6 +316,52 @@ class Storage(abc.ABC):
         """The user's conversations, newest activity first (``ConversationKey`` order,
         descending), those sorting after ``before`` if given. Unread counts come from
         counters kept on write, never from scanning history."""
+
+    # -- blocks and mutes (blocks.py) ------------------------------------------
+
+    @abc.abstractmethod
+    async def block(self, blocker_id: int, blocked_id: int) -> bool:
+        """``blocker_id`` blocks ``blocked_id``; True if that is new (blocking twice keeps
+        one). ``InvalidData`` for an unknown user."""
+
+    @abc.abstractmethod
+    async def unblock(self, blocker_id: int, blocked_id: int) -> bool:
+        """True if there was such a block (now gone)."""
+
+    @abc.abstractmethod
+    async def blocked_users(self, blocker_id: int) -> list[UserRef]:
+        """The users ``blocker_id`` blocks, by id."""
+
+    @abc.abstractmethod
+    async def is_blocked(self, blocker_id: int, blocked_id: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def block_relations(self, user_id: int) -> BlockRelations:
+        """Whom ``user_id`` blocks and who blocks ``user_id``, in one read."""
+
+    @abc.abstractmethod
+    async def mute(
+        self, user_id: int, kind: MessageKind, conversation_id: int, until: datetime | None
+    ) -> None:
+        """Mute (or re-mute, replacing the end) a conversation of ``user_id`` until
+        ``until`` (None: until unmuted). The conversation need not exist yet; ids are not
+        checked against users or groups here (the caller does). ``InvalidData`` for an
+        unknown ``user_id``."""
+
+    @abc.abstractmethod
+    async def unmute(self, user_id: int, kind: MessageKind, conversation_id: int) -> bool:
+        """True if the conversation was muted (expired or not) and no longer is."""
+
+    @abc.abstractmethod
+    async def mutes(self, user_id: int, at: datetime) -> list[Mute]:
+        """The user's mutes in force at ``at`` (unending, or ending after it), by kind
+        then conversation id."""
+
+    @abc.abstractmethod
+    async def is_muted(
+        self, user_id: int, kind: MessageKind, conversation_id: int, at: datetime
+    ) -> bool:
+        """Whether that conversation of ``user_id`` is muted at ``at``."""
 
     # -- refresh tokens --------------------------------------------------
 

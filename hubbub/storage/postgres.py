@@ -28,6 +28,7 @@ import trio
 import trio_asyncio
 
 from hubbub.storage import plans, records, sql, values
+from hubbub.storage.blocks import BlocksAndMutes
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.migrate import Migration, load_migrations
 from hubbub.storage.pg_batch import DIRECT_BATCH, GROUP_BATCH, BatchPlan, BatchStatement
@@ -102,7 +103,7 @@ def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     )
 
 
-class PostgresStorage(plans.StreamStorage):
+class PostgresStorage(BlocksAndMutes, plans.StreamStorage):
     """``Storage`` on an asyncpg pool. Build it with ``open_postgres``."""
 
     backend = "postgres"

@@ -13,6 +13,7 @@ import attrs
 
 #: Every record; ``hubbub.storage`` exports them all.
 __all__ = [
+    "BlockRelations",
     "Conversation",
     "ConversationKey",
     "DirectMessage",
@@ -23,6 +24,7 @@ __all__ = [
     "MessageKind",
     "MessageState",
     "MessageStatus",
+    "Mute",
     "NewDirectMessage",
     "NewGroupMessage",
     "Reaction",
@@ -265,3 +267,26 @@ class Conversation:
     last_read_message_id: int | None
     last_activity: datetime
     key: ConversationKey
+
+
+@attrs.frozen
+class BlockRelations:
+    """Who a user blocks and who blocks them (``user_blocks``, both directions)."""
+
+    blocks: frozenset[int] = frozenset()
+    blocked_by: frozenset[int] = frozenset()
+
+    @property
+    def either(self) -> frozenset[int]:
+        """Everyone presence and typing do not pass to or from."""
+        return self.blocks | self.blocked_by
+
+
+@attrs.frozen
+class Mute:
+    """A muted conversation of a user: ``conversation_id`` is the other user (``direct``)
+    or the group; ``muted_until`` None means until unmuted."""
+
+    kind: MessageKind
+    conversation_id: int
+    muted_until: datetime | None

@@ -23,6 +23,7 @@ import attrs
 import trio
 
 from hubbub.storage import plans, records, sql, values
+from hubbub.storage.blocks import BlocksAndMutes
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.message_changes import DELIVER
 from hubbub.storage.migrate import load_migrations
@@ -241,7 +242,7 @@ def _account(conn: sqlite3.Connection, kind: _MessageKind, created: list[Any]) -
     )
 
 
-class SqliteStorage(plans.StreamStorage):
+class SqliteStorage(BlocksAndMutes, plans.StreamStorage):
     """``Storage`` on one SQLite connection. Build it with ``open_sqlite``."""
 
     backend = "sqlite"

@@ -10,6 +10,8 @@ it and returns the subtree the node mounts under its root supervisor::
     stream-sweeper   deletes stream events past their retention
     users            a UserActor per user with a session here (spawned on demand)
     groups           a GroupActor per group with a member online here
+
+Blocks (``blocks.py``) are kept in memory per live user and changed through the bus.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from hubbub.engine.chat.blocks import BLOCKS_CHANGED, BlockCache
 from hubbub.engine.chat.direct import DirectMessaging
 from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.dispatch import ChatDispatcher
@@ -27,7 +30,14 @@ from hubbub.engine.chat.fanout import CommitQueue, FanOut
 from hubbub.engine.chat.group_actor import GroupActor
 from hubbub.engine.chat.groups import GroupMessaging
 from hubbub.engine.chat.messages import Resync
-from hubbub.engine.chat.ports import Bus, Presence, RateLimiter, group_channel, user_channel
+from hubbub.engine.chat.ports import (
+    Bus,
+    Event,
+    Presence,
+    RateLimiter,
+    group_channel,
+    user_channel,
+)
 from hubbub.engine.chat.presence import PresenceAnnouncer
 from hubbub.engine.chat.render import StreamRenderer
 from hubbub.engine.chat.resume import Resumption
@@ -71,6 +81,8 @@ class Chat:
     #: ``GET /sync`` and ``GET /conversations``.
     queries: StreamQueries
     conversation_list: ConversationList
+    #: The block relations of the users live here.
+    blocks: BlockCache
     #: The subtree to mount under the node's root supervisor, in start order.
     children: list[ChildSpec]
     #: How long a UserActor without sessions lingers before it stops.
@@ -84,11 +96,25 @@ class Chat:
     async def is_online(self, user_id: int) -> bool:
         return await self.announcer.is_online(user_id)
 
-    async def presence_of(self, user_id: int) -> object:
-        return await self.announcer.presence_of(user_id)
+    async def presence_of(self, user_id: int, viewer: int | None = None) -> object:
+        """``user_id``'s presence as ``viewer`` may see it (a block hides it)."""
+        return await self.announcer.presence_of(user_id, viewer)
 
-    async def online_users(self) -> list[int]:
-        return await self.presence.online_users()
+    async def online_users(self, viewer: int | None = None) -> list[int]:
+        """Every online user, but those ``viewer`` has a block with (either way)."""
+        online = await self.presence.online_users()
+        if viewer is None:
+            return online
+        hidden = await self.blocks.hidden_from(viewer)
+        return [user_id for user_id in online if user_id not in hidden]
+
+    async def blocks_changed(self, blocker_id: int, blocked_id: int) -> None:
+        """A block between the two was committed (set or lifted): every node where either
+        is live re-reads their relations; this node has before this returns."""
+        for user_id, other_id in ((blocker_id, blocked_id), (blocked_id, blocker_id)):
+            self.bus.publish(user_channel(user_id), Event(BLOCKS_CHANGED, b"", actor_id=other_id))
+        for user_id in (blocker_id, blocked_id):
+            await self.blocks.refresh(user_id)
 
     async def user_expired(self, user_id: int) -> None:
         await self.announcer.expired(user_id)
@@ -144,6 +170,7 @@ def build_chat(
 ) -> Chat:
     """Wire the chat domain: each part gets the two or three collaborators it uses."""
     directory = UserDirectory(storage)
+    blocks = BlockCache(storage)
     mailbox = Mailbox(WRITER_MAILBOX)
     gate = WriteGate(
         mailbox=mailbox, storage=storage, rate_limiter=rate_limiter, image_policy=image_policy
@@ -169,16 +196,22 @@ def build_chat(
         bus=bus,
         on_delivered=lambda kind, seconds: metrics.delivery[kind].observe(seconds),
     )
-    direct = DirectMessaging(**part, presence=presence, gate=gate, metrics=metrics, stream=stream)
+    direct = DirectMessaging(
+        **part, presence=presence, gate=gate, metrics=metrics, stream=stream, blocks=blocks
+    )
     groups = GroupMessaging(
         **part, gate=gate, metrics=metrics, group_actors=group_actors, stream=stream
     )
-    announcer = PresenceAnnouncer(**part, presence=presence)
+    announcer = PresenceAnnouncer(**part, presence=presence, blocks=blocks)
     resume = Resumption(
         storage=storage, stream=stream, renderer=renderer, direct=direct, groups=groups
     )
     rich = RichMessages(
-        storage=storage, groups=groups, stream=stream, max_text_length=max_text_length
+        storage=storage,
+        groups=groups,
+        stream=stream,
+        blocks=blocks,
+        max_text_length=max_text_length,
     )
     typing = TypingRelay(bus=bus, directory=directory, groups=groups)
     sweeper = StreamSweeper(storage=storage, retention=stream_retention, every=sweep_interval)
@@ -222,6 +255,7 @@ def build_chat(
         conversation_list=ConversationList(
             storage=storage, directory=directory, group_name=renderer.group_name
         ),
+        blocks=blocks,
         children=[
             # The tail first: commits hand it their events from the start.
             ChildSpec("stream-tail", lambda: stream),
@@ -244,6 +278,7 @@ def build_chat(
                 announcer=announcer,
                 gate=gate,
                 resume=resume,
+                blocks=blocks,
                 idle=chat.user_idle_timeout,
             ),
         )

@@ -8,6 +8,7 @@ from collections.abc import Container, Sequence
 
 import attrs
 
+from hubbub.engine.chat.blocks import BlockCache
 from hubbub.engine.chat.messages import StoreDirect
 from hubbub.engine.chat.part import ChatPart
 from hubbub.engine.chat.ports import Peer, Presence
@@ -34,13 +35,17 @@ class DirectMessaging(ChatPart):
     gate: WriteGate
     metrics: Metrics
     stream: StreamTail
+    blocks: BlockCache
 
     async def send(self, peer: Peer, frame: frames.SendDirect) -> None:
-        if frame.recipient_id != peer.user_id and (
-            await self.directory.name(frame.recipient_id) is None
-        ):
-            peer.refuse(reasons.RECIPIENT_NOT_FOUND, frame.client_id)
-            return
+        if frame.recipient_id != peer.user_id:
+            if await self.directory.name(frame.recipient_id) is None:
+                peer.refuse(reasons.RECIPIENT_NOT_FOUND, frame.client_id)
+                return
+            # In memory for a sender live here (blocks.py): no database read per message.
+            if await self.blocks.refuses(peer.user_id, frame.recipient_id):
+                peer.refuse(reasons.NOT_ALLOWED, frame.client_id)
+                return
         fits = frame.reply_to is None or await self._in_conversation(
             frame.reply_to, peer.user_id, frame.recipient_id
         )

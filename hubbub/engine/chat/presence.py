@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import attrs
 
+from hubbub.engine.chat.blocks import BlockCache
 from hubbub.engine.chat.part import ChatPart
 from hubbub.engine.chat.ports import Event, Peer, Presence, user_channel
 from hubbub.protocol import frames
@@ -17,9 +18,13 @@ PRESENCE_QUERY_LIMIT = 200
 
 @attrs.define(kw_only=True)
 class PresenceAnnouncer(ChatPart):
-    """Tells the users who share a conversation or a group with a user, and no one else."""
+    """Tells the users who share a conversation or a group with a user, and no one else.
+
+    Announcements carry the user as ``actor_id``: a receiver with a block between them
+    drops it (``UserActor``). Lookups by a ``viewer`` show such a user offline."""
 
     presence: Presence
+    blocks: BlockCache
 
     async def online(self, user_id: int, username: str) -> None:
         """The user's first session on this node: tell contacts, unless another node
@@ -54,17 +59,23 @@ class PresenceAnnouncer(ChatPart):
             presence_status="offline" if last_seen else "online",
             last_seen_iso=iso(last_seen),
         )
-        event = Event("presence", encode(frame))
+        event = Event("presence", encode(frame), actor_id=user_id)
         for other in related:
             self.bus.publish(user_channel(other), event)
 
     async def is_online(self, user_id: int) -> bool:
         return await self.presence.is_online(user_id)
 
-    async def presence_of(self, user_id: int) -> frames.PresenceOut | None:
+    async def presence_of(
+        self, user_id: int, viewer: int | None = None
+    ) -> frames.PresenceOut | None:
+        """The user's presence as ``viewer`` may see it: with a block between the two
+        (either way), offline and no last seen. None for an unknown user."""
         user = await self.storage.user_by_id(user_id)
         if user is None:
             return None
+        if viewer is not None and user_id in await self.blocks.hidden_from(viewer):
+            return frames.PresenceOut(user.id, user.username, "offline", None)
         online = await self.presence.is_online(user_id)
         return frames.PresenceOut(
             user_id=user.id,
@@ -75,6 +86,6 @@ class PresenceAnnouncer(ChatPart):
 
     async def query(self, peer: Peer, frame: frames.PresenceQuery) -> None:
         for user_id in frame.user_ids[:PRESENCE_QUERY_LIMIT]:
-            answer = await self.presence_of(user_id)
+            answer = await self.presence_of(user_id, peer.user_id)
             if answer is not None:
                 peer.push(encode(answer))

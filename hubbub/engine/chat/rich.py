@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import attrs
 
+from hubbub.engine.chat.blocks import BlockCache
 from hubbub.engine.chat.groups import GroupMessaging
 from hubbub.engine.chat.ports import Peer
 from hubbub.engine.chat.stream import StreamTail
@@ -24,6 +25,7 @@ class RichMessages:
     storage: Storage
     groups: GroupMessaging
     stream: StreamTail
+    blocks: BlockCache
     max_text_length: int
 
     async def _message(
@@ -47,9 +49,22 @@ class RichMessages:
             return user_id in (message.author_id, message.recipient_id)
         return await self.groups.is_member(message.group_id, user_id)
 
+    async def _blocked(self, user_id: int, message: DirectMessage | GroupMessage) -> bool:
+        """Whether the other user of a direct message's conversation blocks ``user_id``:
+        then an edit or a reaction by ``user_id`` would reach the blocker, and is refused
+        (a delete is not: taking back one's words is always allowed)."""
+        if not isinstance(message, DirectMessage):
+            return False
+        other = message.recipient_id if message.author_id == user_id else message.author_id
+        return other != user_id and await self.blocks.refuses(user_id, other)
+
     async def edit(self, peer: Peer, frame: frames.Edit) -> None:
         message = await self._message(frame.message_id, frame.group_id)
-        if message is None or message.author_id != peer.user_id:
+        if (
+            message is None
+            or message.author_id != peer.user_id
+            or await self._blocked(peer.user_id, message)
+        ):
             peer.refuse(reasons.NOT_ALLOWED, frame.client_id)
             return
         problem = text_problem(frame.message, self.max_text_length)
@@ -69,7 +84,11 @@ class RichMessages:
 
     async def react(self, peer: Peer, frame: frames.React) -> None:
         message = await self._message(frame.message_id, frame.group_id)
-        if message is None or not await self._participant(peer.user_id, message):
+        if (
+            message is None
+            or not await self._participant(peer.user_id, message)
+            or await self._blocked(peer.user_id, message)
+        ):
             peer.refuse(reasons.NOT_ALLOWED, frame.client_id)
             return
         problem = emoji_problem(frame.emoji)

@@ -3,6 +3,7 @@ by HTTP clients (polling clients, and clients that lost their place)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -13,7 +14,14 @@ from hubbub.engine.chat.resume import Resumption
 from hubbub.protocol.codec import as_dict
 from hubbub.protocol.cursor import NOW
 from hubbub.protocol.views import direct_frame, group_frame
-from hubbub.storage import Conversation, ConversationKey, DirectMessage, GroupMessage, Storage
+from hubbub.storage import (
+    Conversation,
+    ConversationKey,
+    DirectMessage,
+    GroupMessage,
+    MessageKind,
+    Storage,
+)
 
 
 @attrs.define(kw_only=True)
@@ -82,12 +90,21 @@ class ConversationList:
             elif isinstance(item.last_message, GroupMessage):
                 wanted.add(item.last_message.author_id)
         names = await self.directory.names(wanted)
+        mutes = {
+            (mute.kind, mute.conversation_id): mute.muted_until
+            for mute in await self.storage.mutes(user_id, datetime.now(UTC))
+        }
         return {
-            "conversations": [self._item(item, names) for item in found],
+            "conversations": [self._item(item, names, mutes) for item in found],
             "next": conversation_token(found[-1].key) if len(found) == limit else None,
         }
 
-    def _item(self, item: Conversation, names: dict[int, str]) -> dict[str, Any]:
+    def _item(
+        self,
+        item: Conversation,
+        names: dict[int, str],
+        mutes: dict[tuple[MessageKind, int], datetime | None],
+    ) -> dict[str, Any]:
         last = item.last_message
         last_object: dict[str, Any] | None = None
         if isinstance(last, DirectMessage):
@@ -107,6 +124,11 @@ class ConversationList:
             last_read_message_id=item.last_read_message_id,
             last_activity=item.last_activity.isoformat(),
         )
+        # A mute in force: ``muted`` true, and ``muted_until`` its end (null: until
+        # unmuted). Not muted, or a mute that has ended: false and null.
+        muted = (item.kind, item.peer_id) in mutes
+        until = mutes.get((item.kind, item.peer_id))
+        entry.update(muted=muted, muted_until=None if until is None else until.isoformat())
         return entry
 
 

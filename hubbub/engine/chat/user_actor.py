@@ -20,6 +20,7 @@ from collections import deque
 import attrs
 import trio
 
+from hubbub.engine.chat.blocks import BLOCKS_CHANGED, HIDDEN_KINDS, BlockCache
 from hubbub.engine.chat.direct import DirectMessaging
 from hubbub.engine.chat.groups import GroupMessaging
 from hubbub.engine.chat.messages import JOINED, Attach, Detach, Resync
@@ -37,6 +38,8 @@ log = logging.getLogger("hubbub.engine")
 RECENT_LIVE = 1024
 #: Event kinds that carry a message a catch-up may already have sent.
 _MESSAGE_KINDS = frozenset(("direct", "echo", "group"))
+#: Event kinds that are work for the actor (with an await), not frames to deliver.
+_WORK_KINDS = frozenset((JOINED, BLOCKS_CHANGED))
 
 
 class _Subscribe:
@@ -59,7 +62,8 @@ class _Device:
 
 @attrs.define(eq=False, slots=False, kw_only=True)
 class UserActor(Actor):
-    """Built with what it uses: the bus, the direct and group rules, presence, the gate."""
+    """Built with what it uses: the bus, the direct and group rules, presence, the gate,
+    and this node's block relations (loaded on the first attach, dropped on stop)."""
 
     user_id: int
     bus: Bus
@@ -68,6 +72,7 @@ class UserActor(Actor):
     announcer: PresenceAnnouncer
     gate: WriteGate
     resume: Resumption
+    blocks: BlockCache
     idle: float = 30.0
     _devices: list[_Device] = attrs.field(factory=list, init=False)
     _busy: bool = attrs.field(default=False, init=False)
@@ -100,7 +105,7 @@ class UserActor(Actor):
         synchronous (no checkpoint). While the actor works (a catch-up in progress,
         say), events queue, and keep their order behind it."""
         if (
-            event.kind != JOINED  # not a frame: handled, with an await, in the mailbox
+            event.kind not in _WORK_KINDS  # not a frame: handled, with an await, in the mailbox
             and not self._busy
             and self.mailbox_depth == 0
             and self.state == "running"
@@ -120,6 +125,7 @@ class UserActor(Actor):
             await super().run(task_status=task_status)
         finally:
             self.bus.unsubscribe(user_channel(self.user_id), self.on_event)
+            self.blocks.forget(self.user_id, self)
             self.close_sessions(1011, "internal error, please reconnect")
 
     async def handle(self, message: object) -> object:
@@ -133,6 +139,8 @@ class UserActor(Actor):
         if isinstance(message, Event):
             if message.kind == JOINED and message.message_id is not None:
                 await self.groups.listen(message.message_id)
+            elif message.kind == BLOCKS_CHANGED:
+                await self._refresh_blocks()
             else:
                 self._deliver(message)
         elif isinstance(message, Attach):
@@ -151,6 +159,12 @@ class UserActor(Actor):
         kind = event.kind
         if kind == "typing" and event.actor_id == self.user_id:
             return  # the typer's own devices are not told
+        if (
+            kind in HIDDEN_KINDS
+            and event.actor_id is not None
+            and self.blocks.hides(self.user_id, event.actor_id)
+        ):
+            return  # presence and typing do not pass between users with a block between them
         message_id = event.message_id if kind in _MESSAGE_KINDS else None
         direct = kind == "direct"
         position = event.position
@@ -174,6 +188,8 @@ class UserActor(Actor):
         self._devices.append(device)
         try:
             if first:
+                # Before the session reads a frame: its sends are checked against these.
+                await self.blocks.load(self.user_id, self)
                 await self.announcer.online(self.user_id, peer.username)
             await self.resume.attach(peer, device)
         except (StorageError, ActorError) as error:
@@ -188,6 +204,19 @@ class UserActor(Actor):
             # A group actor that cannot be started now is started by the next connect.
             with contextlib.suppress(StorageError, ActorError):
                 await self.groups.relisten(self.user_id)
+        # A block changed while the bus was down was announced to no one.
+        await self._refresh_blocks()
+
+    async def _refresh_blocks(self) -> None:
+        """Re-read the user's block relations. If storage cannot answer, the ones in place
+        stay until the next change, resync or first attach re-reads them."""
+        try:
+            await self.blocks.refresh(self.user_id)
+        except StorageError as error:
+            log.warning(
+                "block relations not refreshed",
+                extra={"fields": {"user_id": self.user_id, "error": str(error)}},
+            )
 
     async def _detach(self, peer: Peer) -> None:
         device = next((d for d in self._devices if d.peer is peer), None)
