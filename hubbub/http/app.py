@@ -14,6 +14,7 @@ from hubbub.http.message_routes import messages
 from hubbub.http.stream_routes import stream
 from hubbub.http.upload_routes import MULTIPART_OVERHEAD, uploads
 from hubbub.http.user_routes import users
+from hubbub.http.web_routes import web
 
 
 def create_app(ctx: HttpContext) -> QuartTrio:
@@ -26,6 +27,6 @@ def create_app(ctx: HttpContext) -> QuartTrio:
     # Uploads stream under their own limit; every other body is capped at 64 KiB.
     install_boundary(app, stream_body_limit=ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD)
     install_error_handlers(app)
-    for blueprint in (auth, users, messages, groups, stream, health, uploads):
+    for blueprint in (auth, users, messages, groups, stream, health, uploads, web):
         app.register_blueprint(blueprint)
     return app
