@@ -357,21 +357,21 @@ class ChatApp {
       const found = await this.searchPeople(query).catch(() => []);
       if (input.value !== query) return;
       results.hidden = false;
-      renderPeople(results, {
-        users: found, store: this.store,
-        onPick: (user) => {
-          input.value = "";
-          results.hidden = true;
-          this.openConversation(this.store.conversation("direct", user.id, user.username));
-        },
-      });
+      renderPeople(results, { users: found, store: this.store, onPick: pick });
     });
-    input.addEventListener("keydown", (event) => {
+    const pick = (user) => {
+      input.value = "";
+      results.hidden = true;
+      this.openConversation(this.store.conversation("direct", user.id, user.username));
+    };
+    input.addEventListener("keydown", async (event) => {
       if (event.key === "Escape") {
         input.value = "";
         results.hidden = true;
       } else if (event.key === "Enter") {
-        results.querySelector("button")?.click();
+        event.preventDefault();
+        const [first] = await this.searchPeople(input.value).catch(() => []);
+        if (first) pick(first);
       }
     });
     $("#back").addEventListener("click", () => this.closeConversation());

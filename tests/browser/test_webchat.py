@@ -1,0 +1,301 @@
+"""Two people in two browser profiles use the web chat end to end.
+
+Each expectation waits (Playwright's ``expect``, bounded by EXPECT_TIMEOUT_MS) for what
+a person would see; nothing sleeps and hopes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.chat_page import (
+    PHONE,
+    bubble,
+    message_texts,
+    open_chat,
+    open_conversation,
+    send,
+    sign_up,
+    start_direct,
+    unique,
+    wait_online,
+)
+
+
+def _png(path: Path) -> Path:
+    Image.new("RGB", (320, 200), (86, 112, 240)).save(path)
+    return path
+
+
+def _no_page_errors(*pages: Page) -> None:
+    for page in pages:
+        assert page.errors == [], page.errors  # type: ignore[attr-defined]
+
+
+def test_two_people_chat_with_every_feature(browser: Browser, node_url: str, shots: Path) -> None:
+    ada_name, bo_name = unique("ada"), unique("bo")
+    ada_ctx, ada = open_chat(browser, node_url)
+    bo_ctx, bo = open_chat(browser, node_url)
+    sign_up(ada, ada_name)
+    sign_up(bo, bo_name)
+
+    start_direct(ada, bo_name)
+    send(ada, "Hello! Are we still on for lunch?")
+    expect(bubble(ada, "still on for lunch")).to_be_visible()
+
+    # bo has not opened it yet: one unread.
+    row = bo.locator("#conversation-list .conversation", has_text=ada_name)
+    expect(row.locator(".badge")).to_have_text("1")
+    open_conversation(bo, ada_name)
+    expect(row.locator(".badge")).to_have_count(0)
+    # Opened and visible: a read receipt reaches ada.
+    expect(bubble(ada, "still on for lunch").locator(".ticks")).to_have_attribute(
+        "aria-label", "Read"
+    )
+
+    # Typing shows on the other side while bo types, and goes when bo sends.
+    bo.get_by_label("Message", exact=True).press_sequentially("Yes, 12:30")
+    expect(ada.locator("#thread-status")).to_have_text("typing…")
+    bo.get_by_label("Message", exact=True).press("Enter")
+    expect(bubble(ada, "Yes, 12:30")).to_be_visible()
+    expect(ada.locator("#thread-status")).not_to_have_text("typing…")
+
+    # bo reacts to ada's message.
+    mine = bubble(bo, "still on for lunch")
+    mine.hover()
+    mine.get_by_role("button", name="React").click()
+    bo.get_by_role("button", name="React ❤️").click()
+    expect(bubble(ada, "still on for lunch").locator(".chip")).to_have_text("❤️1")
+
+    # ada edits her message; bo sees the new text, marked edited.
+    theirs = bubble(ada, "still on for lunch")
+    theirs.hover()
+    theirs.get_by_role("button", name="Edit").click()
+    box = ada.get_by_label("Message", exact=True)
+    expect(box).to_have_value("Hello! Are we still on for lunch?")
+    box.fill("Hello! Are we still on for lunch today?")
+    box.press("Enter")
+    edited = bubble(bo, "lunch today?")
+    expect(edited.locator(".edited")).to_have_text("edited")
+
+    # bo replies to it; the reply quotes it on ada's side.
+    edited.hover()
+    edited.get_by_role("button", name="Reply").click()
+    expect(bo.locator("#composer-bar-label")).to_have_text(f"Replying to {ada_name}")
+    send(bo, "Definitely. The usual place?")
+    reply = bubble(ada, "The usual place?")
+    expect(reply.locator(".quote-text")).to_have_text("Hello! Are we still on for lunch today?")
+
+    # An image: uploaded, sent, shown inline on both sides.
+    ada.locator("#file-input").set_input_files(str(_png(shots / "photo.png")))
+    photo = bo.locator("#messages li.message img.photo")
+    expect(photo).to_have_attribute("src", re.compile(r"^/media/[0-9a-f]+\.png$"))
+    expect(photo).to_have_js_property("complete", True)
+    assert photo.evaluate("img => img.naturalWidth") == 320
+    send(ada, "See you there 👋")
+    expect(bubble(bo, "See you there")).to_be_visible()
+
+    ada.screenshot(path=str(shots / "desktop-ada.png"))
+    bo.screenshot(path=str(shots / "desktop-bo.png"))
+
+    # bo deletes his reply; both see a tombstone in its place.
+    gone = bubble(bo, "The usual place?")
+    gone.hover()
+    gone.get_by_role("button", name="Delete").click()
+    bo.get_by_role("button", name="Delete", exact=True).last.click()
+    expect(ada.locator("#messages li.message.deleted .tombstone")).to_have_text(
+        "This message was deleted"
+    )
+    expect(bubble(ada, "The usual place?")).to_have_count(0)
+    expect(bo.locator("#messages li.message.deleted")).to_have_count(1)
+
+    _no_page_errors(ada, bo)
+    ada_ctx.close()
+    bo_ctx.close()
+
+
+def test_offline_and_back_resumes_with_nothing_lost_or_repeated(
+    browser: Browser, node_url: str, shots: Path
+) -> None:
+    ada_name, bo_name = unique("ada"), unique("bo")
+    ada_ctx, ada = open_chat(browser, node_url)
+    bo_ctx, bo = open_chat(browser, node_url)
+    sign_up(ada, ada_name)
+    sign_up(bo, bo_name)
+    start_direct(ada, bo_name)
+    send(ada, "before the tunnel")
+    open_conversation(bo, ada_name)
+    expect(bubble(bo, "before the tunnel")).to_be_visible()
+
+    # bo's network goes away (a train tunnel, a closed lid); ada keeps writing.
+    bo_ctx.set_offline(True)
+    expect(bo.locator("#connection")).not_to_have_text("Online")
+    for n in range(1, 4):
+        send(ada, f"while away {n}")
+        expect(bubble(ada, f"while away {n}").locator(".ticks")).to_be_visible()
+    # bo writes too: it waits in the outbox until the socket is back.
+    send(bo, "typed in the tunnel")
+    expect(bubble(bo, "typed in the tunnel").locator(".ticks")).to_have_attribute(
+        "aria-label", "Sending"
+    )
+
+    bo_ctx.set_offline(False)
+    wait_online(bo)
+    expect(bubble(bo, "while away 3")).to_be_visible()
+    expect(bubble(ada, "typed in the tunnel")).to_be_visible()
+    expected = ["before the tunnel", "while away 1", "while away 2", "while away 3"]
+    expect(bo.locator("#messages li.message .text")).to_have_count(5)
+    assert message_texts(bo) == [*expected, "typed in the tunnel"]
+    expect(ada.locator("#messages li.message .text")).to_have_count(5)
+
+    # The server drops the socket (a node restart, a proxy's idle timeout): it resumes.
+    bo.evaluate("window.hubbub.socket.ws.close()")
+    send(ada, "after the drop")
+    expect(bubble(bo, "after the drop")).to_be_visible()
+    wait_online(bo)
+
+    # A reload resumes from the cursor kept in localStorage: still each message once.
+    cursor = bo.evaluate(
+        "Object.entries(localStorage).find(([k]) => k.startsWith('hubbub.cursor.'))[1]"
+    )
+    assert cursor and "." in cursor
+    bo.reload()
+    wait_online(bo)
+    open_conversation(bo, ada_name)
+    expect(bo.locator("#messages li.message .text")).to_have_count(6)
+    assert message_texts(bo) == [*expected, "typed in the tunnel", "after the drop"]
+    bo.screenshot(path=str(shots / "resumed.png"))
+    _no_page_errors(ada, bo)
+    ada_ctx.close()
+    bo_ctx.close()
+
+
+def test_a_phone_shows_one_pane_at_a_time(browser: Browser, node_url: str, shots: Path) -> None:
+    ada_name, bo_name = unique("ada"), unique("bo")
+    ada_ctx, ada = open_chat(browser, node_url)
+    phone_ctx, phone = open_chat(browser, node_url, viewport=PHONE)
+    sign_up(ada, ada_name)
+    sign_up(phone, bo_name)
+    start_direct(ada, bo_name)
+    send(ada, "Are you on your phone?")
+    send(ada, "The new layout is nice on a small screen")
+
+    sidebar, thread = phone.locator(".sidebar"), phone.locator("#thread")
+    expect(sidebar).to_be_visible()
+    expect(thread).to_be_hidden()
+    open_conversation(phone, ada_name)
+    expect(sidebar).to_be_hidden()
+    expect(thread).to_be_visible()
+    send(phone, "Yes! Typing with my thumbs.")
+    expect(bubble(ada, "thumbs")).to_be_visible()
+    # Nothing sticks out sideways on a phone.
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.screenshot(path=str(shots / "phone-thread.png"))
+
+    phone.get_by_role("button", name="Back to conversations").click()
+    expect(sidebar).to_be_visible()
+    expect(thread).to_be_hidden()
+    phone.screenshot(path=str(shots / "phone-list.png"))
+    _no_page_errors(ada, phone)
+    ada_ctx.close()
+    phone_ctx.close()
+
+
+def _tab_to(page: Page, selector: str, limit: int = 25) -> None:
+    """Press Tab until the element matching ``selector`` has the focus."""
+    for _ in range(limit):
+        if page.evaluate("s => document.activeElement?.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_alone(browser: Browser, node_url: str, shots: Path) -> None:
+    ada_name, bo_name = unique("ada"), unique("bo")
+    bo_ctx, bo = open_chat(browser, node_url)
+    sign_up(bo, bo_name)
+    ada_ctx, ada = open_chat(browser, node_url)
+    keys = ada.keyboard
+
+    # Sign up with the keyboard.
+    _tab_to(ada, "#auth-switch")
+    keys.press("Enter")
+    _tab_to(ada, "#auth-username")
+    keys.type(ada_name)
+    keys.press("Tab")
+    keys.type(f"{ada_name}@example.com")
+    keys.press("Tab")
+    keys.type("correct horse battery")
+    keys.press("Enter")
+    wait_online(ada)
+
+    # Find bo, open the conversation, send with Enter.
+    _tab_to(ada, "#people-search")
+    keys.type(bo_name)
+    keys.press("Enter")
+    expect(ada.locator("#thread-name")).to_have_text(bo_name)
+    assert ada.evaluate("document.activeElement.id") == "composer-input"
+    keys.type("Sent without touching the mouse")
+    keys.press("Enter")
+    open_conversation(bo, ada_name)
+    expect(bubble(bo, "without touching the mouse")).to_be_visible()
+
+    # ArrowUp in the empty box edits the last message; Escape cancels.
+    keys.press("ArrowUp")
+    expect(ada.locator("#composer-bar-label")).to_have_text("Editing message")
+    keys.press("Escape")
+    expect(ada.locator("#composer-bar")).to_be_hidden()
+    expect(ada.get_by_label("Message", exact=True)).to_have_value("")
+
+    # Shift+Tab reaches the message list; the focus is visible; r replies.
+    _tab_to(ada, "#messages li.message")
+    outline = ada.evaluate(
+        "getComputedStyle(document.activeElement.querySelector('.bubble')).boxShadow"
+    )
+    assert outline != "none"
+    keys.press("r")
+    expect(ada.locator("#composer-bar-label")).to_have_text("Replying to " + ada_name)
+    keys.press("Escape")
+    expect(ada.locator("#composer-bar")).to_be_hidden()
+    ada.screenshot(path=str(shots / "keyboard.png"))
+    _no_page_errors(ada, bo)
+    ada_ctx.close()
+    bo_ctx.close()
+
+
+def test_groups_create_add_and_talk(browser: Browser, node_url: str, shots: Path) -> None:
+    names = [unique("ada"), unique("bo"), unique("cy")]
+    sessions = [open_chat(browser, node_url) for _ in names]
+    for (_, page), name in zip(sessions, names, strict=True):
+        sign_up(page, name)
+    ada, bo, cy = (page for _, page in sessions)
+
+    ada.get_by_role("button", name="New group").click()
+    ada.get_by_label("Group name").fill("Lunch crew")
+    ada.get_by_role("button", name="Create").click()
+    for name in names[1:]:
+        ada.get_by_label("Who should join?").fill(name)
+        ada.get_by_role("button", name=f"Add {name}").click()
+        expect(ada.locator("#member-note")).to_have_text(f"{name} was added.")
+    ada.get_by_role("button", name="Done").click()
+    expect(ada.locator("#thread-status")).to_have_text("3 members")
+
+    send(ada, "Welcome to the crew!")
+    for page in (bo, cy):
+        row = page.locator("#conversation-list .conversation", has_text="Lunch crew")
+        expect(row.locator(".badge")).to_have_text("1")
+        open_conversation(page, "Lunch crew")
+        expect(bubble(page, "Welcome to the crew!").locator(".author")).to_have_text(names[0])
+    expect(bubble(ada, "Welcome to the crew!").locator(".ticks")).to_have_attribute(
+        "aria-label", "Read"
+    )
+    send(cy, "Glad to be here")
+    expect(bubble(bo, "Glad to be here")).to_be_visible()
+    ada.screenshot(path=str(shots / "group.png"))
+    for context, page in sessions:
+        _no_page_errors(page)
+        context.close()
