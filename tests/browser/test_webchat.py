@@ -6,11 +6,19 @@ a person would see; nothing sleeps and hopes.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
-from PIL import Image
-from playwright.sync_api import Browser, Page, expect
+import pytest
+from PIL import Image, ImageDraw
+
+try:
+    from playwright.sync_api import Browser, Page, expect
+except ImportError:  # pragma: no cover - depends on the environment
+    if os.environ.get("CI", "").lower() == "true":
+        raise
+    pytest.skip("playwright is not installed (pip install -e '.[test]')", allow_module_level=True)
 
 from tests.browser.chat_page import (
     PHONE,
@@ -27,7 +35,15 @@ from tests.browser.chat_page import (
 
 
 def _png(path: Path) -> Path:
-    Image.new("RGB", (320, 200), (86, 112, 240)).save(path)
+    """A 320x200 picture: a sky, a sun, two hills."""
+    image = Image.new("RGB", (320, 200))
+    draw = ImageDraw.Draw(image)
+    for y in range(200):
+        draw.line([(0, y), (320, y)], fill=(255 - y // 3, 190 - y // 4, 140 + y // 3))
+    draw.ellipse((210, 40, 270, 100), fill=(255, 236, 170))
+    draw.ellipse((-80, 120, 220, 320), fill=(70, 120, 110))
+    draw.ellipse((120, 140, 420, 360), fill=(50, 95, 95))
+    image.save(path)
     return path
 
 
@@ -96,7 +112,7 @@ def test_two_people_chat_with_every_feature(browser: Browser, node_url: str, sho
     expect(photo).to_have_attribute("src", re.compile(r"^/media/[0-9a-f]+\.png$"))
     expect(photo).to_have_js_property("complete", True)
     assert photo.evaluate("img => img.naturalWidth") == 320
-    send(ada, "See you there 👋")
+    send(ada, "The view from the office today. See you there!")
     expect(bubble(bo, "See you there")).to_be_visible()
 
     ada.screenshot(path=str(shots / "desktop-ada.png"))
@@ -190,6 +206,7 @@ def test_a_phone_shows_one_pane_at_a_time(browser: Browser, node_url: str, shots
     open_conversation(phone, ada_name)
     expect(sidebar).to_be_hidden()
     expect(thread).to_be_visible()
+    phone.mouse.move(PHONE["width"] // 2, PHONE["height"] // 2)  # No hover toolbar in the shot.
     send(phone, "Yes! Typing with my thumbs.")
     expect(bubble(ada, "thumbs")).to_be_visible()
     # Nothing sticks out sideways on a phone.
