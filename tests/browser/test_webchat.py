@@ -270,10 +270,10 @@ def test_keyboard_alone(browser: Browser, node_url: str, shots: Path) -> None:
 
     # Shift+Tab reaches the message list; the focus is visible; r replies.
     _tab_to(ada, "#messages li.message")
-    outline = ada.evaluate(
-        "getComputedStyle(document.activeElement.querySelector('.bubble')).boxShadow"
-    )
-    assert outline != "none"
+    # The focus ring (the accent colour at 45%) is on the focused message's bubble.
+    ring = "rgba(79, 107, 237, 0.45)"
+    shadow = "getComputedStyle(document.activeElement.querySelector('.bubble')).boxShadow"
+    assert ring in ada.evaluate(shadow)
     keys.press("r")
     expect(ada.locator("#composer-bar-label")).to_have_text("Replying to " + ada_name)
     keys.press("Escape")
@@ -316,3 +316,30 @@ def test_groups_create_add_and_talk(browser: Browser, node_url: str, shots: Path
     for context, page in sessions:
         _no_page_errors(page)
         context.close()
+
+
+def test_history_pages_back(browser: Browser, node_url: str) -> None:
+    ada_name, bo_name = unique("ada"), unique("bo")
+    ada_ctx, ada = open_chat(browser, node_url)
+    bo_ctx, bo = open_chat(browser, node_url)
+    sign_up(ada, ada_name)
+    sign_up(bo, bo_name)
+    start_direct(ada, bo_name)
+    texts = [f"note {n:02d}" for n in range(1, 46)]
+    for text in texts:
+        send(ada, text)
+    expect(ada.locator("#messages li.message .ticks[aria-label='Sending']")).to_have_count(0)
+
+    # A fresh page loads the newest page (40), then older ones on demand, in order.
+    bo.reload()
+    wait_online(bo)
+    open_conversation(bo, ada_name)
+    expect(bo.locator("#messages li.message")).to_have_count(40)
+    assert message_texts(bo) == texts[5:]
+    bo.get_by_role("button", name="Load older messages").click()
+    expect(bo.locator("#messages li.message")).to_have_count(45)
+    assert message_texts(bo) == texts
+    expect(bo.get_by_role("button", name="Load older messages")).to_be_hidden()
+    _no_page_errors(ada, bo)
+    ada_ctx.close()
+    bo_ctx.close()

@@ -7,7 +7,8 @@ import { Composer } from "./composer.js";
 import { openMemberDialog, setUpDialogs } from "./dialogs.js";
 import { $, avatar, fill, lastSeen } from "./dom.js";
 import { hydrateIcons } from "./icons.js";
-import { renderConversations, renderPeople } from "./list_view.js";
+import { renderConversations } from "./list_view.js";
+import { People, wireSidebar } from "./sidebar.js";
 import { ResumingSocket } from "./socket.js";
 import { Store, TYPING_LASTS_MS } from "./store.js";
 import { ThreadView } from "./thread_view.js";
@@ -23,7 +24,7 @@ class ChatApp {
     this.store = new Store(me);
     this.openKey = null;
     this.queue = []; // frames (not messages) to send once the stream is live again
-    this.people = null;
+    this.people = new People(api, me);
     this.renderPending = false;
     this.loadingOlder = false;
     this.thread = new ThreadView({
@@ -65,8 +66,9 @@ class ChatApp {
     $("#chat").hidden = false;
     fill($("#me-avatar"), avatar(this.me.username));
     $("#me-name").textContent = this.me.username;
-    this.wireSidebar();
+    wireSidebar(this);
     setUpDialogs(this);
+    $("#add-member").addEventListener("click", () => openMemberDialog(this, this.open()));
     await this.reloadConversations();
     this.socket.start();
   }
@@ -319,75 +321,18 @@ class ChatApp {
     $("#add-member").hidden = !(conv.kind === "group" && admin);
   }
 
+  async logout() {
+    this.socket.stop();
+    await api.logout();
+    location.reload();
+  }
+
   toast(text) {
     const el = $("#toast");
     el.textContent = text;
     el.hidden = false;
     clearTimeout(this.toastTimer);
     this.toastTimer = setTimeout(() => { el.hidden = true; }, 5000);
-  }
-
-  // -- the sidebar -----------------------------------------------------------------
-
-  async allPeople() {
-    if (!this.people) {
-      const users = await api.get("/users/all");
-      this.people = users.filter((u) => u.id !== this.me.id);
-      setTimeout(() => { this.people = null; }, 30_000); // New sign-ups show up soon.
-    }
-    return this.people;
-  }
-
-  async searchPeople(query) {
-    const needle = query.trim().toLowerCase();
-    if (!needle) return [];
-    const people = await this.allPeople();
-    return people.filter((u) => u.username.toLowerCase().includes(needle)).slice(0, 20);
-  }
-
-  wireSidebar() {
-    const input = $("#people-search");
-    const results = $("#people-results");
-    input.addEventListener("input", async () => {
-      const query = input.value;
-      if (!query.trim()) {
-        results.hidden = true;
-        return;
-      }
-      const found = await this.searchPeople(query).catch(() => []);
-      if (input.value !== query) return;
-      results.hidden = false;
-      renderPeople(results, { users: found, store: this.store, onPick: pick });
-    });
-    const pick = (user) => {
-      input.value = "";
-      results.hidden = true;
-      this.openConversation(this.store.conversation("direct", user.id, user.username));
-    };
-    input.addEventListener("keydown", async (event) => {
-      if (event.key === "Escape") {
-        input.value = "";
-        results.hidden = true;
-      } else if (event.key === "Enter") {
-        event.preventDefault();
-        const [first] = await this.searchPeople(input.value).catch(() => []);
-        if (first) pick(first);
-      }
-    });
-    $("#back").addEventListener("click", () => this.closeConversation());
-    $("#logout").addEventListener("click", async () => {
-      this.socket.stop();
-      await api.logout();
-      location.reload();
-    });
-    $("#add-member").addEventListener("click", () => openMemberDialog(this, this.open()));
-    document.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && this.openKey && !document.querySelector("dialog[open]")
-          && !this.composer.mode && window.matchMedia("(max-width: 760px)").matches
-          && event.target.id !== "people-search") {
-        this.closeConversation();
-      }
-    });
   }
 }
 

@@ -59,7 +59,7 @@ async function showCandidates(app) {
   const conv = memberConv;
   const query = $("#member-search").value;
   const members = new Set((conv.members || []).map((m) => m.user_id));
-  const found = (await app.searchPeople(query).catch(() => [])).filter((u) => !members.has(u.id));
+  const found = (await app.people.search(query).catch(() => [])).filter((u) => !members.has(u.id));
   if ($("#member-search").value !== query) return;
   if (!query.trim()) {
     $("#member-results").replaceChildren();
@@ -68,15 +68,17 @@ async function showCandidates(app) {
   renderPeople($("#member-results"), {
     users: found, store: app.store, actionLabel: "Add",
     onPick: async (user) => {
+      // Cleared at once, not after the call: what the user types meanwhile is kept.
+      $("#member-search").value = "";
+      $("#member-results").replaceChildren();
+      $("#member-search").focus();
+      $("#member-note").textContent = `Adding ${user.username}…`;
       try {
         await app.api.post(`/groups/${conv.id}/add-member`, { user_id: user.id });
-        $("#member-note").textContent = `${user.username} was added.`;
         await app.loadMembers(conv);
-        $("#member-search").value = "";
-        $("#member-results").replaceChildren();
-        $("#member-search").focus();
+        $("#member-note").textContent = `${user.username} was added.`;
       } catch (failure) {
-        $("#member-note").textContent = failure.message;
+        $("#member-note").textContent = `${user.username} was not added: ${failure.message}`;
       }
     },
   });
