@@ -32,6 +32,7 @@ from tests.browser.chat_page import (
     unique,
     wait_online,
 )
+from tests.browser.node import node_subprocess
 
 
 def _png(path: Path) -> Path:
@@ -343,3 +344,31 @@ def test_history_pages_back(browser: Browser, node_url: str) -> None:
     _no_page_errors(ada, bo)
     ada_ctx.close()
     bo_ctx.close()
+
+
+def test_expiring_tokens_are_refreshed_without_a_gap(browser: Browser, tmp_path: Path) -> None:
+    # Access tokens that live 4 s: the server closes each socket with 1008 when its token
+    # expires; the page refreshes the token, reconnects with since=, and loses nothing.
+    with node_subprocess(tmp_path, access_token_ttl="4") as url:
+        ada_name, bo_name = unique("ada"), unique("bo")
+        ada_ctx, ada = open_chat(browser, url)
+        bo_ctx, bo = open_chat(browser, url)
+        sign_up(ada, ada_name)
+        sign_up(bo, bo_name)
+        start_direct(ada, bo_name)
+        send(ada, "first")
+        open_conversation(bo, ada_name)
+        expect(bubble(bo, "first")).to_be_visible()
+        opened = bo.evaluate("window.hubbub.socket.opened")
+        bo.wait_for_function(
+            "n => window.hubbub.socket.opened >= n + 2", arg=opened, timeout=30_000
+        )
+        send(ada, "second")
+        expect(bubble(bo, "second")).to_be_visible()
+        send(bo, "still here")
+        expect(bubble(ada, "still here")).to_be_visible()
+        assert message_texts(bo) == ["first", "second", "still here"]
+        expect(bo.locator("#auth")).to_be_hidden()
+        _no_page_errors(ada, bo)
+        ada_ctx.close()
+        bo_ctx.close()

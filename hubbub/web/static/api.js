@@ -17,10 +17,14 @@ export class ApiError extends Error {
 /** The login ended (refresh refused): the app shows the login form again. */
 export class LoggedOut extends Error {}
 
-function expiryOf(token) {
+/** When to refresh `token`: a minute before it expires, or a quarter of its lifetime
+ * before if it lives less than four minutes. 0 (now) if it cannot be read. */
+function refreshAt(token) {
   try {
     const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload)).exp * 1000;
+    const { exp, iat } = JSON.parse(atob(payload));
+    const margin = Math.min(REFRESH_MARGIN_MS, ((exp - iat) * 1000) / 4);
+    return exp * 1000 - margin;
   } catch {
     return 0;
   }
@@ -73,11 +77,11 @@ export class Api {
     }
   }
 
-  /** A valid access token, refreshed first if it expires within a minute. */
+  /** A valid access token, refreshed first if it is close to expiring (refreshAt). */
   async accessToken({ force = false } = {}) {
     const pair = this.tokens;
     if (!pair) throw new LoggedOut();
-    if (!force && expiryOf(pair.access_token) - Date.now() > REFRESH_MARGIN_MS) {
+    if (!force && Date.now() < refreshAt(pair.access_token)) {
       return pair.access_token;
     }
     if (!this.refreshing) {

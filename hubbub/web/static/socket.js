@@ -28,6 +28,7 @@ export class ResumingSocket {
     this.synced = false;
     this.stopped = true;
     this.attempt = 0;
+    this.opened = 0; // sockets opened so far (for diagnostics and tests)
     this.forceRefresh = false;
     this.retryTimer = null;
     this.pingTimer = null;
@@ -95,7 +96,10 @@ export class ResumingSocket {
     this.synced = false;
     ws.onmessage = (event) => this.receive(ws, event);
     ws.onclose = (event) => this.closed(ws, event);
-    ws.onopen = () => this.keepalive(ws);
+    ws.onopen = () => {
+      this.opened += 1;
+      this.keepalive(ws);
+    };
   }
 
   receive(ws, event) {
