@@ -25,6 +25,7 @@ class ChatApp {
     this.openKey = null;
     this.queue = []; // frames (not messages) to send once the stream is live again
     this.people = new People(api, me);
+    this.asked = new Set(); // users whose presence this connection asked for
     this.renderPending = false;
     this.loadingOlder = false;
     this.thread = new ThreadView({
@@ -81,6 +82,7 @@ class ChatApp {
       case "message":
       case "group_message": {
         const conv = store.applyMessage(frame);
+        if (conv.kind === "direct" && !store.users.has(conv.id)) this.askPresence([conv.id]);
         if (conv.key === this.openKey) this.markOpenRead();
         break;
       }
@@ -119,10 +121,18 @@ class ChatApp {
     for (const item of this.store.unacked()) this.socket.send(item.frame);
     const queued = this.queue.splice(0);
     for (const queuedFrame of queued) this.transmit(queuedFrame);
-    const partners = [...this.store.conversations.values()]
-      .filter((c) => c.kind === "direct").map((c) => c.id).slice(0, 200);
-    if (partners.length) this.socket.send({ type: "presence", user_ids: partners });
+    this.asked.clear();
+    this.askPresence([...this.store.conversations.values()]
+      .filter((c) => c.kind === "direct").map((c) => c.id));
     this.markOpenRead();
+  }
+
+  /** Ask for the presence of users not asked about on this connection yet. */
+  askPresence(userIds) {
+    const fresh = userIds.filter((id) => !this.asked.has(id)).slice(0, 200);
+    if (fresh.length && this.socket.send({ type: "presence", user_ids: fresh })) {
+      for (const id of fresh) this.asked.add(id);
+    }
   }
 
   transmit(frame) {
@@ -161,7 +171,7 @@ class ChatApp {
     this.scheduleRender(null);
     $("#composer-input").focus();
     if (conv.kind === "group") this.loadMembers(conv);
-    else this.socket.send({ type: "presence", user_ids: [conv.id] });
+    else this.askPresence([conv.id]);
     if (!conv.historyLoaded) await this.loadHistory(conv);
     this.markOpenRead();
   }
