@@ -64,11 +64,19 @@ def test_two_people_chat_with_every_feature(browser: Browser, node_url: str, sho
     send(ada, "Hello! Are we still on for lunch?")
     expect(bubble(ada, "still on for lunch")).to_be_visible()
 
-    # bo has not opened it yet: one unread.
+    # Markup in a message is text, never markup.
+    hostile = "<b>not bold</b> & <img src=x onerror=window.pwned=1>"
+    send(ada, hostile)
+    expect(bubble(ada, "not bold").locator(".text")).to_have_text(hostile)
+    assert bubble(ada, "not bold").locator(".text b, .text img").count() == 0
+
+    # bo has not opened it yet: unread.
     row = bo.locator("#conversation-list .conversation", has_text=ada_name)
-    expect(row.locator(".badge")).to_have_text("1")
+    expect(row.locator(".badge")).to_have_text("2")
     open_conversation(bo, ada_name)
     expect(row.locator(".badge")).to_have_count(0)
+    expect(bubble(bo, "not bold").locator(".text")).to_have_text(hostile)
+    assert bo.evaluate("window.pwned") is None
     # Opened and visible: a read receipt reaches ada.
     expect(bubble(ada, "still on for lunch").locator(".ticks")).to_have_attribute(
         "aria-label", "Read"

@@ -47,7 +47,7 @@ class ChatApp {
         onSend: (text, replyTo) => this.sendMessage({ text, replyTo }),
         onEdit: (message, text) => this.transmit({ type: "edit", ...this.target(message), message: text }),
         onTyping: (state) => this.typing(state),
-        onFile: (file, replyTo) => this.sendImage(file, replyTo),
+        onFile: (file, { caption, replyTo }) => this.sendImage(file, caption, replyTo),
         onArrowUp: () => this.editLastOwn(),
       },
     });
@@ -242,11 +242,9 @@ class ChatApp {
     this.thread.render({ toBottom: true });
   }
 
-  async sendImage(file, replyTo) {
+  async sendImage(file, text, replyTo) {
     const conv = this.open();
     if (!conv) return;
-    const text = $("#composer-input").value.trim();
-    $("#composer-input").value = "";
     const item = this.store.addOutgoing(conv, { text, previewUrl: URL.createObjectURL(file), replyTo });
     item.state = "uploading";
     this.thread.render({ toBottom: true });

@@ -28,7 +28,7 @@ export class Composer {
     fileInput.addEventListener("change", () => {
       const file = fileInput.files?.[0];
       fileInput.value = "";
-      if (file) this.handlers.onFile(file, this.takeReply());
+      if (file) this.handlers.onFile(file, { caption: this.takeCaption(), replyTo: this.takeReply() });
     });
   }
 
@@ -86,6 +86,16 @@ export class Composer {
     this.handlers.onSend(text.trim(), this.takeReply());
     this.textarea.value = "";
     this.grow();
+  }
+
+  /** The text typed so far, to go with an image (and clear the box); none while editing. */
+  takeCaption() {
+    if (this.mode?.kind === "edit") return "";
+    this.stopTyping();
+    const text = this.textarea.value.trim();
+    this.textarea.value = "";
+    this.grow();
+    return text;
   }
 
   /** The message being replied to (and leave reply mode), or null. */

@@ -41,6 +41,15 @@ export function excerpt(message) {
   return message.imageUrl ? "Photo" : "";
 }
 
+// The server only accepts its own upload URLs; the page shows nothing else either.
+const MEDIA_URL = /^\/media\/[A-Za-z0-9._-]+$/;
+
+function imageSource(message) {
+  if (message.imageUrl && MEDIA_URL.test(message.imageUrl)) return message.imageUrl;
+  if (message.previewUrl?.startsWith("blob:")) return message.previewUrl;
+  return null;
+}
+
 function button(action, label, glyph, extra = {}) {
   return h("button", {
     type: "button", class: "icon-button", "data-action": action, "aria-label": label,
@@ -79,7 +88,7 @@ export function messageElement(message, ctx) {
   if (deleted) {
     bubble.appendChild(h("div", { class: "text tombstone", text: "This message was deleted" }));
   } else {
-    const src = message.imageUrl || message.previewUrl;
+    const src = imageSource(message);
     if (src) {
       bubble.appendChild(h("img", {
         class: "photo", src, alt: `Photo from ${author}`, loading: "lazy", decoding: "async",
