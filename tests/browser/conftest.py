@@ -28,7 +28,9 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's driver and its asyncio loop are gone before the
+# trio tests of other directories run.
+@pytest.fixture(scope="module")
 def playwright_api() -> Iterator[object]:
     try:
         from playwright.sync_api import sync_playwright
@@ -40,7 +42,7 @@ def playwright_api() -> Iterator[object]:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_api):  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 

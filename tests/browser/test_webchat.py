@@ -73,8 +73,10 @@ def test_two_people_chat_with_every_feature(browser: Browser, node_url: str, sho
     # bo has not opened it yet: unread.
     row = bo.locator("#conversation-list .conversation", has_text=ada_name)
     expect(row.locator(".badge")).to_have_text("2")
+    expect(bo).to_have_title("(2) hubbub")
     open_conversation(bo, ada_name)
     expect(row.locator(".badge")).to_have_count(0)
+    expect(bo).to_have_title("hubbub")
     expect(bubble(bo, "not bold").locator(".text")).to_have_text(hostile)
     assert bo.evaluate("window.pwned") is None
     # Opened and visible: a read receipt reaches ada.

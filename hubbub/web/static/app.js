@@ -301,6 +301,9 @@ class ChatApp {
         conversations: this.store.sorted(), me: this.me, openKey: this.openKey,
         store: this.store, onOpen: (conv) => this.openConversation(conv),
       });
+      const unread = [...this.store.conversations.values()]
+        .reduce((sum, c) => sum + (c.key === this.openKey ? 0 : c.unread), 0);
+      document.title = unread ? `(${unread}) hubbub` : "hubbub";
       if (this.dirtyThread && this.open()) {
         this.thread.render();
         this.renderHeader();
