@@ -29,6 +29,7 @@ export class ResumingSocket {
     this.stopped = true;
     this.attempt = 0;
     this.opened = 0; // sockets opened so far (for diagnostics and tests)
+    this.generation = 0;
     this.forceRefresh = false;
     this.retryTimer = null;
     this.pingTimer = null;
@@ -74,6 +75,9 @@ export class ResumingSocket {
   async connect() {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
+    // A connect that is overtaken while it waits for a token (another connect, a detach)
+    // gives up: there is never more than one socket.
+    const generation = ++this.generation;
     this.onState("connecting");
     let token;
     try {
@@ -88,7 +92,7 @@ export class ResumingSocket {
       this.retryLater(); // The network is down, or the server: try again.
       return;
     }
-    if (this.stopped) return;
+    if (this.stopped || generation !== this.generation) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const query = new URLSearchParams({ token, since: this.cursor || FIRST_CONTACT });
     const ws = new WebSocket(`${scheme}://${location.host}/ws/chat?${query}`);
@@ -103,7 +107,10 @@ export class ResumingSocket {
   }
 
   receive(ws, event) {
-    if (ws !== this.ws) return;
+    if (ws !== this.ws) {
+      ws.close(4000); // A socket that was replaced: never keep two open.
+      return;
+    }
     clearTimeout(this.pongTimer);
     let frame;
     try {
@@ -163,6 +170,7 @@ export class ResumingSocket {
   detach(code = 4000) {
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
+    this.generation += 1;
     const ws = this.ws;
     this.ws = null;
     this.synced = false;
