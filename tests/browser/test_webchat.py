@@ -74,6 +74,10 @@ def test_two_people_chat_with_every_feature(browser: Browser, node_url: str, sho
     row = bo.locator("#conversation-list .conversation", has_text=ada_name)
     expect(row.locator(".badge")).to_have_text("2")
     expect(bo).to_have_title("(2) hubbub")
+    # Delivered to bo's open page, not read yet.
+    expect(bubble(ada, "still on for lunch").locator(".ticks")).to_have_attribute(
+        "aria-label", "Delivered"
+    )
     open_conversation(bo, ada_name)
     expect(row.locator(".badge")).to_have_count(0)
     expect(bo).to_have_title("hubbub")
@@ -153,6 +157,8 @@ def test_offline_and_back_resumes_with_nothing_lost_or_repeated(
     bo_ctx, bo = open_chat(browser, node_url)
     sign_up(ada, ada_name)
     sign_up(bo, bo_name)
+    sockets: list[str] = []
+    bo.on("websocket", lambda ws: sockets.append(ws.url))
     start_direct(ada, bo_name)
     send(ada, "before the tunnel")
     open_conversation(bo, ada_name)
@@ -178,6 +184,11 @@ def test_offline_and_back_resumes_with_nothing_lost_or_repeated(
     expect(bo.locator("#messages li.message .text")).to_have_count(5)
     assert message_texts(bo) == [*expected, "typed in the tunnel"]
     expect(ada.locator("#messages li.message .text")).to_have_count(5)
+    # The reopened socket resumed from the cursor bo had kept; bo reads on return.
+    assert sockets, "bo's page opened no socket after going back online"
+    assert "since=start" not in sockets[-1]
+    assert re.search(r"since=[0-9a-z]+\.[0-9a-f]+", sockets[-1]), sockets[-1]
+    expect(bubble(ada, "while away 3").locator(".ticks")).to_have_attribute("aria-label", "Read")
 
     # The server drops the socket (a node restart, a proxy's idle timeout): it resumes.
     bo.evaluate("window.hubbub.socket.ws.close()")
