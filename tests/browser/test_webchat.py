@@ -455,6 +455,10 @@ def test_a_busy_sidebar(browser: Browser, node_url: str, shots: Path) -> None:
     maya.mouse.move(900, 700)
     maya.locator("#composer-input").focus()
     maya.screenshot(path=str(shots / "desktop.png"))
+    # A system set to dark gets the dark scheme.
+    maya.emulate_media(color_scheme="dark")
+    expect(maya.locator(".sidebar")).to_have_css("background-color", "rgb(26, 30, 41)")
+    maya.screenshot(path=str(shots / "desktop-dark.png"))
     for context, page in sessions.values():
         _no_page_errors(page)
         context.close()
