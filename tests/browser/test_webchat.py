@@ -235,6 +235,16 @@ def test_a_phone_shows_one_pane_at_a_time(browser: Browser, node_url: str, shots
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     phone.screenshot(path=str(shots / "phone-thread.png"))
 
+    # A file that is no image is refused by the upload; the page says so, and forgets it
+    # when told to.
+    fake = shots / "not-an-image.png"
+    fake.write_bytes(b"this is text, whatever its name says")
+    phone.locator("#file-input").set_input_files(str(fake))
+    failure = phone.locator("#messages li.message.failed .failure")
+    expect(failure).to_contain_text("Not sent:")
+    failure.get_by_role("button", name="Dismiss").click()
+    expect(phone.locator("#messages li.message.failed")).to_have_count(0)
+
     phone.get_by_role("button", name="Back to conversations").click()
     expect(sidebar).to_be_visible()
     expect(thread).to_be_hidden()
