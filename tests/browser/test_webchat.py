@@ -187,6 +187,7 @@ def test_offline_and_back_resumes_with_nothing_lost_or_repeated(
     # The reopened socket resumed from the cursor bo had kept; bo reads on return.
     assert sockets, "bo's page opened no socket after going back online"
     assert "since=start" not in sockets[-1]
+    assert "token=" not in sockets[-1]  # The token travels as the subprotocol.
     assert re.search(r"since=[0-9a-z]+\.[0-9a-f]+", sockets[-1]), sockets[-1]
     expect(bubble(ada, "while away 3").locator(".ticks")).to_have_attribute("aria-label", "Read")
 
