@@ -363,15 +363,21 @@ def test_history_pages_back(browser: Browser, node_url: str) -> None:
         send(ada, text)
     expect(ada.locator("#messages li.message .ticks[aria-label='Sending']")).to_have_count(0)
 
-    # A fresh page loads the newest page (40), then older ones on demand, in order.
+    # A fresh page loads the newest page (40), then older ones as the reader scrolls up.
     bo.reload()
     wait_online(bo)
     open_conversation(bo, ada_name)
     expect(bo.locator("#messages li.message")).to_have_count(40)
     assert message_texts(bo) == texts[5:]
-    bo.get_by_role("button", name="Load older messages").click()
+    # Scrolling to the top loads the older page (a click on "Load older messages" would
+    # too, but scrolling the button into view already starts the load).
+    bo.locator("#scroller").evaluate("el => { el.scrollTop = 0; }")
     expect(bo.locator("#messages li.message")).to_have_count(45)
     assert message_texts(bo) == texts
+    # What the reader was looking at stays put: the older messages went in above it.
+    assert bo.locator("#scroller").evaluate("el => el.scrollTop") > 0
+    top = bo.locator("#scroller").bounding_box()["y"]
+    assert bubble(bo, "note 06").bounding_box()["y"] >= top
     expect(bo.get_by_role("button", name="Load older messages")).to_be_hidden()
     _no_page_errors(ada, bo)
     ada_ctx.close()

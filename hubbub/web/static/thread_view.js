@@ -97,8 +97,11 @@ export class ThreadView {
     if (!this.conv) return;
     const scroller = this.scroller;
     const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
-    const firstKey = this.list.firstElementChild?.dataset.key;
-    const firstTop = firstKey ? this.list.firstElementChild.getBoundingClientRect().top : 0;
+    // The first message (not a day separator, which stays first when older messages of
+    // the same day come in above) anchors the scroll position.
+    const anchor = this.list.querySelector("li.message");
+    const firstKey = anchor?.dataset.key;
+    const firstTop = anchor ? anchor.getBoundingClientRect().top : 0;
     const focus = this.focusState();
     const rows = this.items();
     const keep = new Set();
