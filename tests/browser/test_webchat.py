@@ -144,9 +144,15 @@ def test_two_people_chat_with_every_feature(browser: Browser, node_url: str, sho
     expect(bubble(ada, "The usual place?")).to_have_count(0)
     expect(bo.locator("#messages li.message.deleted")).to_have_count(1)
 
+    # Presence: bo is online in ada's header and list, and goes offline when he leaves.
+    expect(ada.locator("#thread-status")).to_have_text("online")
+    expect(ada.locator("#conversation-list .conversation .presence-dot")).to_have_count(1)
     _no_page_errors(ada, bo)
-    ada_ctx.close()
     bo_ctx.close()
+    expect(ada.locator("#thread-status")).to_have_text(re.compile(r"^last seen"))
+    expect(ada.locator("#conversation-list .conversation .presence-dot")).to_have_count(0)
+    _no_page_errors(ada)
+    ada_ctx.close()
 
 
 def test_offline_and_back_resumes_with_nothing_lost_or_repeated(

@@ -72,6 +72,8 @@ class ChatApp {
     $("#add-member").addEventListener("click", () => openMemberDialog(this, this.open()));
     await this.reloadConversations();
     this.socket.start();
+    // "last seen 5 min ago" and the list's times age: redraw them once a minute.
+    setInterval(() => this.scheduleRender(null), 60_000);
   }
 
   // -- the stream --------------------------------------------------------------
