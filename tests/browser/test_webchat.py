@@ -485,3 +485,20 @@ def test_a_busy_sidebar(browser: Browser, node_url: str, shots: Path) -> None:
     for context, page in sessions.values():
         _no_page_errors(page)
         context.close()
+
+
+def test_tabs_share_one_login(browser: Browser, node_url: str) -> None:
+    name = unique("ada")
+    context, first = open_chat(browser, node_url)
+    sign_up(first, name)
+    second = context.new_page()
+    second.goto("/")
+    expect(second.locator("#me-name")).to_have_text(name)
+    wait_online(second)
+    # Logging out in one tab logs the other out too: neither goes on as someone else.
+    second.get_by_role("button", name="Log out").click()
+    expect(second.locator("#auth")).to_be_visible()
+    expect(first.locator("#auth")).to_be_visible()
+    expect(first.locator("#chat")).to_be_hidden()
+    _no_page_errors(first)
+    context.close()

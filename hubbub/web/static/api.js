@@ -17,12 +17,27 @@ export class ApiError extends Error {
 /** The login ended (refresh refused): the app shows the login form again. */
 export class LoggedOut extends Error {}
 
+function claimsOf(token) {
+  const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  return JSON.parse(atob(payload));
+}
+
+/** The user id of the login stored now (another tab may have changed it), or null. */
+export function storedUserId() {
+  try {
+    return Number(claimsOf(JSON.parse(localStorage.getItem(TOKENS_KEY)).access_token).sub);
+  } catch {
+    return null;
+  }
+}
+
+export const TOKENS_STORAGE_KEY = TOKENS_KEY;
+
 /** When to refresh `token`: a minute before it expires, or a quarter of its lifetime
  * before if it lives less than four minutes. 0 (now) if it cannot be read. */
 function refreshAt(token) {
   try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const { exp, iat } = JSON.parse(atob(payload));
+    const { exp, iat } = claimsOf(token);
     const margin = Math.min(REFRESH_MARGIN_MS, ((exp - iat) * 1000) / 4);
     return exp * 1000 - margin;
   } catch {

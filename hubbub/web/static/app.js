@@ -1,7 +1,7 @@
 // The web chat's entry point: wires the HTTP API, the resuming socket, the store and the
 // views together. docs/webchat.md describes the whole.
 
-import { Api, ApiError, LoggedOut } from "./api.js";
+import { Api, ApiError, LoggedOut, TOKENS_STORAGE_KEY, storedUserId } from "./api.js";
 import { showAuth } from "./auth_view.js";
 import { Composer } from "./composer.js";
 import { openMemberDialog, setUpDialogs } from "./dialogs.js";
@@ -59,6 +59,11 @@ class ChatApp {
     });
     this.store.subscribe((key) => this.scheduleRender(key));
     document.addEventListener("visibilitychange", () => this.markOpenRead());
+    // Another tab of this browser logged out, or in as someone else: this tab must not
+    // go on as a different user than it shows.
+    window.addEventListener("storage", (event) => {
+      if (event.key === TOKENS_STORAGE_KEY && storedUserId() !== me.id) location.reload();
+    });
     window.addEventListener("focus", () => this.markOpenRead());
   }
 

@@ -191,7 +191,8 @@ export class Store {
   }
 
   applyGroupRead(frame) {
-    const conv = this.conversation("group", frame.group_id);
+    const conv = this.conversations.get(keyOf("group", frame.group_id));
+    if (!conv) return; // A group not in the list yet: its members load with it.
     const before = conv.readMarkers.get(frame.user_id) || 0;
     conv.readMarkers.set(frame.user_id, Math.max(before, frame.message_id));
     if (frame.user_id === this.me.id && frame.message_id >= conv.newestId) conv.unread = 0;
