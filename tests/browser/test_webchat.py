@@ -369,7 +369,13 @@ def test_history_pages_back(browser: Browser, node_url: str) -> None:
         send(ada, text)
     expect(ada.locator("#messages li.message .ticks[aria-label='Sending']")).to_have_count(0)
 
-    # A fresh page loads the newest page (40), then older ones as the reader scrolls up.
+    # bo has 45 unread: opening the conversation loads (and reads) all of them.
+    open_conversation(bo, ada_name)
+    expect(bo.locator("#messages li.message")).to_have_count(45)
+    expect(bubble(ada, "note 01").locator(".ticks")).to_have_attribute("aria-label", "Read")
+
+    # A fresh page, nothing unread, loads the newest page (40), then older ones as the
+    # reader scrolls up.
     bo.reload()
     wait_online(bo)
     open_conversation(bo, ada_name)

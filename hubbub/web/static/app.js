@@ -14,6 +14,7 @@ import { Store, TYPING_LASTS_MS } from "./store.js";
 import { ThreadView } from "./thread_view.js";
 
 const PAGE = 40;
+const MAX_PAGE = 200; // the server's cap on a history page
 const api = new Api(() => location.reload());
 let app = null;
 
@@ -195,10 +196,14 @@ class ChatApp {
     return conv.kind === "group" ? `/groups/${conv.id}/messages` : `/messages/${conv.id}`;
   }
 
+  /** A page of history before `before` (the newest without). The first page holds at
+   * least every unread message (up to the server's cap), so opening a conversation
+   * reads all of them, not only the newest 40. */
   async loadHistory(conv, before = null) {
+    const limit = before ? PAGE : Math.min(MAX_PAGE, Math.max(PAGE, conv.unread + 1));
     try {
-      const page = await api.get(this.historyPath(conv), { limit: PAGE, before });
-      this.store.applyHistory(conv, page, PAGE);
+      const page = await api.get(this.historyPath(conv), { limit, before });
+      this.store.applyHistory(conv, page, limit);
     } catch (error) {
       this.toast(`Could not load messages: ${error.message}`);
     }
@@ -213,6 +218,7 @@ class ChatApp {
     } finally {
       this.loadingOlder = false;
     }
+    this.markOpenRead();
   }
 
   async loadMembers(conv) {
