@@ -173,6 +173,9 @@ def test_offline_and_back_resumes_with_nothing_lost_or_repeated(
     # bo's network goes away (a train tunnel, a closed lid); ada keeps writing.
     bo_ctx.set_offline(True)
     expect(bo.locator("#connection")).not_to_have_text("Online")
+    expect(bo.get_by_label("Message", exact=True)).to_have_attribute(
+        "placeholder", re.compile("^Offline")
+    )
     for n in range(1, 4):
         send(ada, f"while away {n}")
         expect(bubble(ada, f"while away {n}").locator(".ticks")).to_be_visible()

@@ -151,6 +151,9 @@ class ChatApp {
     const el = $("#connection");
     el.dataset.state = state;
     el.textContent = { online: "Online", connecting: "Connecting…", offline: "Offline: messages wait" }[state];
+    $("#composer-input").placeholder = state === "offline"
+      ? "Offline: what you write is sent when you are back"
+      : "Write a message…";
   }
 
   // -- conversations -------------------------------------------------------------

@@ -42,6 +42,11 @@ export class ResumingSocket {
     this.check = () => {
       if (document.visibilityState === "visible") this.probe();
     };
+    // Back from the back/forward cache, or a frozen tab resumed: the socket is gone or
+    // stale, whatever its readyState says.
+    this.restored = (event) => {
+      if (event.type === "resume" || event.persisted) this.reconnectNow();
+    };
   }
 
   get cursor() {
@@ -53,6 +58,8 @@ export class ResumingSocket {
     window.addEventListener("online", this.wake);
     window.addEventListener("offline", this.sleep);
     document.addEventListener("visibilitychange", this.check);
+    window.addEventListener("pageshow", this.restored);
+    document.addEventListener("resume", this.restored);
     this.connect();
   }
 
@@ -61,6 +68,8 @@ export class ResumingSocket {
     window.removeEventListener("online", this.wake);
     window.removeEventListener("offline", this.sleep);
     document.removeEventListener("visibilitychange", this.check);
+    window.removeEventListener("pageshow", this.restored);
+    document.removeEventListener("resume", this.restored);
     clearTimeout(this.retryTimer);
     this.detach(1000);
   }
