@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
+from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 PASSWORD = "correct horse battery"
@@ -68,3 +70,30 @@ def bubble(page: Page, text: str):  # type: ignore[no-untyped-def]
 
 def message_texts(page: Page) -> list[str]:
     return page.locator("#messages li.message .text").all_inner_texts()
+
+
+def picture(path: Path) -> Path:
+    """A 320x200 picture: a sky, a sun, two hills."""
+    image = Image.new("RGB", (320, 200))
+    draw = ImageDraw.Draw(image)
+    for y in range(200):
+        draw.line([(0, y), (320, y)], fill=(255 - y // 3, 190 - y // 4, 140 + y // 3))
+    draw.ellipse((210, 40, 270, 100), fill=(255, 236, 170))
+    draw.ellipse((-80, 120, 220, 320), fill=(70, 120, 110))
+    draw.ellipse((120, 140, 420, 360), fill=(50, 95, 95))
+    image.save(path)
+    return path
+
+
+def no_page_errors(*pages: Page) -> None:
+    for page in pages:
+        assert page.errors == [], page.errors  # type: ignore[attr-defined]
+
+
+def tab_to(page: Page, selector: str, limit: int = 25) -> None:
+    """Press Tab until the element matching ``selector`` has the focus."""
+    for _ in range(limit):
+        if page.evaluate("s => document.activeElement?.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
