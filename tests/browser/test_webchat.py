@@ -269,3 +269,43 @@ def test_history_pages_back(browser: Browser, node_url: str) -> None:
     no_page_errors(ada, bo)
     ada_ctx.close()
     bo_ctx.close()
+
+
+def test_a_lost_place_reloads_what_is_on_screen(browser: Browser, node_url: str) -> None:
+    ada_name, bo_name = unique("ada"), unique("bo")
+    ada_ctx, ada = open_chat(browser, node_url)
+    bo_ctx, bo = open_chat(browser, node_url)
+    sign_up(ada, ada_name)
+    sign_up(bo, bo_name)
+    start_direct(ada, bo_name)
+    send(ada, "one")
+    open_conversation(bo, ada_name)
+    send(bo, "two")
+    expect(bubble(ada, "two")).to_be_visible()
+
+    # A cursor the server does not know (another database, or older than the retention):
+    # the server answers the v1 catch-up and synced(recovered=false); the page reloads the
+    # list and the open conversation from HTTP, and shows each message once.
+    sockets: list[str] = []
+    bo.on("websocket", lambda ws: sockets.append(ws.url))
+    bo.evaluate(
+        """() => {
+          const key = Object.keys(localStorage).find((k) => k.startsWith('hubbub.cursor.'));
+          localStorage.setItem(key, 'zzzz.1');
+          window.hubbub.socket.ws.close();
+        }"""
+    )
+    send(ada, "three")
+    expect(bubble(bo, "three")).to_be_visible()
+    wait_online(bo)
+    assert any("since=zzzz.1" in url for url in sockets), sockets
+    expect(bo.locator("#messages li.message")).to_have_count(3)
+    assert message_texts(bo) == ["one", "two", "three"]
+    # And the page carries on from the cursor the server gave it.
+    fresh = bo.evaluate(
+        "Object.entries(localStorage).find(([k]) => k.startsWith('hubbub.cursor.'))[1]"
+    )
+    assert fresh != "zzzz.1"
+    no_page_errors(ada, bo)
+    ada_ctx.close()
+    bo_ctx.close()
