@@ -17,6 +17,7 @@ from hubbub.http.request_metrics import install_request_metrics
 from hubbub.http.stream_routes import stream
 from hubbub.http.upload_routes import MULTIPART_OVERHEAD, uploads
 from hubbub.http.user_routes import users
+from hubbub.http.web_routes import web
 
 
 def create_app(ctx: HttpContext) -> QuartTrio:
@@ -30,7 +31,7 @@ def create_app(ctx: HttpContext) -> QuartTrio:
     # Uploads stream under their own limit; every other body is capped at 64 KiB.
     install_boundary(app, stream_body_limit=ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD)
     install_error_handlers(app)
-    for blueprint in (auth, users, messages, groups, stream, health, uploads, ops):
+    for blueprint in (auth, users, messages, groups, stream, health, uploads, ops, web):
         app.register_blueprint(blueprint)
     app.register_blueprint(blocks)
     return app
