@@ -127,11 +127,12 @@ def current_cursor(url: str, token: str) -> str:
 
 
 def tail_position(url: str) -> int:
-    """The node's stream-tail position, from its supervision tree."""
-    tree = httpx.get(f"{url}/health/supervisor").raise_for_status().json()
-    chat = tree["children"]
-    tail = next(child for child in chat if child["name"] == "stream-tail")
-    return int(tail["position"])
+    """The node's stream-tail position, from its ``/metrics``."""
+    text = httpx.get(f"{url}/metrics").raise_for_status().text
+    for line in text.splitlines():
+        if line.startswith("hubbub_stream_position "):
+            return int(float(line.split()[1]))
+    raise SystemExit(f"{url}/metrics has no hubbub_stream_position: an older node?")
 
 
 def wait_for_tail(url: str, head: int, timeout: float = 30.0) -> None:

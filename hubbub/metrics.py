@@ -38,6 +38,12 @@ class Metrics:
         self.connections = Gauge(
             "hubbub_ws_connections", "Open WebSocket connections", registry=self.registry
         )
+        self.stream_position = Gauge(
+            "hubbub_stream_position",
+            "The stream position this node has dispatched up to (its lag: the storage head"
+            " minus this)",
+            registry=self.registry,
+        )
         self.connections_total = counter(
             "hubbub_ws_connections_opened", "WebSocket connections opened"
         )

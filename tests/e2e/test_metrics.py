@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import trio
+
 from hubbub.client import ChatClient, HubbubHTTP
 from hubbub.metrics import SLOW_CONSUMER_REASONS
 from hubbub.node import Node
@@ -57,6 +59,14 @@ async def test_traffic_shows_in_the_latency_histograms(
         "hubbub_storage_commit_batch_size_count"
     )
     assert grew("hubbub_ws_handshake_seconds_count") == 2
+    # Each message is a stream event: the node's dispatched position catches up with the
+    # storage head, never passes it.
+    head = (await node.storage.stream_state()).head
+    assert head - (before.get("hubbub_stream_position") or 0.0) >= DIRECT_SENDS + GROUP_SENDS
+    with trio.fail_after(10):
+        while (position := (await scrape(http)).value("hubbub_stream_position")) < head:  # noqa: ASYNC110 (another process's gauge: nothing to wait on but a poll)
+            await trio.sleep(0.02)
+    assert position == head
 
 
 async def test_http_time_is_labelled_by_route_template_not_path(

@@ -202,6 +202,7 @@ def build_chat(
     groups = GroupMessaging(
         **part, gate=gate, metrics=metrics, group_actors=group_actors, stream=stream
     )
+    metrics.stream_position.set_function(lambda: max(stream.position, 0))
     announcer = PresenceAnnouncer(**part, presence=presence, blocks=blocks)
     resume = Resumption(
         storage=storage, stream=stream, renderer=renderer, direct=direct, groups=groups

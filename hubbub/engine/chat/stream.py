@@ -268,8 +268,5 @@ class StreamTail:
             "state": self.state,
             "restarts": 0,
             "mailbox_depth": len(self._held),
-            # How far this node has dispatched the stream: an operator compares it with
-            # the storage head to see a lagging node.
-            "position": self.position,
             "children": [],
         }
