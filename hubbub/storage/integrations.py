@@ -74,7 +74,7 @@ class IntegrationStorage(SqlStorage):
         self,
         *,
         username: str,
-        external_id: str,
+        external_id: str | None,
         email: str | None = None,
         password_hash: str | None = None,
     ) -> tuple[User, bool]:
@@ -91,9 +91,10 @@ class IntegrationStorage(SqlStorage):
 
         def plan() -> Plan[tuple[Sequence[Any], bool]]:
             # Looked up first: with the external id known, a taken username is no refusal.
-            found = yield (_USER_BY_EXTERNAL_ID, (external_id,))
-            if found:
-                return found[0], False
+            if external_id is not None:
+                found = yield (_USER_BY_EXTERNAL_ID, (external_id,))
+                if found:
+                    return found[0], False
             created = yield (_PROVISION, row)
             if created:
                 return created[0], True

@@ -118,7 +118,7 @@ class Storage(abc.ABC):
         self,
         *,
         username: str,
-        external_id: str,
+        external_id: str | None,
         email: str | None = None,
         password_hash: str | None = None,
     ) -> tuple[User, bool]:
@@ -128,7 +128,8 @@ class Storage(abc.ABC):
         others answer it. Raises ``Conflict("username")`` or ``Conflict("email")`` as
         ``create_user`` does, and ``InvalidData`` for text that cannot be stored. Without an
         email the user has none (``User.email`` None); without a password hash no password
-        logs it in (``User.password_hash`` None)."""
+        logs it in (``User.password_hash`` None). ``external_id=None``: a user the product
+        knows by no id of its own, always created."""
 
     @abc.abstractmethod
     async def create_api_key(self, name: str, key_hash: str) -> ApiKey:

@@ -104,3 +104,12 @@ async def test_api_keys_are_created_found_by_hash_listed_and_revoked(storage: St
     assert [k.id for k in listed] == [key.id, second.id]
     assert listed[0].revoked_at is not None and listed[1].revoked_at is None
     assert await storage.live_api_key(sha("hbk_two")) == second
+
+
+async def test_a_user_without_external_id_is_always_created(storage: Storage) -> None:
+    one, created = await storage.provision_user(username="bot1", external_id=None)
+    two, created_too = await storage.provision_user(username="bot2", external_id=None)
+    assert created and created_too and one.id != two.id
+    assert one.external_id is None and one.email is None
+    with pytest.raises(Conflict):
+        await storage.provision_user(username="bot1", external_id=None)
