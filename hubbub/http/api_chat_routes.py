@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from quart import Response
 
 from hubbub.http.api_guard import api_blueprint
 from hubbub.http.context import chat, context
@@ -158,14 +157,14 @@ async def add_member(group_id: int) -> tuple[dict, int]:
 
 
 @api_chat.delete("/groups/<int:group_id>/members/<int:user_id>")
-async def remove_member(group_id: int, user_id: int) -> Response:
+async def remove_member(group_id: int, user_id: int) -> tuple[str, int]:
     """204 once removed (the last admin leaving hands the role on, as for the user route)."""
     await _require_group(group_id)
     member = await context().storage.member(group_id, user_id)
     if member is None:
         raise ApiError(404, "that user is not a member of this group")
     await depart(member)
-    return Response(status=204)
+    return "", 204
 
 
 async def _require_group(group_id: int) -> Group:

@@ -60,7 +60,7 @@ class IntegrationStorage(SqlStorage):
     """The ``Storage`` methods of provisioning and API keys, on ``SqlStorage``'s
     statements and plans (each backend translates them to its dialect)."""
 
-    def _now(self) -> Any:
+    def _stored_now(self) -> Any:
         return self._stored_time(datetime.now(UTC))
 
     # -- provisioning ------------------------------------------------------
@@ -86,7 +86,7 @@ class IntegrationStorage(SqlStorage):
             stored_email(email),
             NO_PASSWORD if password_hash is None else password_hash,
             external_id,
-            self._now(),
+            self._stored_now(),
         )
 
         def plan() -> Plan[tuple[Sequence[Any], bool]]:
@@ -109,7 +109,7 @@ class IntegrationStorage(SqlStorage):
 
     async def create_api_key(self, name: str, key_hash: str) -> ApiKey:
         check_text(name=name, key_hash=key_hash)
-        rows = await self._rows(_CREATE_KEY, name, key_hash, self._now())
+        rows = await self._rows(_CREATE_KEY, name, key_hash, self._stored_now())
         return to_api_key(rows[0], self._stamp)
 
     async def api_keys(self) -> list[ApiKey]:
@@ -118,7 +118,7 @@ class IntegrationStorage(SqlStorage):
     async def revoke_api_key(self, name: str) -> bool:
         if not storable(name):
             return False
-        return bool(await self._rows(_REVOKE_KEY, name, self._now()))
+        return bool(await self._rows(_REVOKE_KEY, name, self._stored_now()))
 
     async def live_api_key(self, key_hash: str) -> ApiKey | None:
         if not storable(key_hash):
