@@ -4,35 +4,18 @@ database until it is revoked; mistakes are one clear line and a non-zero exit.""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
-import trio
 
 from hubbub.auth.api_keys import key_hash
 from hubbub.client import HubbubHTTP
-from tests.helpers.nodes import REPO_ROOT, running_node
+from tests.helpers.nodes import running_node
+from tests.helpers.server_api import api_key_command as hubbub
 
 KEY = re.compile(r"hbk_[A-Za-z0-9_-]{43}")
-COMMAND_TIMEOUT = 60
-
-
-async def hubbub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-    """``python -m hubbub api-key ...`` with the test's settings; its exit and output."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
-    with trio.fail_after(COMMAND_TIMEOUT):
-        return await trio.run_process(
-            [sys.executable, "-m", "hubbub", "api-key", *args],
-            env={**environ, **env},
-            cwd=REPO_ROOT,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
 
 
 def error_line(result: subprocess.CompletedProcess[bytes]) -> str:

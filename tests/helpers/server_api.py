@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from typing import Any
 
 import attrs
 import httpx
+import trio
 
 from hubbub.auth.api_keys import key_hash, new_key
 from hubbub.client import Account, HubbubHTTP
 from hubbub.storage import Storage
+from tests.helpers.nodes import REPO_ROOT
+
+COMMAND_TIMEOUT = 60
 
 _names = itertools.count(1)
 
@@ -20,6 +27,21 @@ async def create_key(storage: Storage, name: str = "tests") -> str:
     key = new_key()
     await storage.create_api_key(name, key_hash(key))
     return key
+
+
+async def api_key_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """``python -m hubbub api-key ...`` with the HUBBUB_* settings ``env`` (none of the
+    test's own); its exit status and output."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
+    with trio.fail_after(COMMAND_TIMEOUT):
+        return await trio.run_process(
+            [sys.executable, "-m", "hubbub", "api-key", *args],
+            env={**environ, **env},
+            cwd=REPO_ROOT,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
 
 
 @attrs.frozen
