@@ -55,11 +55,13 @@ async def test_calls_without_a_live_key_are_refused(
     assert other.status_code == 200
 
 
-async def test_a_key_is_not_accepted_on_the_user_endpoints(api: ServerApi) -> None:
+async def test_a_key_is_not_accepted_on_the_user_endpoints(api: ServerApi, node: Node) -> None:
     for path in ("/users/me", "/users/all", "/conversations"):
         response = await api.http.get(path, api.key)
         assert response.status_code == 401, path
     assert (await api.http.post("/auth/refresh", api.key)).status_code == 401
+    async with ChatClient.connect(node.url, api.key) as chat:
+        assert await chat.wait_closed(timeout=10) == 1008
 
 
 # -- provisioning --------------------------------------------------------------
