@@ -1,4 +1,4 @@
-"""``hubbub serve`` and ``hubbub migrate``."""
+"""``hubbub serve``, ``hubbub migrate`` and ``hubbub api-key`` (``cli_api_keys``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import trio
 
+from hubbub import cli_api_keys
 from hubbub.config import ConfigError, Settings, add_arguments, describe, load_settings
 from hubbub.engine.cluster import ClusterUnavailable
 from hubbub.logs import configure_logging
@@ -25,12 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("migrate", "apply pending database migrations and exit"),
     ):
         add_arguments(commands.add_parser(name, help=help_text))
+    cli_api_keys.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    flags = {key: value for key, value in vars(args).items() if key != "command"}
+    own = ("command", "action", "name")
+    flags = {key: value for key, value in vars(args).items() if key not in own}
     try:
         settings = load_settings(flags)
     except ConfigError as error:
@@ -38,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     try:
+        if args.command == cli_api_keys.COMMAND:
+            return cli_api_keys.run(settings, args.action, getattr(args, "name", None))
         if args.command == "migrate":
             trio.run(_migrate, settings)
         else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from quart_trio import QuartTrio
 
+from hubbub.http.api_chat_routes import api_chat
+from hubbub.http.api_user_routes import api_users
 from hubbub.http.auth_routes import auth
 from hubbub.http.block_routes import blocks
 from hubbub.http.boundary import install_boundary
@@ -31,7 +33,19 @@ def create_app(ctx: HttpContext) -> QuartTrio:
     # Uploads stream under their own limit; every other body is capped at 64 KiB.
     install_boundary(app, stream_body_limit=ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD)
     install_error_handlers(app)
-    for blueprint in (auth, users, messages, groups, stream, health, uploads, ops, web):
+    for blueprint in (
+        auth,
+        users,
+        messages,
+        groups,
+        stream,
+        health,
+        uploads,
+        ops,
+        web,
+        api_users,
+        api_chat,
+    ):
         app.register_blueprint(blueprint)
     app.register_blueprint(blocks)
     return app

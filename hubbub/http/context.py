@@ -43,6 +43,12 @@ class ChatQueries(Protocol):
 
     async def conversations(self, user_id: int, before: str | None, limit: int) -> dict: ...
 
+    # The server API (api_*_routes.py).
+
+    async def send_as(self, user_id: int, username: str, frame: Any) -> Any: ...
+
+    async def disconnect(self, user_id: int) -> None: ...
+
 
 @attrs.define
 class OpsSources:

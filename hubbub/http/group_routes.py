@@ -105,13 +105,7 @@ async def add_member(group_id: int) -> dict:
     _require_admin(mine, "add members")
     if await chat().directory.name(user_id) is None:
         raise ApiError(404, "no such user")
-    try:
-        await ctx.storage.add_member(group_id, user_id)
-    except Conflict as conflict:
-        if conflict.field != "member":
-            raise
-        raise ApiError(409, "that user is already a member of this group") from None
-    await chat().membership_changed(group_id, joined=user_id)
+    await join(group_id, user_id)
     return {"Success": "User added to the group"}
 
 
@@ -121,13 +115,13 @@ async def remove_member(group_id: int, user_id: int) -> dict:
     me = caller()
     mine = await _membership(group_id, me.user_id)
     if user_id == me.user_id:
-        await _depart(mine)
+        await depart(mine)
         return {"Success": "Left the group"}
     _require_admin(mine, "remove members")
     target = await context().storage.member(group_id, user_id)
     if target is None:
         raise ApiError(404, "that user is not a member of this group")
-    await _depart(target)
+    await depart(target)
     return {"Success": "User removed from the group"}
 
 
@@ -135,7 +129,7 @@ async def remove_member(group_id: int, user_id: int) -> dict:
 async def leave(group_id: int) -> dict:
     """The caller leaves; see the module docstring for who becomes admin."""
     me = caller()
-    await _depart(await _membership(group_id, me.user_id))
+    await depart(await _membership(group_id, me.user_id))
     return {"Success": "Left the group"}
 
 
@@ -176,7 +170,19 @@ def _not_a_member() -> ApiError:
     return ApiError(403, "you are not a member of this group: ask one of its admins to add you")
 
 
-async def _depart(member: GroupMember) -> None:
+async def join(group_id: int, user_id: int) -> None:
+    """Add ``user_id`` (an existing user) to the existing group as a member, or 409 if
+    already one; the chat service hears of it (live membership, the joiner's node)."""
+    try:
+        await context().storage.add_member(group_id, user_id)
+    except Conflict as conflict:
+        if conflict.field != "member":
+            raise
+        raise ApiError(409, "that user is already a member of this group") from None
+    await chat().membership_changed(group_id, joined=user_id)
+
+
+async def depart(member: GroupMember) -> None:
     """Remove ``member``. Guarantees that, when an admin leaves, the group's remaining
     members include an admin, and that the chat service hears of the change."""
     ctx = context()
@@ -231,6 +237,11 @@ async def _name_arg() -> str:
     raw = request.args.get("name")
     if raw is None:
         raw = (await json_body(empty_ok=True)).get("name")
+    return check_group_name(raw)
+
+
+def check_group_name(raw: object) -> str:
+    """A group name: 1 to ``NAME_MAX`` characters once outer spaces are stripped; else 422."""
     name = raw.strip() if isinstance(raw, str) else ""
     if not 1 <= len(name) <= NAME_MAX:
         raise ApiError(

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from hubbub.storage.records import (
+    ApiKey,
     BlockRelations,
     Conversation,
     ConversationKey,
@@ -107,6 +108,47 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def set_last_seen(self, user_id: int, when: datetime) -> None: ...
+
+    # -- integrations: provisioning and server API keys (integrations.py) -------
+
+    @abc.abstractmethod
+    async def user_by_external_id(self, external_id: str) -> User | None:
+        """The user the embedding product knows as ``external_id`` (exact match)."""
+
+    @abc.abstractmethod
+    async def provision_user(
+        self,
+        *,
+        username: str,
+        external_id: str | None,
+        email: str | None = None,
+        password_hash: str | None = None,
+    ) -> tuple[User, bool]:
+        """The user of ``external_id`` and whether this call created it: an existing one is
+        answered as it is (``False``, whatever the other arguments), else it is created
+        (``True``). Of concurrent calls for one new ``external_id``, one creates it and the
+        others answer it. Raises ``Conflict("username")`` or ``Conflict("email")`` as
+        ``create_user`` does, and ``InvalidData`` for text that cannot be stored. Without an
+        email the user has none (``User.email`` None); without a password hash no password
+        logs it in (``User.password_hash`` None). ``external_id=None``: a user the product
+        knows by no id of its own, always created."""
+
+    @abc.abstractmethod
+    async def create_api_key(self, name: str, key_hash: str) -> ApiKey:
+        """Record a new key by its SHA-256 hex ``key_hash``. ``Conflict("api_key")`` if a
+        live key already has ``name`` (a revoked key's name may be used again)."""
+
+    @abc.abstractmethod
+    async def api_keys(self) -> list[ApiKey]:
+        """Every key, live and revoked, by id."""
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, name: str) -> bool:
+        """Revoke the live key named ``name``; False if there is none."""
+
+    @abc.abstractmethod
+    async def live_api_key(self, key_hash: str) -> ApiKey | None:
+        """The key with that hash, if it exists and is not revoked."""
 
     # -- direct messages -------------------------------------------------
 

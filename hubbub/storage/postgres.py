@@ -30,6 +30,7 @@ import trio_asyncio
 from hubbub.storage import plans, records, sql, values
 from hubbub.storage.blocks import BlocksAndMutes
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
+from hubbub.storage.integrations import IntegrationStorage
 from hubbub.storage.migrate import Migration, load_migrations
 from hubbub.storage.pg_batch import DIRECT_BATCH, GROUP_BATCH, BatchPlan, BatchStatement
 from hubbub.storage.refresh_tokens import decide
@@ -50,6 +51,8 @@ _RETRIED = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 _CONFLICTS = {
     "users_username_key": "username",
     "users_email_key": "email",
+    "users_external_id_key": "external_id",
+    "api_keys_live_name_key": "api_key",
     "group_members_pkey": "member",
 }
 # Server errors after which the connection is gone or should not be trusted.
@@ -103,7 +106,7 @@ def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     )
 
 
-class PostgresStorage(BlocksAndMutes, plans.StreamStorage):
+class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
     """``Storage`` on an asyncpg pool. Build it with ``open_postgres``."""
 
     backend = "postgres"

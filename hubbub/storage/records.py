@@ -13,6 +13,7 @@ import attrs
 
 #: Every record; ``hubbub.storage`` exports them all.
 __all__ = [
+    "ApiKey",
     "BlockRelations",
     "Conversation",
     "ConversationKey",
@@ -46,10 +47,24 @@ MemberRole = Literal["admin", "member"]
 class User:
     id: int
     username: str
-    email: str
-    password_hash: str
+    #: None for a user provisioned without one (``storage/integrations.py``).
+    email: str | None
+    #: None for a user provisioned without a password: no password logs it in.
+    password_hash: str | None
     created_at: datetime
     last_seen: datetime | None
+    #: The id the embedding product knows the user by, if it provisioned it.
+    external_id: str | None = None
+
+
+@attrs.frozen
+class ApiKey:
+    """A server API key (never the key itself: storage keeps only its SHA-256)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 @attrs.frozen

@@ -52,7 +52,11 @@ from hubbub.storage.values import (
     storable,
 )
 
-USER = "id, username, email, password_hash, created_at, last_seen"
+USER = "id, username, email, password_hash, created_at, last_seen, external_id"
+#: What the NOT NULL columns hold for a provisioned user without an email or a password
+#: (``integrations.py`` says why these); ``to_user`` reads them back as None.
+NO_EMAIL_PREFIX = "no-email:"
+NO_PASSWORD = "!no-password"
 #: A message's v2 state (``MessageState`` but its reactions, which come from their table).
 STATE = "position, reply_to, edited_at, deleted_at"
 DIRECT = f"id, author_id, recipient_id, body, image_url, client_id, status, created_at, {STATE}"
@@ -215,8 +219,16 @@ def _build(record: type[R], *columns: Any) -> R:
 
 
 def to_user(row: Sequence[Any], stamp: Stamp) -> User:
-    *head, created_at, last_seen = row
-    return _build(User, *head, stamp(created_at), None if last_seen is None else stamp(last_seen))
+    user_id, username, email, password_hash, created_at, last_seen, external_id = row
+    return User(
+        user_id,
+        username,
+        None if email.startswith(NO_EMAIL_PREFIX) else email,
+        None if password_hash == NO_PASSWORD else password_hash,
+        stamp(created_at),
+        None if last_seen is None else stamp(last_seen),
+        external_id,
+    )
 
 
 def to_state(row: Sequence[Any], stamp: Stamp) -> MessageState:

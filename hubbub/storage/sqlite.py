@@ -25,6 +25,7 @@ import trio
 from hubbub.storage import plans, records, sql, values
 from hubbub.storage.blocks import BlocksAndMutes
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
+from hubbub.storage.integrations import IntegrationStorage
 from hubbub.storage.message_changes import DELIVER
 from hubbub.storage.migrate import load_migrations
 from hubbub.storage.refresh_tokens import decide
@@ -39,6 +40,8 @@ _MICROSECOND = timedelta(microseconds=1)
 _CONFLICTS = {
     "users.username": "username",
     "users.email": "email",
+    "users.external_id": "external_id",
+    "api_keys.name": "api_key",
     "group_members.group_id, group_members.user_id": "member",
 }
 _MIGRATION_TIMEOUT = 120.0
@@ -242,7 +245,7 @@ def _account(conn: sqlite3.Connection, kind: _MessageKind, created: list[Any]) -
     )
 
 
-class SqliteStorage(BlocksAndMutes, plans.StreamStorage):
+class SqliteStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
     """``Storage`` on one SQLite connection. Build it with ``open_sqlite``."""
 
     backend = "sqlite"

@@ -609,9 +609,21 @@ async def test_migration_0003_backfills_conversations_and_counters(
         module = sqlite if storage.backend == "sqlite" else postgres
         monkeypatch.setattr(module, "load_migrations", v1_only)
         assert await storage.migrate() == 2
-        alice, bob, carol = await users(storage, "alice", "bob", "carol")
         now = storage._stored_time(datetime.now(UTC))  # type: ignore[attr-defined]
         run = storage._rows  # type: ignore[attr-defined]
+
+        async def v1_user(name: str) -> User:
+            # In SQL: create_user reads columns of later migrations (users.external_id).
+            [(user_id,)] = await run(
+                "INSERT INTO users (username, email, password_hash, created_at)"
+                " VALUES ($1, $2, 'h', $3) RETURNING id",
+                name,
+                f"{name}@example.org",
+                now,
+            )
+            return User(user_id, name, f"{name}@example.org", "h", datetime.now(UTC), None)
+
+        alice, bob, carol = [await v1_user(name) for name in ("alice", "bob", "carol")]
 
         async def direct(author: User, recipient: User, status: str) -> int:
             rows = await run(

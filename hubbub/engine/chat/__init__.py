@@ -29,7 +29,7 @@ from hubbub.engine.chat.dispatch import ChatDispatcher
 from hubbub.engine.chat.fanout import CommitQueue, FanOut
 from hubbub.engine.chat.group_actor import GroupActor
 from hubbub.engine.chat.groups import GroupMessaging
-from hubbub.engine.chat.messages import Resync
+from hubbub.engine.chat.messages import DISCONNECT, Resync
 from hubbub.engine.chat.ports import (
     Bus,
     Event,
@@ -43,6 +43,7 @@ from hubbub.engine.chat.render import StreamRenderer
 from hubbub.engine.chat.resume import Resumption
 from hubbub.engine.chat.rich import RichMessages
 from hubbub.engine.chat.routing import StreamRouting
+from hubbub.engine.chat.server_send import SendAnswer, ServerSends
 from hubbub.engine.chat.storage_writer import StorageWriter
 from hubbub.engine.chat.stream import StreamTail
 from hubbub.engine.chat.sweeper import StreamSweeper
@@ -56,6 +57,7 @@ from hubbub.engine.runtime.registry import Registry
 from hubbub.engine.runtime.supervisor import Child, ChildSpec, Restart, Supervisor
 from hubbub.engine.runtime.task_child import TaskChild
 from hubbub.metrics import Metrics
+from hubbub.protocol import frames
 from hubbub.storage import Storage
 
 WRITER_MAILBOX = 8192
@@ -85,6 +87,8 @@ class Chat:
     blocks: BlockCache
     #: The subtree to mount under the node's root supervisor, in start order.
     children: list[ChildSpec]
+    #: The server API's sends (``server_send.py``).
+    server_sends: ServerSends
     #: How long a UserActor without sessions lingers before it stops.
     user_idle_timeout: float = 30.0
 
@@ -95,6 +99,18 @@ class Chat:
 
     async def is_online(self, user_id: int) -> bool:
         return await self.announcer.is_online(user_id)
+
+    async def send_as(
+        self, user_id: int, username: str, frame: frames.SendDirect | frames.SendGroup
+    ) -> SendAnswer:
+        """Send ``frame`` as if ``user_id`` had sent it over a WebSocket, without its rate
+        limit (``server_send.py``)."""
+        return await self.server_sends.send(user_id, username, frame)
+
+    async def disconnect(self, user_id: int) -> None:
+        """Close every connection of ``user_id``, on every node, with 1008: the event
+        goes over the bus to whichever nodes hold the user's sessions."""
+        self.bus.publish(user_channel(user_id), Event(DISCONNECT, b""))
 
     async def presence_of(self, user_id: int, viewer: int | None = None) -> object:
         """``user_id``'s presence as ``viewer`` may see it (a block hides it)."""
@@ -257,6 +273,7 @@ def build_chat(
             storage=storage, directory=directory, group_name=renderer.group_name
         ),
         blocks=blocks,
+        server_sends=ServerSends(direct=direct, groups=groups),
         children=[
             # The tail first: commits hand it their events from the start.
             ChildSpec("stream-tail", lambda: stream),

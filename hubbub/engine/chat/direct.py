@@ -37,7 +37,8 @@ class DirectMessaging(ChatPart):
     stream: StreamTail
     blocks: BlockCache
 
-    async def send(self, peer: Peer, frame: frames.SendDirect) -> None:
+    async def send(self, peer: Peer, frame: frames.SendDirect, *, limited: bool = True) -> None:
+        """A ``message`` frame of ``peer``'s user; ``limited`` as in ``WriteGate.send``."""
         if frame.recipient_id != peer.user_id:
             if await self.directory.name(frame.recipient_id) is None:
                 peer.refuse(reasons.RECIPIENT_NOT_FOUND, frame.client_id)
@@ -54,7 +55,9 @@ class DirectMessaging(ChatPart):
         )
         if frame.reply_to is not None:
             message = attrs.evolve(message, reply_to=frame.reply_to)
-        await self.gate.send(peer, "direct", StoreDirect(message, peer), reply_fits=fits)
+        await self.gate.send(
+            peer, "direct", StoreDirect(message, peer), reply_fits=fits, limited=limited
+        )
 
     async def _in_conversation(self, message_id: int, user_id: int, other_id: int) -> bool:
         message = await self.storage.direct_message(message_id)

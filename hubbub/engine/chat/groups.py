@@ -67,7 +67,8 @@ class GroupMessaging(ChatPart):
 
     # -- frames ------------------------------------------------------------------
 
-    async def send(self, peer: Peer, frame: frames.SendGroup) -> None:
+    async def send(self, peer: Peer, frame: frames.SendGroup, *, limited: bool = True) -> None:
+        """A ``group_message`` frame of ``peer``'s user; ``limited`` as in ``WriteGate.send``."""
         try:
             member = await self.is_member(frame.group_id, peer.user_id)
         except ActorError:
@@ -86,7 +87,9 @@ class GroupMessaging(ChatPart):
         if frame.reply_to is not None:
             message = attrs.evolve(message, reply_to=frame.reply_to)
         name = await self.group_name(frame.group_id) or ""
-        await self.gate.send(peer, "group", StoreGroup(message, peer, name), reply_fits=fits)
+        await self.gate.send(
+            peer, "group", StoreGroup(message, peer, name), reply_fits=fits, limited=limited
+        )
 
     async def read(self, peer: Peer, frame: frames.ReadGroup) -> None:
         if await self.group_name(frame.group_id) is None:

@@ -17,6 +17,9 @@ from hubbub.storage import NewDirectMessage, NewGroupMessage
 JOINED = "joined"
 #: Event kinds on a group channel.
 MEMBERSHIP = "membership"
+#: A user-channel event: close every session of the user (the server API's disconnect).
+#: On the bus, so the node holding each session does it.
+DISCONNECT = "disconnect"
 
 
 @attrs.frozen(slots=True)

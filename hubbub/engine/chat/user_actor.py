@@ -23,7 +23,7 @@ import trio
 from hubbub.engine.chat.blocks import BLOCKS_CHANGED, HIDDEN_KINDS, BlockCache
 from hubbub.engine.chat.direct import DirectMessaging
 from hubbub.engine.chat.groups import GroupMessaging
-from hubbub.engine.chat.messages import JOINED, Attach, Detach, Resync
+from hubbub.engine.chat.messages import DISCONNECT, JOINED, Attach, Detach, Resync
 from hubbub.engine.chat.ports import Bus, Event, Peer, user_channel
 from hubbub.engine.chat.presence import PresenceAnnouncer
 from hubbub.engine.chat.recent import RecentIds
@@ -36,6 +36,8 @@ log = logging.getLogger("hubbub.engine")
 
 #: Enough to cover the delivery marks one storage batch can hold back.
 RECENT_LIVE = 1024
+#: The close code of a session the server API disconnected (policy violation).
+CLOSE_DISCONNECTED = 1008
 #: Event kinds that carry a message a catch-up may already have sent.
 _MESSAGE_KINDS = frozenset(("direct", "echo", "group"))
 #: Event kinds that are work for the actor (with an await), not frames to deliver.
@@ -103,7 +105,13 @@ class UserActor(Actor):
         mailbox: a task switch saved per delivery. That is the one exception to "only
         the actor's task touches its state", and it is safe because delivery is
         synchronous (no checkpoint). While the actor works (a catch-up in progress,
-        say), events queue, and keep their order behind it."""
+        say), events queue, and keep their order behind it.
+
+        ``DISCONNECT`` closes every session at once (1008), queued work or not: a
+        session being caught up is closed too, not left to finish first."""
+        if event.kind == DISCONNECT:
+            self.close_sessions(CLOSE_DISCONNECTED, "disconnected by the server")
+            return
         if (
             event.kind not in _WORK_KINDS  # not a frame: handled, with an await, in the mailbox
             and not self._busy

@@ -39,14 +39,20 @@ class WriteGate:
     image_policy: ImagePolicy | None = None
 
     async def admits(
-        self, peer: Peer, kind: Kind, image_url: str | None, client_id: str | None
+        self,
+        peer: Peer,
+        kind: Kind,
+        image_url: str | None,
+        client_id: str | None,
+        *,
+        limited: bool = True,
     ) -> bool:
-        """Whether a send may go on to storage: its image is allowed and it is within the
-        sender's limit. If not, the send has been answered here."""
+        """Whether a send may go on to storage: its image is allowed and (if ``limited``)
+        it is within the sender's limit. If not, the send has been answered here."""
         if not await self.allowed_image(image_url):
             peer.refuse(reasons.INVALID_IMAGE_URL, client_id)
             return False
-        return await self.within_limit(peer, kind, client_id)
+        return not limited or await self.within_limit(peer, kind, client_id)
 
     async def allowed_image(self, image_url: str | None) -> bool:
         """Whether a message may carry ``image_url`` (no image is always fine)."""
@@ -77,14 +83,21 @@ class WriteGate:
         return False
 
     async def send(
-        self, peer: Peer, kind: Kind, request: StoreDirect | StoreGroup, *, reply_fits: bool
+        self,
+        peer: Peer,
+        kind: Kind,
+        request: StoreDirect | StoreGroup,
+        *,
+        reply_fits: bool,
+        limited: bool = True,
     ) -> None:
         """The end every send shares: a ``reply_to`` outside the conversation is refused,
-        then the gate's checks, then the write is queued (and answered by its commit)."""
+        then the gate's checks, then the write is queued (and answered by its commit).
+        ``limited=False`` (the server API's sends) skips the rate limit alone."""
         message = request.message
         if not reply_fits:
             peer.refuse(reasons.INVALID_REPLY_TO, message.client_id)
-        elif await self.admits(peer, kind, message.image_url, message.client_id):
+        elif await self.admits(peer, kind, message.image_url, message.client_id, limited=limited):
             await self.submit(peer, request)
 
     async def submit(self, peer: Peer, request: StoreDirect | StoreGroup) -> None:
