@@ -63,7 +63,7 @@ async def asset(name: str) -> Response:
 
 @ops.get("/ops/state")
 async def state() -> tuple[dict, int, dict[str, str]]:
-    require_operator()
+    await require_operator()
     ctx = context()
     if ctx.ops is None:
         raise ApiError(503, "the operator page's sources are not running on this server")
