@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import attrs
 from quart import current_app
 
+from hubbub.auth.product_users import ProductSignIn
 from hubbub.auth.tokens import TokenIssuer
 from hubbub.config import Settings
 from hubbub.http.errors import ApiError
@@ -55,6 +56,8 @@ class HttpContext:
     chat: ChatQueries | None = None
     #: Failed-login counts of this node (per process, see throttle.py).
     login_throttle: LoginThrottle = attrs.Factory(LoginThrottle)
+    #: With HUBBUB_JWT_PUBLIC_KEY_FILE or HUBBUB_JWKS_FILE: the product's own tokens.
+    product_sign_in: ProductSignIn | None = None
 
 
 def context() -> HttpContext:
