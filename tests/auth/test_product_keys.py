@@ -8,10 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa
 from cryptography.x509.oid import NameOID
 
 from hubbub.auth.product_keys import (
@@ -20,6 +21,7 @@ from hubbub.auth.product_keys import (
     keys_from_jwks,
     load_product_verifier,
 )
+from hubbub.auth.product_tokens import ProductTokenVerifier
 from hubbub.config import ConfigError, load_settings
 from hubbub.node import open_node
 from tests.helpers.product_tokens import (
@@ -212,3 +214,11 @@ def test_hubbub_serve_with_a_missing_key_file_stops_with_one_line(tmp_path: Path
     assert result.returncode == 1
     line = one_line(result.stderr)
     assert "HUBBUB_JWT_PUBLIC_KEY_FILE" in line and "cannot read it" in line
+
+
+def test_an_ed448_key_verifies_eddsa_too() -> None:
+    private = ed448.Ed448PrivateKey.generate()
+    loaded = key_from_pem(_public_pem(private))
+    verifier = ProductTokenVerifier((loaded,), issuer=ISSUER, audience=AUDIENCE)
+    token = jwt.encode(claims("ext-448"), private, algorithm="EdDSA")
+    assert (loaded.algorithm, verifier.verify(token).subject) == ("EdDSA", "ext-448")
