@@ -16,8 +16,8 @@ from hubbub.auth.tokens import Claims, InvalidToken, bearer_token
 from hubbub.http.context import context
 from hubbub.http.errors import ApiError
 
-#: Where the hook leaves a product token's claims, or the reason it was refused.
-_PRODUCT_CALLER = "hubbub_product_caller"
+#: Where the hook leaves the caller's claims, or the reason their token was refused.
+_CALLER = "hubbub_caller"
 #: Paths that never take a user's token: the server API takes its keys, ``/auth/`` takes
 #: hubbub's own tokens, health and media need none. No product token is checked there
 #: (and so no user provisioned).
@@ -27,24 +27,27 @@ _NO_USER_TOKENS = ("/api/", "/auth/", "/health/", "/media/", "/metrics")
 def caller() -> Claims:
     """The verified access-token claims of the caller (hubbub's own token, or the
     product's as the hook resolved it), or 401."""
+    resolved = g.get(_CALLER)
+    if isinstance(resolved, Claims):
+        return resolved
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise ApiError(401, "missing bearer token")
+    if isinstance(resolved, str):
+        raise ApiError(401, resolved)
     try:
         return context().tokens.verify(token, "access")
     except InvalidToken:
-        pass
-    product = g.get(_PRODUCT_CALLER)
-    if isinstance(product, Claims):
-        return product
-    raise ApiError(401, product if isinstance(product, str) else OWN_REFUSAL)
+        raise ApiError(401, OWN_REFUSAL) from None
 
 
 def install_product_tokens(app: Quart) -> None:
-    """Check a product token before the handler runs; ``caller()`` answers with it."""
+    """With product tokens configured, resolve the caller before the handler runs:
+    hubbub's own access token first, else the product's (its user provisioned if new);
+    ``caller()`` answers with the outcome. Without them, ``caller()`` alone checks."""
 
     @app.before_request
-    async def product_caller() -> None:
+    async def resolve_caller() -> None:
         sign_in = context().product_sign_in
         if sign_in is None or request.path.startswith(_NO_USER_TOKENS):
             return
@@ -52,12 +55,12 @@ def install_product_tokens(app: Quart) -> None:
         if token is None:
             return
         try:
-            context().tokens.verify(token, "access")
-            return  # hubbub's own: caller() takes it
+            claims = context().tokens.verify(token, "access")
         except InvalidToken:
-            pass
-        try:
-            setattr(g, _PRODUCT_CALLER, await sign_in.authenticate(token))
-        except InvalidToken as refusal:
-            # Answered (and logged, once) by caller(), if the handler asks who calls.
-            setattr(g, _PRODUCT_CALLER, str(refusal))
+            try:
+                claims = await sign_in.authenticate(token)
+            except InvalidToken as refusal:
+                # Answered (and so logged, once) by caller(), if the handler asks.
+                setattr(g, _CALLER, str(refusal))
+                return
+        setattr(g, _CALLER, claims)
