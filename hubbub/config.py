@@ -107,6 +107,10 @@ def _optional_text(text: str) -> str | None:
     return text.strip() or None
 
 
+def _optional_path(text: str) -> Path | None:
+    return Path(text.strip()).expanduser().resolve() if text.strip() else None
+
+
 def _directory(text: str) -> Path:
     # Resolved once, here: the node never changes directory, but a relative path in the
     # start-up log would not say where the data went.
@@ -153,6 +157,26 @@ class Settings:
     )
     access_token_ttl: int = _setting(_positive_int, "900", "access token lifetime, seconds")
     refresh_token_ttl: int = _setting(_positive_int, "2592000", "refresh token lifetime, seconds")
+    # The product's own tokens (docs/integrations.md); hubbub.auth.product_keys loads them.
+    jwt_public_key_file: Path | None = _setting(  # noqa: RUF009
+        _optional_path,
+        "",
+        "PEM public key of the product's own tokens (RSA: RS256, EC P-256: ES256, Ed25519: "
+        "EdDSA); needs `HUBBUB_JWT_ISSUER` and `HUBBUB_JWT_AUDIENCE`",
+        default_text="unset (hubbub's tokens only)",
+    )
+    jwks_file: Path | None = _setting(  # noqa: RUF009
+        _optional_path,
+        "",
+        "JWKS document of the product's keys, picked by `kid` (instead of a PEM key)",
+        default_text="unset",
+    )
+    jwt_issuer: str | None = _setting(
+        _optional_text, "", "the `iss` every product token must carry", default_text="unset"
+    )
+    jwt_audience: str | None = _setting(
+        _optional_text, "", "the `aud` every product token must carry", default_text="unset"
+    )
     direct_rate_limit: int = _setting(_positive_int, "20", "direct messages per user per window")
     group_rate_limit: int = _setting(_positive_int, "30", "group messages per user per window")
     rate_window: float = _setting(_positive_float, "60", "rate-limit window, seconds")
@@ -276,6 +300,7 @@ def load_settings(
                 "HUBBUB_REDIS_URL is set (several nodes) but HUBBUB_JWT_SECRET is not: "
                 "set HUBBUB_JWT_SECRET to the same value on every node"
             )
+    check_product_keys(values)
     if prepare_data_dir:
         _prepare_data_dir(data_dir)
         if values["jwt_secret"] is None:
@@ -285,6 +310,31 @@ def load_settings(
     if len(values["jwt_secret"]) < 32:
         raise ConfigError("HUBBUB_JWT_SECRET must be at least 32 characters")
     return Settings(**values)
+
+
+def check_product_keys(values: Mapping[str, Any]) -> None:
+    """Raise ``ConfigError`` unless the product-token settings go together: at most one
+    of the two key files, and with one, both issuer and audience (a token is never
+    accepted on its signature alone). The files themselves are read when a node starts
+    (``hubbub.auth.product_keys``)."""
+    files = [name for name in ("jwt_public_key_file", "jwks_file") if values[name] is not None]
+    claims = [name for name in ("jwt_issuer", "jwt_audience") if values[name] is not None]
+    if len(files) == 2:
+        raise ConfigError(
+            "HUBBUB_JWT_PUBLIC_KEY_FILE and HUBBUB_JWKS_FILE are both set: set one of them"
+        )
+    if files and len(claims) < 2:
+        missing = [env_var(n) for n in ("jwt_issuer", "jwt_audience") if n not in claims]
+        raise ConfigError(
+            f"{env_var(files[0])} is set but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not: a product token is checked "
+            "against both"
+        )
+    if claims and not files:
+        raise ConfigError(
+            f"{env_var(claims[0])} is set but no key to check product tokens with: set "
+            "HUBBUB_JWT_PUBLIC_KEY_FILE or HUBBUB_JWKS_FILE"
+        )
 
 
 def check_database_url(url: str) -> None:

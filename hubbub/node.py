@@ -25,6 +25,8 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
+from hubbub.auth.product_keys import load_product_verifier
+from hubbub.auth.product_users import ProductSignIn
 from hubbub.auth.tokens import TokenIssuer
 from hubbub.config import Settings, describe
 from hubbub.engine.chat import Chat, build_chat
@@ -117,8 +119,8 @@ class Node:
 @asynccontextmanager
 async def open_node(settings: Settings) -> AsyncIterator[Node]:
     """Open storage, migrate, start the supervision tree and listen; yield the running
-    node; on exit stop everything. Start-up errors (storage unreachable, port taken)
-    propagate before anything is yielded."""
+    node; on exit stop everything. Start-up errors (product keys unusable, storage
+    unreachable, port taken) propagate before anything is yielded."""
     metrics = Metrics()
 
     # The cluster calls back into the chat domain, which is built on the cluster's
@@ -140,6 +142,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             # Its GroupActors are gone: live users start their groups' actors again.
             chat.local_users.resync()
 
+    # Before anything opens: unusable product keys stop the start (ConfigError).
+    product_verifier = await trio.to_thread.run_sync(load_product_verifier, settings)
     async with (
         open_storage(settings.database_url, timeout=settings.database_timeout) as storage,
         open_cluster(settings, hooks, metrics) as cluster,
@@ -164,6 +168,9 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         tokens = TokenIssuer(
             settings.jwt_secret, settings.access_token_ttl, settings.refresh_token_ttl
         )
+        product_sign_in = (
+            None if product_verifier is None else ProductSignIn(product_verifier, storage)
+        )
         http = HttpServer(
             create_app(
                 HttpContext(
@@ -179,6 +186,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                         live_nodes=cluster.live_nodes,
                         connections=lambda: len(endpoint.sessions),
                     ),
+                    product_sign_in=product_sign_in,
                 )
             )
         )
@@ -190,6 +198,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             metrics=metrics,
             handler=chat.dispatcher,
             keepalive=keepalive,
+            product_sign_in=product_sign_in,
         )
         door = FrontDoor(
             await open_listeners(settings.host, settings.port),

@@ -12,6 +12,7 @@ from hubbub.http.boundary import install_boundary
 from hubbub.http.context import HttpContext
 from hubbub.http.errors import install_error_handlers
 from hubbub.http.group_routes import groups
+from hubbub.http.guards import install_product_tokens
 from hubbub.http.health_routes import health
 from hubbub.http.message_routes import messages
 from hubbub.http.ops_routes import ops
@@ -33,6 +34,7 @@ def create_app(ctx: HttpContext) -> QuartTrio:
     # Uploads stream under their own limit; every other body is capped at 64 KiB.
     install_boundary(app, stream_body_limit=ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD)
     install_error_handlers(app)
+    install_product_tokens(app)
     for blueprint in (
         auth,
         users,

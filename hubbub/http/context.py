@@ -9,6 +9,7 @@ import attrs
 import trio
 from quart import current_app
 
+from hubbub.auth.product_users import ProductSignIn
 from hubbub.auth.tokens import TokenIssuer
 from hubbub.config import Settings
 from hubbub.http.errors import ApiError
@@ -79,6 +80,8 @@ class HttpContext:
     login_throttle: LoginThrottle = attrs.Factory(LoginThrottle)
     #: The operator page's sources; None in a bare app (its /ops data answers 503).
     ops: OpsSources | None = None
+    #: With HUBBUB_JWT_PUBLIC_KEY_FILE or HUBBUB_JWKS_FILE: the product's own tokens.
+    product_sign_in: ProductSignIn | None = None
 
 
 def context() -> HttpContext:

@@ -40,7 +40,10 @@ async def require_operator() -> None:
     if is_operator(authorization, ctx.settings):
         return
     offered = bearer_token(authorization)
-    if offered is not None and looks_like_key(offered):
-        if await ctx.storage.live_api_key(key_hash(offered)) is not None:
-            return
+    if (
+        offered is not None
+        and looks_like_key(offered)
+        and await ctx.storage.live_api_key(key_hash(offered)) is not None
+    ):
+        return
     raise ApiError(401, UNAUTHORIZED, {"WWW-Authenticate": 'Bearer realm="hubbub-ops"'})

@@ -21,6 +21,7 @@ import orjson
 from quart import request
 from werkzeug.routing import BaseConverter, ValidationError
 
+from hubbub.auth.usernames import USERNAME
 from hubbub.http.errors import ApiError
 
 #: Largest body of any request but an upload: far above any real JSON or form input.
@@ -29,7 +30,6 @@ BODY_LIMIT = 64 * 1024
 MAX_ID = 2**63 - 1
 NUL = "\x00"
 
-USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 # An address's local part is a dot-atom of RFC 5322's printable ASCII (no quoted strings,
 # no '<', '>' or '"', nothing outside ASCII); the domain is dot-separated LDH labels
 # ending in a top-level label of at least two letters (punycode for non-ASCII domains).

@@ -10,7 +10,8 @@ import trio
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
-from hubbub.auth.tokens import InvalidToken, TokenIssuer
+from hubbub.auth.product_users import OWN_REFUSAL, ProductSignIn
+from hubbub.auth.tokens import Claims, InvalidToken, TokenIssuer
 from hubbub.config import Settings
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError
@@ -62,6 +63,8 @@ class ChatEndpoint:
     metrics: Metrics
     handler: FrameHandler
     keepalive: Keepalive
+    #: With HUBBUB_JWT_PUBLIC_KEY_FILE or HUBBUB_JWKS_FILE: the product's own tokens.
+    product_sign_in: ProductSignIn | None = None
     #: Every open session, for a node that drains.
     sessions: set[Session] = attrs.field(factory=set, init=False)
     #: Set by a node that drains: a connection that completes its handshake now is
@@ -182,11 +185,10 @@ class ChatEndpoint:
         if token is None:
             return "missing token"
         try:
-            claims = self.tokens.verify(token, "access")
-        except InvalidToken:
-            return "invalid or expired token"
-        try:
+            claims = await self._claims(token)
             user = await self.storage.user_by_id(claims.user_id)
+        except InvalidToken as refusal:
+            return str(refusal)
         except StorageError:
             return "storage unavailable"
         if user is None:
@@ -195,3 +197,14 @@ class ChatEndpoint:
         # with the wall clock. Converted once, here.
         expires_at = trio.current_time() + (claims.expires_at - time.time())
         return _Authenticated(user.id, user.username, expires_at)
+
+    async def _claims(self, token: str) -> Claims:
+        """hubbub's own access token's claims, else (if configured) the product token's,
+        its user provisioned if new. Raises ``InvalidToken`` (the close reason) or
+        ``StorageError``."""
+        try:
+            return self.tokens.verify(token, "access")
+        except InvalidToken:
+            if self.product_sign_in is None:
+                raise InvalidToken(OWN_REFUSAL) from None
+        return await self.product_sign_in.authenticate(token)
