@@ -47,6 +47,7 @@ from hubbub.engine.runtime.supervisor import Child, ChildSpec, Restart, Supervis
 from hubbub.engine.runtime.task_child import TaskChild
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage
+from hubbub.storage.webhook_store import Webhooks
 
 WRITER_MAILBOX = 8192
 #: Restart intensity of the users and groups supervisors: many small actors.
@@ -141,8 +142,10 @@ def build_chat(
     stream_retention: float = 30 * 86400.0,
     sweep_interval: float = 3600.0,
     on_restart: Callable[[str, str, BaseException | None], None] | None = None,
+    webhooks: Webhooks | None = None,
 ) -> Chat:
-    """Wire the chat domain: each part gets the two or three collaborators it uses."""
+    """Wire the chat domain: each part gets the two or three collaborators it uses.
+    ``webhooks``: given when webhooks are on (presence transitions are recorded there)."""
     directory = UserDirectory(storage)
     mailbox = Mailbox(WRITER_MAILBOX)
     gate = WriteGate(
@@ -167,7 +170,7 @@ def build_chat(
     groups = GroupMessaging(
         **part, gate=gate, metrics=metrics, group_actors=group_actors, stream=stream
     )
-    announcer = PresenceAnnouncer(**part, presence=presence)
+    announcer = PresenceAnnouncer(**part, presence=presence, webhooks=webhooks)
     resume = Resumption(
         storage=storage, stream=stream, renderer=renderer, direct=direct, groups=groups
     )
