@@ -227,6 +227,40 @@ class Settings:
     stream_sweep_interval: float = _setting(
         _positive_float, "3600", "seconds between sweeps of expired stream events"
     )
+    webhook_url: str | None = _setting(
+        _optional_text,
+        "",
+        "`http(s)://...`: POST webhook events there (docs/integrations.md)",
+        default_text="unset (no webhooks)",
+    )
+    webhook_secret: str | None = _setting(
+        _optional_text,
+        "",
+        "HMAC-SHA256 key of the `X-Hubbub-Signature` header, at least 16 characters "
+        "(required with `HUBBUB_WEBHOOK_URL`)",
+        default_text="unset",
+    )
+    webhook_undelivered_after: float = _setting(
+        _positive_float,
+        "30",
+        "seconds a direct message stays pending before `message.undelivered` is sent",
+    )
+    webhook_retry_horizon: float = _setting(
+        _positive_float,
+        "86400",
+        "seconds a webhook event is retried (with back-off) before it is given up",
+    )
+    webhook_timeout: float = _setting(
+        _positive_float,
+        "5",
+        "seconds the receiver has to answer a webhook POST before it counts as failed",
+    )
+    webhook_lease: float = _setting(
+        _positive_float,
+        "15",
+        "seconds the node that sends webhooks holds its lease; another node takes over "
+        "this long after it dies",
+    )
     log_level: str = _setting(
         _choice("debug", "info", "warning", "error"),
         "info",
@@ -301,6 +335,7 @@ def load_settings(
                 "set HUBBUB_JWT_SECRET to the same value on every node"
             )
     check_product_keys(values)
+    check_webhooks(values["webhook_url"], values["webhook_secret"])
     if prepare_data_dir:
         _prepare_data_dir(data_dir)
         if values["jwt_secret"] is None:
@@ -369,6 +404,29 @@ def check_redis_url(url: str) -> None:
         raise ConfigError(f"Redis URL {url!r} has a malformed port") from None
 
 
+def check_webhooks(url: str | None, secret: str | None) -> None:
+    """Raise ``ConfigError`` unless webhooks are off, or have an http(s) URL with a host
+    and a secret of at least 16 characters."""
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"HUBBUB_WEBHOOK_URL {url!r} is not understood: use http(s)://host[:port]/path"
+        )
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(f"HUBBUB_WEBHOOK_URL {url!r} has a malformed port") from None
+    if secret is None:
+        raise ConfigError(
+            "HUBBUB_WEBHOOK_URL is set but HUBBUB_WEBHOOK_SECRET is not: set it to a long "
+            "random string your receiver knows (it signs every webhook)"
+        )
+    if len(secret) < 16:
+        raise ConfigError("HUBBUB_WEBHOOK_SECRET must be at least 16 characters")
+
+
 def _prepare_data_dir(data_dir: Path) -> None:
     try:
         (data_dir / "media").mkdir(parents=True, exist_ok=True)
@@ -397,7 +455,7 @@ def _load_or_create_secret(path: Path) -> str:
 
 
 def describe(
-    settings: Settings, *, hidden: Sequence[str] = ("jwt_secret", "ops_token")
+    settings: Settings, *, hidden: Sequence[str] = ("jwt_secret", "ops_token", "webhook_secret")
 ) -> dict[str, Any]:
     """The settings as a plain dict for the start-up log, with secrets and passwords masked."""
     shown: dict[str, Any] = {}

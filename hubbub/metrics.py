@@ -123,6 +123,29 @@ class Metrics:
         for cause in ("reconnect", "lost"):
             self.bus_resyncs.labels(cause)  # exported at 0 before the first one
 
+        # Webhooks (with HUBBUB_WEBHOOK_URL): the outbox depth is the whole cluster's, as
+        # last counted by this node; attempts and failures are this node's sends.
+        self.webhook_outbox_depth = Gauge(
+            "hubbub_webhook_outbox_depth",
+            "Webhook events waiting to be delivered (the outbox's pending rows)",
+            registry=self.registry,
+        )
+        self.webhook_attempts = counter(
+            "hubbub_webhook_attempts",
+            "Webhook POSTs made by this node, by outcome (delivered: a 2xx; rejected: "
+            "another status; timeout; error: no answer, such as a refused connection)",
+            ["outcome"],
+        )
+        for outcome in ("delivered", "rejected", "timeout", "error"):
+            self.webhook_attempts.labels(outcome)
+        self.webhook_failures = counter(
+            "hubbub_webhook_failures", "Webhook POSTs that failed (to be retried, or given up)"
+        )
+        self.webhook_given_up = counter(
+            "hubbub_webhook_given_up",
+            "Webhook events given up after the retry horizon (HUBBUB_WEBHOOK_RETRY_HORIZON)",
+        )
+
     def value(self, name: str, **labels: str) -> float:
         """One sample's current value (0 if it has none yet), as ``/metrics`` shows it."""
         found = self.registry.get_sample_value(name, labels)

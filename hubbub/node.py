@@ -10,6 +10,7 @@ The tree (``/health/supervisor`` serves it live)::
     ├── fan-out            acks and publishes what each commit stored
     ├── users              a UserActor per user with a session here (spawned on demand)
     ├── groups             a GroupActor per group with a member online here
+    ├── webhook-sender     with HUBBUB_WEBHOOK_URL: POSTs the outbox (one node at a time)
     ├── keepalive          pings silent connections, closes the unanswering
     ├── http               the Quart app's lifespan (Hypercorn)
     └── front-door         the listening port: /ws/chat to sessions, the rest to http
@@ -41,6 +42,8 @@ from hubbub.http.server import HttpServer
 from hubbub.media import store_for
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError, open_storage
+from hubbub.storage.webhook_store import Webhooks
+from hubbub.webhooks import WebhookConfig, WebhookSender
 from hubbub.ws.endpoint import ChatEndpoint
 from hubbub.ws.keepalive import Keepalive
 from hubbub.ws.session import CLOSE_SERVICE_RESTART
@@ -153,6 +156,12 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             "storage ready",
             extra={"fields": {"backend": storage.backend, "schema_version": version}},
         )
+        webhook_config = WebhookConfig.of(settings)
+        webhooks = None
+        if webhook_config is not None:
+            assert isinstance(storage, Webhooks)  # both backends are
+            await storage.enable_webhooks()
+            webhooks = storage
         chat = build_chat(
             storage=storage,
             bus=cluster.bus,
@@ -164,6 +173,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             stream_retention=settings.stream_retention_days * 86400.0,
             sweep_interval=settings.stream_sweep_interval,
             on_restart=on_restart,
+            webhooks=webhooks,
         )
         tokens = TokenIssuer(
             settings.jwt_secret, settings.access_token_ttl, settings.refresh_token_ttl
@@ -210,6 +220,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             [
                 *cluster.children,
                 *chat.children,
+                *_webhook_children(storage, webhooks, webhook_config, metrics),
                 ChildSpec("keepalive", lambda: TaskChild("keepalive", keepalive.run)),
                 ChildSpec("http", lambda: TaskChild("http", http.run)),
                 ChildSpec("front-door", lambda: TaskChild("front-door", door.run)),
@@ -229,6 +240,19 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 yield node
             finally:
                 nursery.cancel_scope.cancel()
+
+
+def _webhook_children(
+    storage: Storage,
+    webhooks: Webhooks | None,
+    config: WebhookConfig | None,
+    metrics: Metrics,
+) -> list[ChildSpec]:
+    """The webhook sender, when webhooks are on."""
+    if webhooks is None or config is None:
+        return []
+    sender = WebhookSender(storage=storage, webhooks=webhooks, config=config, metrics=metrics)
+    return [ChildSpec("webhook-sender", lambda: TaskChild("webhook-sender", sender.run))]
 
 
 async def serve(settings: Settings) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from hubbub.protocol import frames
+from hubbub.protocol.codec import as_dict
 from hubbub.storage.records import DirectMessage, GroupMessage, Reaction
 
 #: Group messages have no per-recipient status; every frame of one says this.
@@ -76,3 +77,12 @@ def group_frame(
         group_name=group_name,
         status=GROUP_MESSAGE_STATUS,
     )
+
+
+def message_object(frame: frames.MessageOut | frames.GroupMessageOut) -> dict[str, Any]:
+    """A message frame as a plain message object (a conversation's ``last_message``, a
+    webhook's data): the frame's fields without its ``type`` and stream ``cursor``."""
+    entry = as_dict(frame)
+    del entry["type"]
+    entry.pop("cursor", None)
+    return entry

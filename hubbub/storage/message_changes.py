@@ -22,9 +22,10 @@ from typing import Any, TypeVar
 import attrs
 
 from hubbub.storage import sql
+from hubbub.storage.outbox_writes import OutboxWrites
 from hubbub.storage.records import DirectMessage, MessageKind, StreamEvent
 from hubbub.storage.sql import DIRECT, Plan
-from hubbub.storage.stream_events import StreamEvents, direct_audience, new_event
+from hubbub.storage.stream_events import direct_audience, new_event
 from hubbub.storage.values import check_text, clamp, fits, possible_ids
 
 #: Marks delivered those of ``$1`` still pending, locking them in id order.
@@ -79,7 +80,7 @@ def named_message(
     return NamedMessage(kind, message_id, group_id)
 
 
-class MessageChanges(StreamEvents):
+class MessageChanges(OutboxWrites):
     """The methods of ``Storage`` that change stored messages and their read state."""
 
     async def _change(self, change: Callable[[datetime], Plan[T]]) -> T:
@@ -173,6 +174,9 @@ class MessageChanges(StreamEvents):
             data={"message": body, "edited_at": edited_at.isoformat()},
             **audience,
         )
+        yield from self._hook_message(
+            "message.edited", message.kind, message.id, message.group_id, now
+        )
         return (yield from self._append_one(event, now))
 
     async def delete_message(
@@ -232,6 +236,14 @@ class MessageChanges(StreamEvents):
             )
             audience = {"group_id": message.group_id}
         event = new_event("message_deleted", message_id=message.id, actor_id=deleter_id, **audience)
+        yield from self._hook_message(
+            "message.deleted",
+            message.kind,
+            message.id,
+            message.group_id,
+            now,
+            facts={"deleted_by": deleter_id},
+        )
         return (yield from self._append_one(event, now))
 
     def _forget_edits(

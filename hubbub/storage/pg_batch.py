@@ -18,7 +18,8 @@ A batch travels as one array per column. One statement then, with data-modifying
    DO NOTHING``, and then from what was inserted (pre-aggregated per conversation or group,
    as ON CONFLICT DO UPDATE and UPDATE touch a row once per statement): the conversation
    rows (direct) or the group's newest message and its members' unread counts (group), and
-   the ``message`` / ``group_message`` events in position order;
+   the ``message`` / ``group_message`` events in position order; and (the ``*_HOOKED``
+   statements, while webhooks are on) a ``message.created`` webhook outbox row each;
 6. answers one row per input, in input order: the inserted row (``created``), or the row
    that already held that ``(author_id, client_id)``, found by joining back to the table.
 
@@ -98,7 +99,12 @@ class BatchStatement:
 
 
 def _statement(
-    table: str, inputs: dict[str, str], outputs: tuple[str, ...], *, direct: bool
+    table: str,
+    inputs: dict[str, str],
+    outputs: tuple[str, ...],
+    *,
+    direct: bool,
+    hooked: bool = False,
 ) -> BatchStatement:
     fields = tuple(inputs)
     names = ", ".join(fields)
@@ -165,6 +171,15 @@ def _statement(
             " SELECT position, 'group_message', group_id, id, author_id, created_at"
             " FROM inserted ORDER BY position)"
         )
+    if hooked:
+        # Webhooks are on: a message.created outbox row per new message (outbox_writes.py).
+        kind, group = ("'direct'", "NULL") if direct else ("'group'", "group_id")
+        after += (
+            ", hooks AS (INSERT INTO webhook_outbox (event_id, type, message_kind,"
+            " message_id, group_id, created_at, next_attempt_at)"
+            f" SELECT gen_random_uuid()::text, 'message.created', {kind}, id, {group},"
+            " created_at, created_at FROM inserted ORDER BY position)"
+        )
     returning = ", ".join(outputs)
     count_fresh = "(SELECT count(*) FROM fresh)"
     sql = (
@@ -198,40 +213,50 @@ def _statement(
 
 _STATE = ("position", "reply_to", "edited_at", "deleted_at")
 
-DIRECT_BATCH = _statement(
-    "direct_messages",
-    {
-        "author_id": "bigint",
-        "recipient_id": "bigint",
-        "body": "text",
-        "image_url": "text",
-        "client_id": "text",
-        "reply_to": "bigint",
-    },
-    (
-        "id",
-        "author_id",
-        "recipient_id",
-        "body",
-        "image_url",
-        "client_id",
-        "status",
-        "created_at",
-        *_STATE,
-    ),
-    direct=True,
+_DIRECT_INPUTS = {
+    "author_id": "bigint",
+    "recipient_id": "bigint",
+    "body": "text",
+    "image_url": "text",
+    "client_id": "text",
+    "reply_to": "bigint",
+}
+_DIRECT_OUTPUTS = (
+    "id",
+    "author_id",
+    "recipient_id",
+    "body",
+    "image_url",
+    "client_id",
+    "status",
+    "created_at",
+    *_STATE,
+)
+DIRECT_BATCH = _statement("direct_messages", _DIRECT_INPUTS, _DIRECT_OUTPUTS, direct=True)
+#: With a message.created webhook outbox row per new message.
+DIRECT_BATCH_HOOKED = _statement(
+    "direct_messages", _DIRECT_INPUTS, _DIRECT_OUTPUTS, direct=True, hooked=True
 )
 
-GROUP_BATCH = _statement(
-    "group_messages",
-    {
-        "author_id": "bigint",
-        "group_id": "bigint",
-        "body": "text",
-        "image_url": "text",
-        "client_id": "text",
-        "reply_to": "bigint",
-    },
-    ("id", "group_id", "author_id", "body", "image_url", "client_id", "created_at", *_STATE),
-    direct=False,
+_GROUP_INPUTS = {
+    "author_id": "bigint",
+    "group_id": "bigint",
+    "body": "text",
+    "image_url": "text",
+    "client_id": "text",
+    "reply_to": "bigint",
+}
+_GROUP_OUTPUTS = (
+    "id",
+    "group_id",
+    "author_id",
+    "body",
+    "image_url",
+    "client_id",
+    "created_at",
+    *_STATE,
+)
+GROUP_BATCH = _statement("group_messages", _GROUP_INPUTS, _GROUP_OUTPUTS, direct=False)
+GROUP_BATCH_HOOKED = _statement(
+    "group_messages", _GROUP_INPUTS, _GROUP_OUTPUTS, direct=False, hooked=True
 )

@@ -32,7 +32,14 @@ from hubbub.storage.blocks import BlocksAndMutes
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.integrations import IntegrationStorage
 from hubbub.storage.migrate import Migration, load_migrations
-from hubbub.storage.pg_batch import DIRECT_BATCH, GROUP_BATCH, BatchPlan, BatchStatement
+from hubbub.storage.pg_batch import (
+    DIRECT_BATCH,
+    DIRECT_BATCH_HOOKED,
+    GROUP_BATCH,
+    GROUP_BATCH_HOOKED,
+    BatchPlan,
+    BatchStatement,
+)
 from hubbub.storage.refresh_tokens import decide
 
 T = TypeVar("T")
@@ -104,6 +111,13 @@ def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
         "asyncio reported an error on the PostgreSQL loop",
         extra={"fields": {"message": context.get("message"), "error": repr(exc)}},
     )
+
+
+# The creator's group.member_added outbox row, in create_group's statement (webhooks on).
+_CREATOR_HOOK = (
+    ", hook AS (INSERT INTO webhook_outbox (event_id, type, group_id, user_id)"
+    " SELECT gen_random_uuid()::text, 'group.member_added', id, created_by FROM g)"
+)
 
 
 class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
@@ -246,7 +260,8 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
             await self.mark_delivered(delivered_ids)
             return []
         plan = BatchPlan.of(batch)
-        rows = await self._store_batch(DIRECT_BATCH, plan, values.possible_ids(delivered_ids))
+        statement = DIRECT_BATCH_HOOKED if self.webhooks else DIRECT_BATCH
+        rows = await self._store_batch(statement, plan, values.possible_ids(delivered_ids))
         messages = await self._earlier_reacted(
             "direct", [sql.to_direct(row[1:], self._stamp) for row in rows], rows
         )
@@ -293,7 +308,8 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
             f" RETURNING {sql.GROUP}),"
             " m AS (INSERT INTO group_members (group_id, user_id, role, joined_position)"
             " SELECT id, created_by, 'admin', (SELECT position FROM stream_head) FROM g)"
-            f" SELECT {sql.GROUP} FROM g",
+            + (_CREATOR_HOOK if self.webhooks else "")
+            + f" SELECT {sql.GROUP} FROM g",
             name,
             creator_id,
         )
@@ -306,7 +322,7 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
         if not batch:
             return []
         plan = BatchPlan.of(batch)
-        rows = await self._store_batch(GROUP_BATCH, plan)
+        rows = await self._store_batch(GROUP_BATCH_HOOKED if self.webhooks else GROUP_BATCH, plan)
         messages = await self._earlier_reacted(
             "group", [sql.to_group_message(row[1:], self._stamp) for row in rows], rows
         )

@@ -28,6 +28,7 @@ from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUn
 from hubbub.storage.integrations import IntegrationStorage
 from hubbub.storage.message_changes import DELIVER
 from hubbub.storage.migrate import load_migrations
+from hubbub.storage.outbox_writes import outbox_insert
 from hubbub.storage.refresh_tokens import decide
 from hubbub.storage.sqlite_calls import SqliteCalls
 from hubbub.storage.stream_events import EVENT_COLUMNS
@@ -199,6 +200,8 @@ _GROUP_UNREAD = (
     " FROM json_each(?3) WHERE key = CAST(group_members.user_id AS TEXT)), 0)"
     " WHERE group_id = ?1"
 )
+# One webhook outbox row (outbox_writes.py).
+_HOOK = sql.for_sqlite(outbox_insert(1))
 _MESSAGE_EVENT = (
     f"INSERT INTO stream_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, '{{}}', ?)"
 )
@@ -368,6 +371,10 @@ class SqliteStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
                 answers.append(answer)
             if created:
                 _account(conn, kind, created)
+                if self.webhooks:
+                    conn.executemany(
+                        _HOOK, [self._created_hook(kind.kind, m, now) for m in created]
+                    )
                 conn.execute("UPDATE stream_head SET position = position + ?", (len(created),))
             # A message stored earlier may have reactions by now.
             earlier = [a.message for a in answers if not a.created]
@@ -402,6 +409,11 @@ class SqliteStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
                 " VALUES (?, ?, 'admin', ?, (SELECT position FROM stream_head))",
                 (row[0], creator_id, now),
             )
+            if self.webhooks:
+                hook = self._outbox_row(
+                    "group.member_added", now, group_id=row[0], user_id=creator_id
+                )
+                self._conn.execute(_HOOK, hook)
         return sql.to_group(row, _datetime)
 
     async def store_group_messages(

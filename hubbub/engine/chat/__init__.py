@@ -59,6 +59,7 @@ from hubbub.engine.runtime.task_child import TaskChild
 from hubbub.metrics import Metrics
 from hubbub.protocol import frames
 from hubbub.storage import Storage
+from hubbub.storage.webhook_store import Webhooks
 
 WRITER_MAILBOX = 8192
 #: Restart intensity of the users and groups supervisors: many small actors.
@@ -183,8 +184,10 @@ def build_chat(
     stream_retention: float = 30 * 86400.0,
     sweep_interval: float = 3600.0,
     on_restart: Callable[[str, str, BaseException | None], None] | None = None,
+    webhooks: Webhooks | None = None,
 ) -> Chat:
-    """Wire the chat domain: each part gets the two or three collaborators it uses."""
+    """Wire the chat domain: each part gets the two or three collaborators it uses.
+    ``webhooks``: given when webhooks are on (presence transitions are recorded there)."""
     directory = UserDirectory(storage)
     blocks = BlockCache(storage)
     mailbox = Mailbox(WRITER_MAILBOX)
@@ -219,7 +222,7 @@ def build_chat(
         **part, gate=gate, metrics=metrics, group_actors=group_actors, stream=stream
     )
     metrics.stream_position.set_function(lambda: max(stream.position, 0))
-    announcer = PresenceAnnouncer(**part, presence=presence, blocks=blocks)
+    announcer = PresenceAnnouncer(**part, presence=presence, blocks=blocks, webhooks=webhooks)
     resume = Resumption(
         storage=storage, stream=stream, renderer=renderer, direct=direct, groups=groups
     )

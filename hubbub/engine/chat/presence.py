@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import attrs
@@ -12,8 +13,12 @@ from hubbub.engine.chat.ports import Event, Peer, Presence, user_channel
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
 from hubbub.protocol.views import iso
+from hubbub.storage import StorageError
+from hubbub.storage.webhook_store import Webhooks
 
 PRESENCE_QUERY_LIMIT = 200
+
+log = logging.getLogger("hubbub.engine")
 
 
 @attrs.define(kw_only=True)
@@ -25,11 +30,25 @@ class PresenceAnnouncer(ChatPart):
 
     presence: Presence
     blocks: BlockCache
+    #: With webhooks on: where ``user.online`` and ``user.offline`` are recorded. Only the
+    #: node that sees the user's transition as a whole records it (``went_online`` or
+    #: ``went_offline`` true, or ``expired``), so each is reported once per transition.
+    webhooks: Webhooks | None = None
 
     async def online(self, user_id: int, username: str) -> None:
         """The user's first session on this node: tell contacts, unless another node
         already had the user online."""
         if await self.presence.went_online(user_id):
+            if self.webhooks is not None:
+                try:
+                    await self.webhooks.user_online(user_id, datetime.now(UTC))
+                except StorageError as error:
+                    # Presence lives outside the database: no commit to share with, and a
+                    # session is not turned away for a webhook.
+                    log.warning(
+                        "user.online webhook not recorded",
+                        extra={"fields": {"user_id": user_id, "error": str(error)}},
+                    )
             await self._announce(user_id, username, None)
 
     async def offline(self, user_id: int, username: str) -> None:
@@ -44,7 +63,10 @@ class PresenceAnnouncer(ChatPart):
 
     async def _gone(self, user_id: int, username: str) -> None:
         now = datetime.now(UTC)
-        await self.storage.set_last_seen(user_id, now)
+        if self.webhooks is not None:
+            await self.webhooks.user_offline(user_id, now)  # last_seen too, one transaction
+        else:
+            await self.storage.set_last_seen(user_id, now)
         await self._announce(user_id, username, now)
 
     async def _announce(self, user_id: int, username: str, last_seen: datetime | None) -> None:

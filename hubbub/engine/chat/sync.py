@@ -11,9 +11,10 @@ import attrs
 from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.render import GroupNames, StreamRenderer
 from hubbub.engine.chat.resume import Resumption
+from hubbub.protocol import frames as wire
 from hubbub.protocol.codec import as_dict
 from hubbub.protocol.cursor import NOW
-from hubbub.protocol.views import direct_frame, group_frame
+from hubbub.protocol.views import direct_frame, group_frame, message_object
 from hubbub.storage import (
     Conversation,
     ConversationKey,
@@ -108,13 +109,13 @@ class ConversationList:
         last = item.last_message
         last_object: dict[str, Any] | None = None
         if isinstance(last, DirectMessage):
-            frame: object = direct_frame(
+            frame: wire.MessageOut | wire.GroupMessageOut = direct_frame(
                 last, names.get(last.author_id, ""), names.get(last.recipient_id, ""), last.status
             )
-            last_object = _history_object(frame)
+            last_object = message_object(frame)
         elif isinstance(last, GroupMessage):
             frame = group_frame(last, item.name, names.get(last.author_id, ""))
-            last_object = _history_object(frame)
+            last_object = message_object(frame)
         entry: dict[str, Any] = {"kind": item.kind}
         entry["user_id" if item.kind == "direct" else "group_id"] = item.peer_id
         entry.update(
@@ -130,10 +131,3 @@ class ConversationList:
         until = mutes.get((item.kind, item.peer_id))
         entry.update(muted=muted, muted_until=None if until is None else until.isoformat())
         return entry
-
-
-def _history_object(frame: object) -> dict[str, Any]:
-    entry = as_dict(frame)  # type: ignore[arg-type]
-    del entry["type"]
-    entry.pop("cursor", None)
-    return entry
