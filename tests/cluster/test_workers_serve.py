@@ -24,6 +24,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
+from bench.harness.procstat import child_pids
 from hubbub.client import ChatClient, HubbubHTTP
 from tests.helpers.chat import attached
 from tests.helpers.nodes import REPO_ROOT, free_port, log_tail, node_environment
@@ -43,22 +44,6 @@ SPREAD_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
 #: A socket lands on either worker at even odds: 20 all on one is one in a million.
 CONNECT_TRIES = 20
-
-
-def child_pids(pid: int) -> list[int]:
-    """The live children of ``pid``, from ``/proc``."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    fields = f.read().rpartition(b")")[2].split()
-            except OSError:
-                continue
-            # fields[0] is the state: a zombie (Z) is dead, only not yet reaped.
-            if int(fields[1]) == pid and fields[0] != b"Z":
-                found.append(int(entry.name))
-    return found
 
 
 @attrs.define
