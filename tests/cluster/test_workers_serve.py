@@ -244,8 +244,26 @@ async def test_sigterm_to_the_parent_drains_every_worker_and_exits_0(
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its new parent, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except FileNotFoundError:
         return False
-    return True
+
+
+async def test_workers_stop_when_the_parent_is_sigkilled(
+    tmp_path: Path, postgres_url: str, redis_server: RedisServer
+) -> None:
+    async with serving_workers(tmp_path, postgres_url, redis_server) as pool:
+        workers = child_pids(pool.process.pid)
+        pool.process.kill()
+        assert await pool.process.wait() == -signal.SIGKILL
+        # Orphans would keep serving the port with nobody to stop them: each worker sees
+        # its lifeline pipe close and drains.
+        await poll_until(
+            lambda: not [pid for pid in workers if _alive(pid)],
+            what="the orphaned workers exiting",
+            timeout=STOP_TIMEOUT,
+        )
+        assert await pool.ready_node() is None
