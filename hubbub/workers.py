@@ -102,6 +102,8 @@ class WorkerPool:
     intensity: RestartIntensity = attrs.Factory(RestartIntensity)
     #: The live process of each index.
     processes: dict[int, trio.Process] = attrs.Factory(dict)
+    #: The last exit status of each index's process.
+    statuses: dict[int, int] = attrs.Factory(dict)
     #: Why the pool gave up, if it did.
     failure: str | None = None
     _stopping: trio.Event = attrs.Factory(trio.Event)
@@ -109,24 +111,25 @@ class WorkerPool:
 
     async def run(self) -> int:
         """Start the workers and keep them up until SIGTERM or SIGINT (forwarded to every
-        worker, which drains) or the restart intensity is exceeded; stop them all and
-        return the exit status: 0 if every worker stopped cleanly on a signal, else 1."""
+        worker, which drains) or the restart intensity is exceeded; return once every
+        worker has exited, with the exit status: 0 if all stopped cleanly on a signal,
+        else 1."""
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._stop_on_signal, signals)
-                for index in range(self.count):
-                    await nursery.start(self._keep_running, index)
-                log.info(
-                    "workers started",
-                    extra={"fields": {"pids": [p.pid for p in self.processes.values()]}},
-                )
-                await self._stopping.wait()
-                statuses = await self._stop_all()
+                # Each keeper returns only once its last process has exited.
+                async with trio.open_nursery() as keepers:
+                    for index in range(self.count):
+                        await keepers.start(self._keep_running, index)
+                    log.info(
+                        "workers started",
+                        extra={"fields": {"pids": [p.pid for p in self.processes.values()]}},
+                    )
                 nursery.cancel_scope.cancel()
         for fd in self._lifeline:
             os.close(fd)
-        clean = all(status in CLEAN_EXITS for status in statuses.values())
-        log.info("workers stopped", extra={"fields": {"exit_statuses": statuses}})
+        clean = all(status in CLEAN_EXITS for status in self.statuses.values())
+        log.info("workers stopped", extra={"fields": {"exit_statuses": self.statuses}})
         return 0 if self.failure is None and clean else 1
 
     async def _stop_on_signal(self, signals: AsyncIterator[int]) -> None:
@@ -146,10 +149,16 @@ class WorkerPool:
         return process
 
     async def _keep_running(self, index: int, *, task_status: trio.TaskStatus[None]) -> None:
+        """Run worker ``index``, restarting it within the intensity, until the pool stops
+        and it has exited; its last exit status goes into ``statuses``."""
         process = await self._start(index)
         task_status.started()
         while True:
-            status = await process.wait()
+            async with trio.open_nursery() as watch:
+                watch.start_soon(self._stop_when_told, index, process)
+                status = await process.wait()
+                watch.cancel_scope.cancel()
+            self.statuses[index] = status
             if self._stopping.is_set():
                 return
             log.warning(
@@ -166,30 +175,18 @@ class WorkerPool:
                 self._stopping.set()
                 return
             process = await self._start(index)
-            if self._stopping.is_set():  # The stop began while this one was starting.
-                process.send_signal(signal.SIGTERM)
 
-    async def _stop_all(self) -> dict[int, int]:
-        """SIGTERM every live worker, wait for all (SIGKILL past ``stop_timeout``); return
-        each index's exit status."""
-        for process in self.processes.values():
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-        with trio.move_on_after(self.stop_timeout):
-            for process in list(self.processes.values()):
-                await process.wait()
-        for index, process in self.processes.items():
-            if process.returncode is None:
-                log.error(
-                    "worker did not stop in time, killing it",
-                    extra={"fields": {"worker": index, "pid": process.pid}},
-                )
-                process.kill()
-        statuses: dict[int, int] = {}
-        with trio.CancelScope(shield=True):
-            for index, process in self.processes.items():
-                statuses[index] = await process.wait()
-        return statuses
+    async def _stop_when_told(self, index: int, process: trio.Process) -> None:
+        """Once the pool stops: SIGTERM ``process`` (it drains), SIGKILL it past
+        ``stop_timeout``."""
+        await self._stopping.wait()
+        process.send_signal(signal.SIGTERM)
+        await trio.sleep(self.stop_timeout)
+        log.error(
+            "worker did not stop in time, killing it",
+            extra={"fields": {"worker": index, "pid": process.pid}},
+        )
+        process.kill()
 
 
 def worker_command(serve_args: Sequence[str], port: int | None) -> list[str]:

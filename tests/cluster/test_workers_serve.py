@@ -42,6 +42,8 @@ START_TIMEOUT = 60.0
 #: hash of the client's port: two workers are both seen within a few tries).
 SPREAD_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
+#: Seven worker starts (each exits at once), two at a time, on a busy machine.
+GIVE_UP_TIMEOUT = 120.0
 #: A socket lands on either worker at even odds: 20 all on one is one in a million.
 CONNECT_TRIES = 20
 
@@ -199,8 +201,11 @@ async def test_a_killed_worker_is_restarted_and_the_port_keeps_answering(
         first = set(await pool.nodes(WORKERS, SPREAD_TIMEOUT))
         victim, survivor = child_pids(pool.process.pid)
         os.kill(victim, signal.SIGKILL)
-        # While the victim is down or starting again, the survivor takes the connections.
-        assert await pool.ready_node() is not None
+        # Dead (a zombie at most), its listening socket is closed and out of the port's
+        # group: while it is down or starting again, the survivor takes every connection.
+        await poll_until(lambda: not _alive(victim), what="the victim dead", timeout=10)
+        answered = [await pool.ready_node() for _ in range(4)]
+        assert None not in answered
         await poll_until(
             lambda: (
                 victim not in child_pids(pool.process.pid)
@@ -267,3 +272,44 @@ async def test_workers_stop_when_the_parent_is_sigkilled(
             timeout=STOP_TIMEOUT,
         )
         assert await pool.ready_node() is None
+
+
+async def test_workers_dying_too_often_stop_the_parent_with_exit_1(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # Nothing listens on this Redis port: every worker exits 1 at start, the parent
+    # restarts them until the intensity (5 in 60 s) is spent, then gives up.
+    environ = node_environment(
+        tmp_path / "data",
+        postgres_url,
+        await free_port(),
+        redis_url=f"redis://127.0.0.1:{await free_port()}/0",
+        jwt_secret=secrets.token_urlsafe(32),
+    )
+    log_path = tmp_path / "workers.log"
+    with log_path.open("ab") as log_file:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "hubbub", "serve", "--workers", str(WORKERS)],
+            env=environ,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with trio.fail_after(GIVE_UP_TIMEOUT):
+            status = await process.wait()
+    finally:
+        with trio.CancelScope(shield=True):
+            for pid in child_pids(process.pid):
+                _kill(pid)
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    log = await trio.Path(log_path).read_text()
+    assert status == 1, log[-3000:]
+    assert "more than 5 worker restarts within 60 s" in log
+    # Five restarts, then the sixth exit is one too many; the other worker is stopped.
+    assert log.count("worker exited") == 6
+    assert log.count("worker started") == WORKERS + 5
+    assert not child_pids(process.pid)
