@@ -1,4 +1,5 @@
-"""``--workers``: the refusal without PostgreSQL and Redis, and the restart intensity.
+"""``--workers``: the refusal without PostgreSQL and Redis, the restart intensity, and
+listeners sharing a port.
 The running pool (real processes, PostgreSQL, Redis) is tested in
 tests/cluster/test_workers_serve.py."""
 
@@ -7,9 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import trio
 
 from hubbub.cli import main
 from hubbub.config import ConfigError, load_settings
+from hubbub.listeners import open_shared_listeners, reserve_port
 from hubbub.workers import RestartIntensity
 
 POSTGRES = "postgresql://hubbub@127.0.0.1:5432/hubbub"
@@ -65,3 +68,40 @@ def test_restart_intensity_allows_max_restarts_per_period() -> None:
     assert intensity.allow(60.0) is True
     assert intensity.allow(60.5) is False
     assert intensity.allow(61.0) is True  # the one at 1.0 has left too
+
+
+#: Connections made to two listeners of one port: all on one would be 1 in 2**31.
+SPREAD_CONNECTIONS = 32
+
+
+async def test_shared_listeners_on_a_reserved_port_take_every_connection_between_them() -> None:
+    reserved = reserve_port("127.0.0.1")
+    try:
+        port = reserved.getsockname()[1]
+        first = await open_shared_listeners("127.0.0.1", port)
+        second = await open_shared_listeners("127.0.0.1", port)
+        accepted = {0: 0, 1: 0}
+
+        async def accept(index: int, listener: trio.SocketListener) -> None:
+            while True:
+                stream = await listener.accept()
+                accepted[index] += 1
+                await stream.aclose()
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for index, listeners in enumerate((first, second)):
+                    nursery.start_soon(accept, index, listeners[0])
+                for _ in range(SPREAD_CONNECTIONS):
+                    stream = await trio.open_tcp_stream("127.0.0.1", port)
+                    # The server closes it once accepted: EOF says which connection
+                    # was taken (none waits in the reserved socket, which never listens).
+                    assert await stream.receive_some(1) == b""
+                    await stream.aclose()
+                nursery.cancel_scope.cancel()
+        assert sum(accepted.values()) == SPREAD_CONNECTIONS
+        assert min(accepted.values()) > 0, accepted
+        for listener in (*first, *second):
+            await listener.aclose()
+    finally:
+        reserved.close()
