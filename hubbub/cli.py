@@ -14,6 +14,7 @@ from hubbub.config import ConfigError, Settings, add_arguments, describe, load_s
 from hubbub.engine.cluster import ClusterUnavailable
 from hubbub.logs import configure_logging
 from hubbub.storage import StorageError, open_storage
+from hubbub.workers import follow_parent, supervise, worker_index
 
 log = logging.getLogger("hubbub")
 
@@ -31,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(raw)
     own = ("command", "action", "name")
     flags = {key: value for key, value in vars(args).items() if key not in own}
     try:
@@ -45,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_api_keys.run(settings, args.action, getattr(args, "name", None))
         if args.command == "migrate":
             trio.run(_migrate, settings)
+        elif settings.workers > 1 and worker_index() is None:
+            # The parent of --workers: migrate once, then only start and watch workers.
+            trio.run(_migrate, settings)
+            return supervise(settings, raw[raw.index("serve") + 1 :])
         else:
+            follow_parent()
             from hubbub.node import serve
 
             trio.run(serve, settings)

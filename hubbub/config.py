@@ -126,6 +126,12 @@ class Settings:
 
     host: str = _setting(str, "127.0.0.1", "address to listen on")
     port: int = _setting(_port, "8000", "HTTP and WebSocket port (0: any free port)")
+    workers: int = _setting(
+        _positive_int,
+        "1",
+        "node processes sharing the port (SO_REUSEPORT), supervised; above 1 needs "
+        "PostgreSQL and `HUBBUB_REDIS_URL` (each worker is a node, docs/scaling.md)",
+    )
     # RUF009 takes _setting for a shared mutable default; it is an attrs field definition.
     data_dir: Path = _setting(  # noqa: RUF009
         _directory, "./hubbub-data", "SQLite file, `media/`, and the generated `jwt-secret`"
@@ -327,6 +333,7 @@ def load_settings(
     if values["database_url"] is None:
         values["database_url"] = f"sqlite:///{data_dir / 'hubbub.db'}"
     check_database_url(values["database_url"])
+    check_workers(values["workers"], values["database_url"], values["redis_url"])
     if values["redis_url"] is not None:
         check_redis_url(values["redis_url"])
         if values["jwt_secret"] is None:
@@ -390,6 +397,26 @@ def check_database_url(url: str) -> None:
     raise ConfigError(
         f"database URL {url!r} is not understood: use sqlite:///path.db or postgresql://..."
     )
+
+
+def check_workers(workers: int, database_url: str, redis_url: str | None) -> None:
+    """Raise ``ConfigError`` if ``workers`` > 1 cannot share state: each worker is a node
+    of its own, and nodes share only through PostgreSQL and Redis."""
+    if workers == 1:
+        return
+    missing = [
+        what
+        for what, absent in (
+            ("PostgreSQL (HUBBUB_DATABASE_URL is SQLite)", not database_url.startswith("postgres")),
+            ("HUBBUB_REDIS_URL (unset)", redis_url is None),
+        )
+        if absent
+    ]
+    if missing:
+        raise ConfigError(
+            f"--workers {workers} runs {workers} separate nodes, which share state only "
+            f"through PostgreSQL and Redis: missing {' and '.join(missing)}"
+        )
 
 
 def check_redis_url(url: str) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from hubbub.http.server import HEAD_TIMEOUT
+from hubbub.listeners import open_shared_listeners
 from hubbub.ws.handshake import is_chat_upgrade
 
 log = logging.getLogger("hubbub.front_door")
@@ -69,8 +70,13 @@ async def read_head(stream: trio.SocketStream, timeout: float = HEAD_TIMEOUT) ->
     return None
 
 
-async def open_listeners(host: str, port: int) -> list[trio.SocketListener]:
-    """Bind the node's port. Raises OSError (port taken, bad address) before anything runs."""
+async def open_listeners(
+    host: str, port: int, *, shared: bool = False
+) -> list[trio.SocketListener]:
+    """Bind the node's port (``shared``: with ``SO_REUSEPORT``, beside the other workers
+    of ``--workers``). Raises OSError (port taken, bad address) before anything runs."""
+    if shared:
+        return await open_shared_listeners(host, port, backlog=1024)
     return await trio.open_tcp_listeners(port, host=host, backlog=1024)
 
 

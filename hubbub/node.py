@@ -211,7 +211,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             product_sign_in=product_sign_in,
         )
         door = FrontDoor(
-            await open_listeners(settings.host, settings.port),
+            await open_listeners(settings.host, settings.port, shared=settings.workers > 1),
             websocket=endpoint.serve,
             http=http.serve_connection,
         )

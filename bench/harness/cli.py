@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from bench.harness.load_loop import LoadResult
-from bench.harness.procstat import Snapshot, Span, snapshot
+from bench.harness.procstat import Snapshot, Span, child_pids, snapshot
 from bench.harness.report import Value, cost_figures, latency_ms, sum_counts
 from bench.harness.users import SetupError
 from bench.harness.workers import Outcome, StartSignal, WorkerFailed, run_workers
@@ -36,6 +36,13 @@ def add_load_options(parser: argparse.ArgumentParser, *, connect_timeout: float)
     parser.add_argument("--rate", type=float, help="total offered msg/s (default: closed loop)")
     parser.add_argument("--procs", type=int, default=1, help="load processes")
     parser.add_argument("--server-pid", type=int, action="append", default=[])
+    parser.add_argument(
+        "--server-parent",
+        type=int,
+        action="append",
+        default=[],
+        help="pid of `hubbub serve --workers N`: it and its workers count as server pids",
+    )
     parser.add_argument(
         "--db-pid",
         type=int,
@@ -62,6 +69,11 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     args.url = [u.strip() for value in args.url for u in value.split(",") if u.strip()]
     if getattr(args, "rate", None) is not None and args.rate <= 0:
         parser.error("--rate must be positive")
+    for parent in getattr(args, "server_parent", ()):
+        workers = child_pids(parent)
+        if not workers:
+            parser.error(f"--server-parent {parent}: no such process, or it has no workers")
+        args.server_pid += [parent, *workers]
     return args
 
 

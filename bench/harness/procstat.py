@@ -51,6 +51,21 @@ def sample(pid: int) -> ProcSample:
     return ProcSample(pid, cpu, rss)
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live (not zombie) children of ``pid``: the workers of ``hubbub serve
+    --workers N`` when ``pid`` is its parent."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = _stat_fields(int(entry.name))
+            except OSError:
+                continue  # exited meanwhile
+            if int(fields[1]) == pid and fields[0] != b"Z":
+                found.append(int(entry.name))
+    return sorted(found)
+
+
 def tree_cpu_seconds(root: int) -> float:
     """CPU seconds of ``root`` and every live descendant (e.g. a PostgreSQL postmaster
     and its backends). A descendant that exits takes its seconds with it, so sample
@@ -157,6 +172,12 @@ class Span:
         """CPU seconds of all the server processes together."""
         pairs = zip(self.after.servers, self.before.servers, strict=True)
         return sum(a.cpu_seconds - b.cpu_seconds for a, b in pairs)
+
+    @property
+    def server_cpu_by_pid(self) -> dict[str, float]:
+        """CPU seconds of each server process (how evenly workers shared the load)."""
+        pairs = zip(self.after.servers, self.before.servers, strict=True)
+        return {str(a.pid): round(a.cpu_seconds - b.cpu_seconds, 3) for a, b in pairs}
 
     @property
     def database_cpu(self) -> float:

@@ -87,6 +87,7 @@ def cost_figures(
         "server cpu s": round(span.server_cpu, 3),
         f"server cpu s per 1k {unit}": per_thousand(span.server_cpu, count),
         "server cores busy": round(server_cores, 2),
+        "server cpu s by pid": span.server_cpu_by_pid,
         f"database cpu s per 1k {unit}": per_thousand(span.database_cpu, count)
         if args.db_pid
         else no_db,

@@ -17,9 +17,14 @@ async def live() -> dict:
 
 @health.get("/health/ready")
 async def ready() -> tuple[dict, int]:
-    checks = await context().readiness()
+    ctx = context()
+    checks = await ctx.readiness()
     status = 200 if all(checks.values()) else 503
-    return {"status": "ready" if status == 200 else "unavailable", "checks": checks}, status
+    answer = {"status": "ready" if status == 200 else "unavailable", "checks": checks}
+    if ctx.ops is not None:
+        # Which node answered: behind a balancer, or among the workers of one port.
+        answer["node"] = ctx.ops.node_id
+    return answer, status
 
 
 @health.get("/health/supervisor")
