@@ -64,5 +64,5 @@ async def test_a_node_that_stops_beating_drops_out_and_leaves_no_trace(
             return await ids(live) == ["live"]
 
         await poll_until(dead_gone, what="the silent node dropping out", timeout=SOON)
-        assert set(await client.hkeys(f"{prefix}nodes:info")) == {b"live"}
+        assert set(await client.hkeys(f"{prefix}{{nodes}}:info")) == {b"live"}
         nursery.cancel_scope.cancel()

@@ -3,12 +3,13 @@
 Each node *claims* the users it holds sessions for; a claim lapses unless the node
 refreshes it within ``ttl``. A user is online while any claim of theirs is unexpired.
 
-Keys (all under ``prefix``):
+Keys (all under ``prefix``, behind the hash tag ``{presence}`` so that on a Redis Cluster
+they share one slot: every script below touches ``online`` with the users' claim sets):
 
-- ``presence:<user id>``: a sorted set of node ids scored by claim expiry (ms, Redis clock);
-  it expires with its latest claim.
-- ``online``: a sorted set of user ids scored by their latest claim's expiry, so lapsed
-  users are found with one range query.
+- ``{presence}:user:<user id>``: a sorted set of node ids scored by claim expiry (ms,
+  Redis clock); it expires with its latest claim.
+- ``{presence}:online``: a sorted set of user ids scored by their latest claim's expiry,
+  so lapsed users are found with one range query.
 
 Every write goes through one Lua function, ``settle``, which drops lapsed claims and keeps
 ``online`` in step; removing a user from ``online`` is *the* offline transition, and only
@@ -25,10 +26,10 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from functools import partial
 from typing import Any
 
-import coredis
 import trio
 
 from hubbub.engine.chat.ports import Presence
+from hubbub.engine.cluster.redis_client import RedisClient, tagged
 from hubbub.engine.cluster.redis_guard import LUA_NOW_MS, RedisGuard, RedisUnavailable, jittered
 
 log = logging.getLogger("hubbub.engine")
@@ -138,7 +139,7 @@ class RedisPresence(Presence):
 
     def __init__(
         self,
-        client: coredis.Redis,
+        client: RedisClient,
         node_id: str,
         *,
         local_users: Callable[[], Iterable[int]],
@@ -161,7 +162,8 @@ class RedisPresence(Presence):
         self._local_users = local_users
         self._on_expired = on_expired
         self._ttl_ms = round(ttl * 1000)
-        self._online_key = f"{prefix}online"
+        self._keys = tagged(prefix, "presence")
+        self._online_key = f"{self._keys}online"
         self._guard = RedisGuard("presence", timeout)
         # Serialises this node's claim writes, so a heartbeat that read local_users()
         # just before a user left cannot re-claim them after their went_offline.
@@ -176,7 +178,7 @@ class RedisPresence(Presence):
         self._lapsed = client.register_script(_LAPSED)
 
     def _claims_key(self, user_id: int) -> str:
-        return f"{self.prefix}presence:{user_id}"
+        return f"{self._keys}user:{user_id}"
 
     def _leave_request(self, user_id: int, pipe: Any = None) -> Any:
         """The leave script for this node's claim on ``user_id``, on ``pipe`` if given."""
