@@ -107,9 +107,11 @@ async def open_cluster(
     client = client_for_url(settings.redis_url, connect_timeout=CONNECT_TIMEOUT)
     async with AsyncExitStack() as stack:
         try:
+            # Entering a cluster client already connects (it maps the slots), bounded by
+            # connect_timeout per node. Not under fail_after: the client keeps a task
+            # group open from here, which must not sit inside a scope that closes first.
+            await stack.enter_async_context(client)
             with trio.fail_after(CONNECT_TIMEOUT):
-                # Entering a cluster client already connects (it maps the slots).
-                await stack.enter_async_context(client)
                 await client.ping()
         except REDIS_DOWN as error:
             raise ClusterUnavailable(
