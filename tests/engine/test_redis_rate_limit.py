@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from hubbub.engine.cluster.local import InProcessRateLimiter
+from hubbub.engine.cluster.redis_client import RedisClient, client_for_url
 from hubbub.engine.cluster.redis_rate_limit import RedisRateLimiter
 
 WINDOW = 1.0
@@ -19,9 +20,9 @@ HANG = 5.0
 
 
 @pytest.fixture
-async def other_client(redis_server_url: str) -> AsyncIterator[coredis.Redis]:
+async def other_client(redis_url: str) -> AsyncIterator[RedisClient]:
     """A second connection pool, as a second node would have."""
-    async with coredis.Redis.from_url(redis_server_url, decode_responses=False) as client:
+    async with client_for_url(redis_url, connect_timeout=5) as client:
         yield client
 
 

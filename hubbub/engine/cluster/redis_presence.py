@@ -280,8 +280,9 @@ class RedisPresence(Presence):
             claims = sorted(local)
             async with self.client.pipeline(transaction=False) as pipe:
                 # Even a node without users must probe Redis, or it would never see an
-                # outage end, and sweep() would stay shut.
-                pipe.ping()
+                # outage end, and sweep() would stay shut. A keyed probe, not PING: a
+                # cluster pipeline routes each command by its key's slot.
+                pipe.exists([self._online_key])
                 for user in leaving:
                     self._leave_request(user, pipe)
                 for start in range(0, len(claims), BATCH):
