@@ -8,7 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from hubbub.client import Account, ChatClient
+from hubbub.config import is_cluster_url
 from hubbub.engine.cluster.redis_client import RedisClient, client_for_url
+from hubbub.engine.cluster.redis_presence import CLUSTER_BUCKETS, presence_keys
 from tests.helpers.chat import Frame, frames_until, is_text
 from tests.helpers.cluster import Cluster
 from tests.helpers.polling import poll_until
@@ -67,7 +69,8 @@ async def test_a_user_on_two_nodes_stays_online_until_the_last_connection_closes
     cluster: Cluster,
 ) -> None:
     partner, x = await cluster.register_all("partner", "x")
-    claims_key = f"hubbub:{{presence}}:user:{x.id}"
+    buckets = CLUSTER_BUCKETS if is_cluster_url(cluster.redis.url) else 1
+    claims_key = presence_keys("hubbub:", buckets, x.id)[1]
     async with (
         client_for_url(cluster.redis.url, connect_timeout=5) as redis,
         cluster.connect(partner, A) as partner_a,

@@ -20,7 +20,8 @@ from hubbub.config import (
 from hubbub.engine.chat.ports import Event
 from hubbub.engine.cluster import ClusterHooks, ClusterUnavailable, open_cluster
 from hubbub.engine.cluster.redis_bus import RedisBridge
-from hubbub.engine.cluster.redis_client import RedisClient, is_cluster
+from hubbub.engine.cluster.redis_client import RedisClient, client_for_url, is_cluster
+from hubbub.engine.cluster.redis_presence import CLUSTER_BUCKETS, RedisPresence, presence_keys
 from hubbub.engine.cluster.redis_rate_limit import RedisRateLimiter
 from tests.engine.test_redis_bridge import Inbox, Tally, Timeline, bridges
 
@@ -148,3 +149,29 @@ async def test_a_cluster_that_does_not_answer_is_a_clear_start_up_error(tmp_path
         async with open_cluster(cluster_settings(tmp_path, url), no_hooks()):
             pass
     assert url in str(raised.value)
+
+
+async def test_presence_buckets_spread_users_and_every_view_reads_them_all(
+    redis_cluster, prefix: str
+) -> None:
+    async with client_for_url(redis_cluster.url, connect_timeout=5) as client:
+        users = set(range(1, 41))
+        presence = RedisPresence(
+            client, "a", local_users=lambda: users, on_expired=_never_expires, prefix=prefix
+        )
+        assert presence.buckets == CLUSTER_BUCKETS
+        for user in sorted(users):
+            assert await presence.went_online(user)
+        assert await presence.online_users() == sorted(users)
+        assert await presence.online_among([3, 17, 40, 99]) == {3, 17, 40}
+        slots = {
+            await client.cluster_keyslot(presence_keys(prefix, CLUSTER_BUCKETS, u)[0])
+            for u in users
+        }
+        assert len(slots) == CLUSTER_BUCKETS
+        assert await presence.went_offline(17)
+        assert 17 not in await presence.online_users()
+
+
+async def _never_expires(user_id: int) -> None:
+    raise AssertionError(f"user {user_id} expired")
