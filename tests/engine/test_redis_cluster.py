@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import coredis
 import pytest
 import trio
 
@@ -175,3 +176,33 @@ async def test_presence_buckets_spread_users_and_every_view_reads_them_all(
 
 async def _never_expires(user_id: int) -> None:
     raise AssertionError(f"user {user_id} expired")
+
+
+async def test_killed_shard_connections_reconnect_resync_and_deliver_again(
+    redis_cluster_session,
+) -> None:
+    # The session's own cluster object: it knows each master's port.
+    masters = getattr(redis_cluster_session, "nodes", None)
+    if masters is None:
+        pytest.skip("HUBBUB_TEST_REDIS_CLUSTER_URL given: its masters are not ours to kill")
+    view = Timeline()
+    async with bridges(redis_cluster_session.url, 2, on_resync=view.on_resync) as (a, b):
+        channels = [f"user:{n}" for n in range(6)]
+        for channel in channels:
+            await b.subscribe(channel, view.subscriber(channel))
+        killed = 0
+        for master in masters:
+            async with coredis.Redis(host="127.0.0.1", port=master.port) as admin:
+                killed += await admin.client_kill(type_=coredis.PureToken.PUBSUB)
+        assert killed >= len(masters)  # b's subscriber connection to each master, at least
+        with trio.fail_after(15):
+            await b.wait_disconnected()
+            await b.wait_connected()
+            await view.wait_until(lambda: view.resyncs() != [])
+        assert set(view.resyncs()) == {None}
+        for n, channel in enumerate(channels):
+            a.publish(channel, Event("direct", b"after %d" % n))
+        await view.wait_until(lambda: len([e for e in view.entries if e[0] == "event"]) == 6)
+        assert sorted(e[1:] for e in view.entries if e[0] == "event") == [
+            (channel, b"after %d" % n) for n, channel in enumerate(channels)
+        ]
