@@ -151,7 +151,8 @@ class Settings:
     redis_url: str | None = _setting(
         _optional_text,
         "",
-        "`redis://host:6379/0`, for several nodes",
+        "`redis://host:6379/0`, for several nodes; "
+        "`redis+cluster://host:port[,host:port...]` for a Redis Cluster",
         default_text="unset (one node)",
     )
     jwt_secret: str = _setting(
@@ -421,10 +422,16 @@ def check_workers(workers: int, database_url: str, redis_url: str | None) -> Non
 
 def check_redis_url(url: str) -> None:
     """Raise ``ConfigError`` unless ``url`` is a ``redis://``, ``rediss://`` or ``unix://``
-    URL with a well-formed port."""
+    URL with a well-formed port, or a well-formed Redis Cluster URL (``cluster_nodes``)."""
     parts = urlsplit(url)
+    if parts.scheme in CLUSTER_SCHEMES:
+        cluster_nodes(url)
+        return
     if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(f"Redis URL {url!r} is not understood: use redis://host:port/db")
+        raise ConfigError(
+            f"Redis URL {url!r} is not understood: use redis://host:port/db, "
+            "or redis+cluster://host:port[,host:port...] for a Redis Cluster"
+        )
     try:
         _ = parts.port
     except ValueError:
@@ -452,6 +459,36 @@ def check_webhooks(url: str | None, secret: str | None) -> None:
         )
     if len(secret) < 16:
         raise ConfigError("HUBBUB_WEBHOOK_SECRET must be at least 16 characters")
+
+
+#: URL schemes that select a Redis Cluster (the second one with TLS).
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster rather than one Redis server."""
+    return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+def cluster_nodes(url: str) -> list[tuple[str, int]]:
+    """The start-up nodes of ``redis+cluster://[user:password@]host:port[,host:port...]``
+    (any of a cluster's masters will do; the client learns the rest from them). Raises
+    ``ConfigError`` on a malformed list, a missing port or a database number (a cluster
+    has only database 0)."""
+    parts = urlsplit(url)
+    usage = "use redis+cluster://host:port[,host:port...]"
+    if parts.scheme not in CLUSTER_SCHEMES:
+        raise ConfigError(f"Redis Cluster URL {url!r} is not understood: {usage}")
+    if parts.path not in ("", "/", "/0") or parts.query:
+        raise ConfigError(f"Redis Cluster URL {url!r}: a cluster has no databases but 0; {usage}")
+    hosts = parts.netloc.rpartition("@")[2]
+    nodes = []
+    for entry in hosts.split(","):
+        host, _, port = entry.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"Redis Cluster URL {url!r}: {entry!r} is not host:port; {usage}")
+        nodes.append((host.strip("[]"), int(port)))
+    return nodes
 
 
 def _prepare_data_dir(data_dir: Path) -> None:

@@ -21,13 +21,16 @@ import asyncpg
 import pytest
 
 from hubbub.storage import Storage, open_storage
+from tests.helpers.redis_cluster import ExternalRedisCluster, RedisClusterServer
 from tests.helpers.servers import PostgresServer, RedisServer, ServerError
 
 POSTGRES_URL_ENV = "HUBBUB_TEST_POSTGRES_URL"
 REDIS_URL_ENV = "HUBBUB_TEST_REDIS_URL"
+#: A Redis Cluster the tests may use (and flush) instead of starting one of their own.
+REDIS_CLUSTER_URL_ENV = "HUBBUB_TEST_REDIS_CLUSTER_URL"
 
 _database_numbers = itertools.count()
-_Server = TypeVar("_Server", PostgresServer, RedisServer)
+_Server = TypeVar("_Server", PostgresServer, RedisServer, RedisClusterServer)
 
 
 def _unavailable(reason: str) -> None:
@@ -71,6 +74,27 @@ def redis_server_url() -> Iterator[str]:
         return
     with _throwaway(RedisServer.create, "Redis") as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_session() -> Iterator[RedisClusterServer | ExternalRedisCluster]:
+    """A 3-master Redis Cluster for the session: ``HUBBUB_TEST_REDIS_CLUSTER_URL``'s, or a
+    throwaway one on loopback ports (``tests/helpers/redis_cluster.py``)."""
+    if url := os.environ.get(REDIS_CLUSTER_URL_ENV):
+        yield ExternalRedisCluster(url)
+        return
+    with _throwaway(RedisClusterServer.create, "Redis Cluster") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster(
+    redis_cluster_session: RedisClusterServer | ExternalRedisCluster,
+) -> RedisClusterServer | ExternalRedisCluster:
+    """The session's Redis Cluster, emptied for this test (it has ``url``, a
+    ``redis+cluster://`` URL)."""
+    redis_cluster_session.flush()
+    return redis_cluster_session
 
 
 @pytest.fixture

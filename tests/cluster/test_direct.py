@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 A, B, C = range(3)
 
 
+@pytest.mark.redis_cluster
 async def test_every_device_on_every_node_gets_each_message_once(cluster: Cluster) -> None:
     sender, recipient = await cluster.register_all("sender", "recipient")
     async with (

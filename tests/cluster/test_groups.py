@@ -48,6 +48,7 @@ async def group_frames_until_all(chat: ChatClient, texts: set[str]) -> list[Fram
     return seen
 
 
+@pytest.mark.redis_cluster
 async def test_each_member_device_on_each_node_gets_each_group_message_once(
     cluster: Cluster,
 ) -> None:
@@ -88,6 +89,7 @@ async def test_each_member_device_on_each_node_gets_each_group_message_once(
             }
 
 
+@pytest.mark.redis_cluster
 async def test_a_member_added_on_one_node_receives_live_on_another(cluster: Cluster) -> None:
     ada, dee = await cluster.register_all("ada", "dee")
     group_id = await make_group(cluster, A, ada)

@@ -82,6 +82,7 @@ async def assert_in_history(
     assert lost == {}, f"{len(lost)} of {len(burst.acked)} acked messages are not in history"
 
 
+@pytest.mark.redis_cluster
 async def test_a_sigkilled_node_loses_no_acked_message_and_its_users_go_offline(
     cluster: Cluster,
 ) -> None:

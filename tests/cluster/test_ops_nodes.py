@@ -15,6 +15,7 @@ TOKEN = "ops-token-for-cluster-tests-0123"
 DROP_TIMEOUT = 30.0
 
 
+@pytest.mark.redis_cluster
 async def test_every_node_lists_the_live_nodes_and_a_dead_one_drops_out(
     cluster_factory: ClusterFactory,
 ) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import coredis
 import pytest
 
 from hubbub.client import Account, ChatClient
+from hubbub.config import is_cluster_url
+from hubbub.engine.cluster.redis_client import RedisClient, client_for_url
+from hubbub.engine.cluster.redis_presence import CLUSTER_BUCKETS, presence_keys
 from tests.helpers.chat import Frame, frames_until, is_text
 from tests.helpers.cluster import Cluster
 from tests.helpers.polling import poll_until
@@ -35,6 +37,7 @@ def presence_history(frames: list[Frame], user: Account) -> list[str]:
     ]
 
 
+@pytest.mark.redis_cluster
 async def test_a_contact_on_another_node_sees_presence_and_the_views_are_global(
     cluster: Cluster,
 ) -> None:
@@ -61,13 +64,15 @@ async def test_a_contact_on_another_node_sees_presence_and_the_views_are_global(
         assert last_seen.json()["last_seen"] is not None
 
 
+@pytest.mark.redis_cluster
 async def test_a_user_on_two_nodes_stays_online_until_the_last_connection_closes(
     cluster: Cluster,
 ) -> None:
     partner, x = await cluster.register_all("partner", "x")
-    claims_key = f"hubbub:presence:{x.id}"
+    buckets = CLUSTER_BUCKETS if is_cluster_url(cluster.redis.url) else 1
+    claims_key = presence_keys("hubbub:", buckets, x.id)[1]
     async with (
-        coredis.Redis.from_url(cluster.redis.url, decode_responses=False) as redis,
+        client_for_url(cluster.redis.url, connect_timeout=5) as redis,
         cluster.connect(partner, A) as partner_a,
     ):
         await partner_a.send_direct(x.id, "are you there?", "q")
@@ -118,5 +123,5 @@ async def test_a_second_device_on_another_node_announces_nothing(cluster: Cluste
     assert presence_history(seen, x) == ["online"]
 
 
-async def _claims_are(redis: coredis.Redis, key: str, count: int) -> bool:
+async def _claims_are(redis: RedisClient, key: str, count: int) -> bool:
     return await redis.zcard(key) == count

@@ -14,6 +14,7 @@ LIMIT = 5
 PER_NODE = 3  # 3 nodes x 3 sends: over the limit, though under it on every node alone
 
 
+@pytest.mark.redis_cluster
 async def test_a_user_on_three_nodes_gets_the_limit_once_in_total(
     cluster_factory: ClusterFactory,
 ) -> None:

@@ -199,6 +199,7 @@ async def test_a_cursor_from_one_node_resumes_on_another(cluster: Cluster) -> No
                 assert (replay, synced["recovered"]) == ([], True), via
 
 
+@pytest.mark.redis_cluster
 async def test_a_reader_resuming_on_node_after_node_gets_everything_once_in_order(
     cluster: Cluster,
 ) -> None:
@@ -322,6 +323,7 @@ async def test_a_sigkilled_nodes_clients_resume_elsewhere_and_lose_nothing_acked
     assert set(reader.got()) == expected | {("message", marker)}
 
 
+@pytest.mark.redis_cluster
 async def test_typing_crosses_nodes(cluster: Cluster) -> None:
     alice, bob, carol = await cluster.register_all("alice", "bob", "carol")
     group_id = await create_group(cluster.http(A), alice, "typing", bob, carol)

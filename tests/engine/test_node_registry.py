@@ -58,11 +58,16 @@ async def test_a_node_that_stops_beating_drops_out_and_leaves_no_trace(
     await dead.beat()
     async with trio.open_nursery() as nursery:
         await nursery.start(live.run)
-        assert await ids(live) == ["dead", "live"]
+
+        async def both() -> bool:
+            # run() reports started before its first beat is in.
+            return await ids(live) == ["dead", "live"]
+
+        await poll_until(both, what="both nodes listed", timeout=TIMING["ttl"] / 2)
 
         async def dead_gone() -> bool:
             return await ids(live) == ["live"]
 
         await poll_until(dead_gone, what="the silent node dropping out", timeout=SOON)
-        assert set(await client.hkeys(f"{prefix}nodes:info")) == {b"live"}
+        assert set(await client.hkeys(f"{prefix}{{nodes}}:info")) == {b"live"}
         nursery.cancel_scope.cancel()

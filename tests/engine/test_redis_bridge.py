@@ -16,6 +16,7 @@ from hubbub.config import load_settings
 from hubbub.engine.chat.ports import Event, Subscriber
 from hubbub.engine.cluster import ClusterHooks, open_cluster, redis_bus
 from hubbub.engine.cluster.redis_bus import LOST_CHANNEL, RedisBridge, decode_event, encode_event
+from hubbub.engine.cluster.redis_client import client_for_url
 from hubbub.metrics import Metrics
 from tests.helpers.servers import RedisServer
 
@@ -103,7 +104,7 @@ async def bridges(
     urls = [url] * count if isinstance(url, str) else list(url)
     prefix = f"test{next(_prefixes)}:"
     async with AsyncExitStack() as stack:
-        clients = [coredis.Redis.from_url(node_url, decode_responses=False) for node_url in urls]
+        clients = [client_for_url(node_url, connect_timeout=5) for node_url in urls]
         for client in clients:
             await stack.enter_async_context(client)
         nursery = await stack.enter_async_context(trio.open_nursery())
@@ -137,9 +138,9 @@ def test_events_round_trip_through_the_wire_format() -> None:
 
 
 async def test_an_event_reaches_the_other_node_once_and_the_local_one_once(
-    redis_server_url: str,
+    redis_url: str,
 ) -> None:
-    async with bridges(redis_server_url, 2) as (a, b):
+    async with bridges(redis_url, 2) as (a, b):
         on_a, on_b = Inbox(), Inbox()
         await a.subscribe("user:1", on_a)
         await b.subscribe("user:1", on_b)
@@ -154,9 +155,9 @@ async def test_an_event_reaches_the_other_node_once_and_the_local_one_once(
 
 
 async def test_nodes_without_the_channel_get_nothing_and_unsubscribe_stops_delivery(
-    redis_server_url: str,
+    redis_url: str,
 ) -> None:
-    async with bridges(redis_server_url, 3) as (a, b, c):
+    async with bridges(redis_url, 3) as (a, b, c):
         on_b, on_c, on_c_other = Inbox(), Inbox(), Inbox()
         await b.subscribe("group:5", on_b)
         await c.subscribe("group:6", on_c_other)

@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from hubbub.engine.cluster.local import InProcessRateLimiter
+from hubbub.engine.cluster.redis_client import RedisClient, client_for_url
 from hubbub.engine.cluster.redis_rate_limit import RedisRateLimiter
 
 WINDOW = 1.0
@@ -19,9 +20,9 @@ HANG = 5.0
 
 
 @pytest.fixture
-async def other_client(redis_server_url: str) -> AsyncIterator[coredis.Redis]:
+async def other_client(redis_url: str) -> AsyncIterator[RedisClient]:
     """A second connection pool, as a second node would have."""
-    async with coredis.Redis.from_url(redis_server_url, decode_responses=False) as client:
+    async with client_for_url(redis_url, connect_timeout=5) as client:
         yield client
 
 
@@ -124,3 +125,31 @@ async def test_slow_redis_times_out_to_the_fallback(prefix: str) -> None:
     finally:
         for listener in listeners:
             await listener.aclose()
+
+
+async def test_a_flushed_script_cache_costs_one_batch_then_redis_decides_again(
+    client: RedisClient, prefix: str
+) -> None:
+    limiter = RedisRateLimiter(client, {"direct": 100, "group": 100}, 60, prefix=prefix)
+    key = f"{prefix}rate:{{1}}:direct"
+
+    async def burst() -> list[bool]:
+        answers: list[bool] = []
+
+        async def send() -> None:
+            answers.append(await limiter.allow(1, "direct"))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(5):
+                nursery.start_soon(send)
+        return answers
+
+    assert await burst() == [True] * 5
+    assert await client.zcard(key) == 5
+    await client.script_flush()  # as a Redis restarted empty would have it
+    # The batch that finds the script gone falls back (counted on this node only)...
+    assert await burst() == [True] * 5
+    assert await client.zcard(key) == 5
+    # ...and the next one reloads it and is counted in Redis again.
+    assert await burst() == [True] * 5
+    assert await client.zcard(key) == 10

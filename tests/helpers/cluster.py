@@ -18,7 +18,6 @@ import trio
 from hubbub.client import Account, ChatClient, HubbubHTTP
 from tests.helpers.chat import attached
 from tests.helpers.nodes import NodeProcess, node_process
-from tests.helpers.servers import RedisServer
 from tests.helpers.users import register
 
 NODES = 3
@@ -37,7 +36,8 @@ class Cluster:
 
     tmp_path: Path
     database_url: str
-    redis: RedisServer
+    #: A ``RedisServer`` (``kill``, ``start``) or a Redis Cluster (``url`` only).
+    redis: Any
     settings: dict[str, str]
     _nursery: trio.Nursery
     nodes: list[NodeProcess | None] = attrs.Factory(lambda: [None] * NODES)
@@ -136,7 +136,7 @@ class Cluster:
 
 @asynccontextmanager
 async def open_cluster(
-    tmp_path: Path, database_url: str, redis: RedisServer, **overrides: str
+    tmp_path: Path, database_url: str, redis: Any, **overrides: str
 ) -> AsyncIterator[Cluster]:
     """Start ``NODES`` nodes in parallel on ``redis`` and ``database_url``; on exit SIGKILL
     and reap them all. ``overrides`` are HUBBUB_* settings by name, as in ``node_process``."""

@@ -198,6 +198,8 @@ class RedisServer:
     port: int
     _binary: str
     _process: subprocess.Popen | None = None
+    #: More ``redis-server`` arguments (e.g. a Redis Cluster node's).
+    extra_args: tuple[str, ...] = ()
 
     @classmethod
     def create(cls) -> RedisServer:
@@ -224,6 +226,7 @@ class RedisServer:
                 *(self._binary, "--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--save", "", "--appendonly", "no", "--dir", str(self.base_dir)),
                 *("--logfile", str(self.log_path)),
+                *self.extra_args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

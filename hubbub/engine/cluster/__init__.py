@@ -6,6 +6,8 @@ so a dead node's users expire) and a Redis rate limiter shared by every node. Th
 bridge's losses and resyncs are counted in the node's metrics
 (``hubbub_bus_dropped_total``, ``hubbub_bus_resyncs_total{cause}``). With Redis each node
 also beats in a registry of live nodes (``node_registry``), which ``live_nodes`` reads.
+A ``redis+cluster://`` URL selects a Redis Cluster (``redis_client``): the same parts,
+with sharded pub/sub and hash-tagged keys.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import attrs
-import coredis
 import trio
 
 from hubbub.config import Settings
@@ -26,6 +27,7 @@ from hubbub.engine.chat.ports import Bus, Presence, RateLimiter
 from hubbub.engine.cluster.local import InProcessRateLimiter, LocalBus, LocalPresence
 from hubbub.engine.cluster.node_registry import NodeRegistry, local_entry
 from hubbub.engine.cluster.redis_bus import RedisBridge
+from hubbub.engine.cluster.redis_client import client_for_url
 from hubbub.engine.cluster.redis_guard import REDIS_DOWN, RedisUnavailable
 from hubbub.engine.cluster.redis_presence import RedisPresence
 from hubbub.engine.cluster.redis_rate_limit import RedisRateLimiter
@@ -102,11 +104,13 @@ async def open_cluster(
     if settings.redis_url is None:
         yield Cluster(node_id, LocalBus(), LocalPresence(), local, [])
         return
-    client = coredis.Redis.from_url(
-        settings.redis_url, decode_responses=False, connect_timeout=CONNECT_TIMEOUT
-    )
-    async with client:
+    client = client_for_url(settings.redis_url, connect_timeout=CONNECT_TIMEOUT)
+    async with AsyncExitStack() as stack:
         try:
+            # Entering a cluster client already connects (it maps the slots), bounded by
+            # connect_timeout per node. Not under fail_after: the client keeps a task
+            # group open from here, which must not sit inside a scope that closes first.
+            await stack.enter_async_context(client)
             with trio.fail_after(CONNECT_TIMEOUT):
                 await client.ping()
         except REDIS_DOWN as error:

@@ -1,9 +1,10 @@
 """Which nodes are alive: each node's heartbeat in Redis, read by the operator page.
 
-Keys (under ``prefix``):
+Keys (under ``prefix``, both behind the hash tag ``{nodes}``, so that on a Redis Cluster
+the scripts that touch both find them in one slot):
 
-- ``nodes``: a sorted set of node ids scored by heartbeat expiry (ms, Redis clock);
-- ``nodes:info``: a hash of node id to what the node says of itself (JSON: its URL,
+- ``{nodes}``: a sorted set of node ids scored by heartbeat expiry (ms, Redis clock);
+- ``{nodes}:info``: a hash of node id to what the node says of itself (JSON: its URL,
   connections, when it started), written with each beat.
 
 A node is live while its entry is unexpired: one that stops beating (crashed, cut off)
@@ -19,10 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import coredis
 import orjson
 import trio
 
+from hubbub.engine.cluster.redis_client import RedisClient
 from hubbub.engine.cluster.redis_guard import LUA_NOW_MS, RedisGuard, RedisUnavailable
 
 # KEYS[1] nodes, KEYS[2] nodes:info; ARGV[1] node, ARGV[2] ttl ms, ARGV[3] info JSON.
@@ -79,7 +80,7 @@ class NodeRegistry:
 
     def __init__(
         self,
-        client: coredis.Redis,
+        client: RedisClient,
         node_id: str,
         *,
         prefix: str = "hubbub:",
@@ -96,7 +97,7 @@ class NodeRegistry:
         self._described = trio.Event()
         self.started_at = time.time()
         self._ttl_ms = round(ttl * 1000)
-        self._keys = [f"{prefix}nodes", f"{prefix}nodes:info"]
+        self._keys = [f"{prefix}{{nodes}}", f"{prefix}{{nodes}}:info"]
         self._guard = RedisGuard("node registry", timeout)
         self._beat = client.register_script(_BEAT)
         self._live = client.register_script(_LIVE)

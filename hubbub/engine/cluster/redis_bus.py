@@ -49,6 +49,17 @@ never announces its losses (their recipients get those messages from storage whe
 next connect); and one outage may resync a channel twice (a reconnection here and a
 peer's announcement), so what the hook starts must be idempotent.
 
+On a Redis Cluster (``redis_client.is_cluster``) every channel is *sharded*: published
+with ``SPUBLISH`` and heard with ``SSUBSCRIBE``, so an event travels only to the shard
+that owns its channel's slot and to the nodes subscribed there, instead of being
+broadcast over the cluster bus to every Redis node. The node-wide channels (``stream``,
+the loss announcements) are sharded too, each on the slot of its own name: every node
+subscribes to them, so they cost one shard what they cost a single Redis. One promise
+weakens there: events on different channels travel over different shards, so a loss
+announcement is ordered only with the events of channels on its own shard; a channel on
+another shard may deliver a post-loss event before the announcement arrives (the resync
+still comes, a little late).
+
 The hook should only enqueue work: delivery waits while it runs. If it raises, that is
 logged and delivery goes on. ``on_resynced(cause)`` counts each call (``"reconnect"`` or
 ``"lost"``).
@@ -58,11 +69,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
-import coredis
 import trio
+from coredis.patterns.pubsub import BasePubSub
 
 from hubbub.engine.chat.ports import Bus, Event, Subscriber
+from hubbub.engine.cluster.redis_client import RedisClient, is_cluster
 from hubbub.engine.cluster.redis_guard import REDIS_DOWN, jittered
 
 log = logging.getLogger("hubbub.engine")
@@ -84,6 +97,8 @@ _EVERYTHING = b"*"
 #: ``on_resync(channels)``: events on ``channels`` (``None``: on any channel) may have
 #: been missed here.
 ResyncHook = Callable[[frozenset[str] | None], Awaitable[None]]
+
+PubSub = BasePubSub[bytes, Any]
 
 
 def encode_event(event: Event, origin: str) -> bytes:
@@ -118,7 +133,7 @@ class RedisBridge(Bus):
 
     def __init__(
         self,
-        client: coredis.Redis,
+        client: RedisClient,
         node_id: str,
         *,
         prefix: str = "hubbub:",
@@ -131,6 +146,8 @@ class RedisBridge(Bus):
         self.client = client
         self.node_id = node_id
         self.prefix = prefix
+        #: On a Redis Cluster: SPUBLISH and SSUBSCRIBE (see the module's docstring).
+        self.sharded = is_cluster(client)
         self.on_resync = on_resync
         self.publish_timeout = publish_timeout
         self._on_dropped = on_dropped
@@ -238,9 +255,7 @@ class RedisBridge(Bus):
         backoff = MIN_BACKOFF
         while True:
             try:
-                async with self.client.pubsub(
-                    retry_policy=None, subscription_timeout=SUBSCRIBE_TIMEOUT
-                ) as pubsub:
+                async with self._open_pubsub() as pubsub:
                     await self._resubscribe_all(pubsub)
                     self._set_connected(True)
                     backoff = MIN_BACKOFF
@@ -265,6 +280,15 @@ class RedisBridge(Bus):
             await trio.sleep(jittered(backoff))
             backoff = min(backoff * 2, MAX_BACKOFF)
 
+    def _open_pubsub(self) -> PubSub:
+        """A pub/sub connection that fails instead of retrying: the loop above retries,
+        resubscribes and resyncs itself."""
+        if self.sharded:
+            return self.client.sharded_pubsub(  # type: ignore[union-attr]
+                retry_policy=None, subscription_timeout=SUBSCRIBE_TIMEOUT
+            )
+        return self.client.pubsub(retry_policy=None, subscription_timeout=SUBSCRIBE_TIMEOUT)
+
     def _disconnected(self) -> None:
         self._set_connected(False)
         self._tracking = False
@@ -272,7 +296,7 @@ class RedisBridge(Bus):
         self._subscribed.clear()
         self._missed = True
 
-    async def _resubscribe_all(self, pubsub: coredis.patterns.pubsub.PubSub) -> None:
+    async def _resubscribe_all(self, pubsub: PubSub) -> None:
         # Snapshot and start recording together (no checkpoint between): every change
         # after the snapshot is marked dirty, every change before it is in the snapshot.
         wanted = list(self._local)
@@ -290,7 +314,7 @@ class RedisBridge(Bus):
             self._dirty[channel] = None
             self._dirty_marked.set()
 
-    async def _reconcile(self, pubsub: coredis.patterns.pubsub.PubSub) -> None:
+    async def _reconcile(self, pubsub: PubSub) -> None:
         """Bring Redis's subscriptions in line with the local subscribers, dirty channel
         by dirty channel, oldest first, a batch per command."""
         while True:
@@ -320,7 +344,7 @@ class RedisBridge(Bus):
         if event is not None:
             event.set()
 
-    async def _deliver(self, pubsub: coredis.patterns.pubsub.PubSub) -> None:
+    async def _deliver(self, pubsub: PubSub) -> None:
         # Not ``async for``: that stops at once while nothing is subscribed.
         while True:
             message = await pubsub.get_message()
@@ -434,12 +458,14 @@ class RedisBridge(Bus):
             try:
                 with trio.fail_after(self.publish_timeout):
                     async with self.client.pipeline(transaction=False) as pipe:
+                        publish = pipe.spublish if self.sharded else pipe.publish
                         # First: on one connection, in order, so that every node hears of
-                        # the loss before any event published after it.
+                        # the loss before any event published after it (on a cluster:
+                        # after those on its shard).
                         if notice is not None:
-                            pipe.publish(self._notice_channel, notice)
+                            publish(self._notice_channel, notice)
                         for channel, event in batch:
-                            pipe.publish(self.prefix + channel, encode_event(event, origin))
+                            publish(self.prefix + channel, encode_event(event, origin))
             except REDIS_DOWN:
                 # Other nodes miss these live; storage has them, and the announcement,
                 # once it gets through, has those nodes fetch them.

@@ -3,12 +3,16 @@
 Each node *claims* the users it holds sessions for; a claim lapses unless the node
 refreshes it within ``ttl``. A user is online while any claim of theirs is unexpired.
 
-Keys (all under ``prefix``):
+Keys (all under ``prefix``). Users fall in ``buckets`` by id (``b = user id mod
+buckets``); each bucket's keys share the hash tag ``{presence:<b>}``, so on a Redis Cluster
+every script below, which touches a bucket's ``online`` with its users' claim sets, stays
+in one slot, while the buckets spread over the masters. One bucket on a single Redis
+(``CLUSTER_BUCKETS`` on a cluster):
 
-- ``presence:<user id>``: a sorted set of node ids scored by claim expiry (ms, Redis clock);
-  it expires with its latest claim.
-- ``online``: a sorted set of user ids scored by their latest claim's expiry, so lapsed
-  users are found with one range query.
+- ``{presence:<b>}:user:<user id>``: a sorted set of node ids scored by claim expiry (ms,
+  Redis clock); it expires with its latest claim.
+- ``{presence:<b>}:online``: a sorted set of the bucket's user ids scored by their latest
+  claim's expiry, so lapsed users are found with one range query per bucket.
 
 Every write goes through one Lua function, ``settle``, which drops lapsed claims and keeps
 ``online`` in step; removing a user from ``online`` is *the* offline transition, and only
@@ -25,10 +29,10 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from functools import partial
 from typing import Any
 
-import coredis
 import trio
 
 from hubbub.engine.chat.ports import Presence
+from hubbub.engine.cluster.redis_client import RedisClient, is_cluster, tagged
 from hubbub.engine.cluster.redis_guard import LUA_NOW_MS, RedisGuard, RedisUnavailable, jittered
 
 log = logging.getLogger("hubbub.engine")
@@ -36,6 +40,16 @@ log = logging.getLogger("hubbub.engine")
 #: Users per heartbeat script call, and lapsed users expired per sweep round: bounds how
 #: long one script keeps Redis busy.
 BATCH = 500
+#: Presence buckets on a Redis Cluster: enough to spread over a few dozen masters, few
+#: enough that reading them all (``online_users``, the sweep) stays one small pipeline.
+CLUSTER_BUCKETS = 16
+
+
+def presence_keys(prefix: str, buckets: int, user_id: int) -> tuple[str, str]:
+    """``(online, claims)``: the keys of ``user_id``'s bucket and of their claims."""
+    tag = tagged(prefix, f"presence:{user_id % buckets}")
+    return f"{tag}online", f"{tag}user:{user_id}"
+
 
 # settle(): drop the user's lapsed claims; then either mirror their latest claim in
 # `online`, or remove them from it. 1 only to the call that removed them (went offline).
@@ -138,7 +152,7 @@ class RedisPresence(Presence):
 
     def __init__(
         self,
-        client: coredis.Redis,
+        client: RedisClient,
         node_id: str,
         *,
         local_users: Callable[[], Iterable[int]],
@@ -147,6 +161,7 @@ class RedisPresence(Presence):
         ttl: float = 15.0,
         heartbeat: float = 5.0,
         timeout: float = 1.0,
+        buckets: int | None = None,
     ) -> None:
         if ttl <= heartbeat + timeout:
             raise ValueError(
@@ -161,7 +176,8 @@ class RedisPresence(Presence):
         self._local_users = local_users
         self._on_expired = on_expired
         self._ttl_ms = round(ttl * 1000)
-        self._online_key = f"{prefix}online"
+        #: Every node of a cluster must use the same number (it is in the key names).
+        self.buckets = buckets or (CLUSTER_BUCKETS if is_cluster(client) else 1)
         self._guard = RedisGuard("presence", timeout)
         # Serialises this node's claim writes, so a heartbeat that read local_users()
         # just before a user left cannot re-claim them after their went_offline.
@@ -176,11 +192,23 @@ class RedisPresence(Presence):
         self._lapsed = client.register_script(_LAPSED)
 
     def _claims_key(self, user_id: int) -> str:
-        return f"{self.prefix}presence:{user_id}"
+        return presence_keys(self.prefix, self.buckets, user_id)[1]
+
+    def _online_key(self, bucket: int) -> str:
+        return presence_keys(self.prefix, self.buckets, bucket)[0]
+
+    def _user_keys(self, user_id: int) -> list[str]:
+        return list(presence_keys(self.prefix, self.buckets, user_id))
+
+    def _by_bucket(self, users: Iterable[int]) -> dict[int, list[int]]:
+        grouped: dict[int, list[int]] = {}
+        for user in users:
+            grouped.setdefault(user % self.buckets, []).append(user)
+        return grouped
 
     def _leave_request(self, user_id: int, pipe: Any = None) -> Any:
         """The leave script for this node's claim on ``user_id``, on ``pipe`` if given."""
-        keys = [self._online_key, self._claims_key(user_id)]
+        keys = self._user_keys(user_id)
         return self._leave(keys=keys, args=[self.node_id, user_id], client=pipe)
 
     # -- Presence --------------------------------------------------------------
@@ -194,7 +222,7 @@ class RedisPresence(Presence):
         async def claim() -> Any:
             async with self._writing:
                 return await self._claim(
-                    keys=[self._online_key, self._claims_key(user_id)],
+                    keys=self._user_keys(user_id),
                     args=[self.node_id, self._ttl_ms, user_id],
                 )
 
@@ -227,20 +255,40 @@ class RedisPresence(Presence):
         users = list(user_ids)
         if not users:
             return set()
+        groups = list(self._by_bucket(users).values())
+
+        async def ask() -> list[int]:
+            if len(groups) == 1:
+                return list(await self._any_claim(keys=list(map(self._claims_key, groups[0]))))
+            async with self.client.pipeline(transaction=False) as pipe:
+                requests: list[Any] = [
+                    self._any_claim(keys=list(map(self._claims_key, group)), client=pipe)
+                    for group in groups
+                ]
+            return [claimed for request in requests for claimed in await request]
+
         try:
-            found: list[int] = await self._guard.call(
-                lambda: self._any_claim(keys=[self._claims_key(user) for user in users])
-            )
+            found = await self._guard.call(ask)
         except RedisUnavailable:
             return set(users) & set(self._local_users())
-        return {user for user, claimed in zip(users, found, strict=True) if claimed}
+        asked = [user for group in groups for user in group]
+        return {user for user, claimed in zip(asked, found, strict=True) if claimed}
 
     async def online_users(self) -> list[int]:
         """Every user online anywhere, ascending. With Redis away: this node's users."""
+
+        async def ask() -> list[bytes]:
+            if self.buckets == 1:
+                return list(await self._online(keys=[self._online_key(0)]))
+            async with self.client.pipeline(transaction=False) as pipe:
+                requests: list[Any] = [
+                    self._online(keys=[self._online_key(bucket)], client=pipe)
+                    for bucket in range(self.buckets)
+                ]
+            return [member for request in requests for member in await request]
+
         try:
-            members: list[bytes] = await self._guard.call(
-                lambda: self._online(keys=[self._online_key])
-            )
+            members = await self._guard.call(ask)
         except RedisUnavailable:
             return sorted(set(self._local_users()))
         return sorted(int(member) for member in members)
@@ -278,17 +326,19 @@ class RedisPresence(Presence):
             claims = sorted(local)
             async with self.client.pipeline(transaction=False) as pipe:
                 # Even a node without users must probe Redis, or it would never see an
-                # outage end, and sweep() would stay shut.
-                pipe.ping()
+                # outage end, and sweep() would stay shut. A keyed probe, not PING: a
+                # cluster pipeline routes each command by its key's slot.
+                pipe.exists([self._online_key(0)])
                 for user in leaving:
                     self._leave_request(user, pipe)
-                for start in range(0, len(claims), BATCH):
-                    chunk = claims[start : start + BATCH]
-                    self._claim(
-                        keys=[self._online_key, *map(self._claims_key, chunk)],
-                        args=[self.node_id, self._ttl_ms, *chunk],
-                        client=pipe,
-                    )
+                for bucket, users in self._by_bucket(claims).items():
+                    for start in range(0, len(users), BATCH):
+                        chunk = users[start : start + BATCH]
+                        self._claim(
+                            keys=[self._online_key(bucket), *map(self._claims_key, chunk)],
+                            args=[self.node_id, self._ttl_ms, *chunk],
+                            client=pipe,
+                        )
             self._leaving -= leaving
 
     async def _sweep_loop(self) -> None:
@@ -318,25 +368,24 @@ class RedisPresence(Presence):
         if not self._guard.healthy_for(self.heartbeat + self._guard.timeout):
             return []
         expired: list[int] = []
-        while True:
-            lapsed: list[bytes] = await self._guard.call(
-                lambda: self._lapsed(keys=[self._online_key], args=[BATCH])
-            )
-            users = [int(member) for member in lapsed]
-            won = await self._guard.call(partial(self._expire_all, users)) if users else []
-            for user in won:
-                await self._notify(user)
-            expired += won
-            if len(users) < BATCH:
-                return expired
+        for bucket in range(self.buckets):
+            while True:
+                lapsed: list[bytes] = await self._guard.call(
+                    partial(self._lapsed, keys=[self._online_key(bucket)], args=[BATCH])
+                )
+                users = [int(member) for member in lapsed]
+                won = await self._guard.call(partial(self._expire_all, users)) if users else []
+                for user in won:
+                    await self._notify(user)
+                expired += won
+                if len(users) < BATCH:
+                    break
+        return expired
 
     async def _expire_all(self, users: Sequence[int]) -> list[int]:
         async with self.client.pipeline(transaction=False) as pipe:
             results: list[Any] = [
-                self._expire(
-                    keys=[self._online_key, self._claims_key(user)], args=[user], client=pipe
-                )
-                for user in users
+                self._expire(keys=self._user_keys(user), args=[user], client=pipe) for user in users
             ]
         return [user for user, result in zip(users, results, strict=True) if await result == 1]
 
