@@ -11,6 +11,7 @@ from hubbub.http.errors import install_error_handlers
 from hubbub.http.group_routes import groups
 from hubbub.http.health_routes import health
 from hubbub.http.message_routes import messages
+from hubbub.http.openapi.routes import openapi
 from hubbub.http.ops_routes import ops
 from hubbub.http.request_metrics import install_request_metrics
 from hubbub.http.stream_routes import stream
@@ -29,6 +30,6 @@ def create_app(ctx: HttpContext) -> QuartTrio:
     # Uploads stream under their own limit; every other body is capped at 64 KiB.
     install_boundary(app, stream_body_limit=ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD)
     install_error_handlers(app)
-    for blueprint in (auth, users, messages, groups, stream, health, uploads, ops):
+    for blueprint in (auth, users, messages, groups, stream, health, uploads, ops, openapi):
         app.register_blueprint(blueprint)
     return app
