@@ -11,12 +11,13 @@ from typing import Any
 from hubbub.http.validation import MAX_ID
 
 Schema = dict[str, Any]
+Security = list[dict[str, list[str]]]
 
 #: Security requirements, by the schemes of document.py.
-ACCESS = [{"accessToken": []}]
-REFRESH = [{"refreshToken": []}]
-OPS = [{"opsToken": []}]
-PUBLIC: list[dict[str, list[str]]] = []
+ACCESS: Security = [{"accessToken": []}]
+REFRESH: Security = [{"refreshToken": []}]
+OPS: Security = [{"opsToken": []}]
+PUBLIC: Security = []
 
 #: What each error status means wherever it is answered; the detail says more.
 ERROR_MEANINGS = {
@@ -108,7 +109,7 @@ def operation(
     responses: dict[str, Any],
     *,
     tag: str,
-    security: list[dict[str, list[str]]],
+    security: Security,
     parameters: list[Schema] | None = None,
     body: dict[str, Any] | None = None,
     description: str | None = None,

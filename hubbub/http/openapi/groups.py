@@ -13,7 +13,6 @@ from hubbub.http.openapi._parts import (
     TIMESTAMP,
     errors,
     json_content,
-    nullable,
     obj,
     ok,
     operation,
@@ -22,6 +21,7 @@ from hubbub.http.openapi._parts import (
     ref,
 )
 from hubbub.http.openapi.messages import page_parameters
+from hubbub.http.validation import MAX_ID
 
 TAG = "groups"
 
@@ -43,7 +43,8 @@ SCHEMAS = {
             "user_id": ID,
             "username": TEXT,
             "role": _ROLE,
-            "last_read_message_id": nullable(ID),
+            # The group_read marker: 0 until the member has read anything.
+            "last_read_message_id": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
             "joined_at": TIMESTAMP,
         }
     ),

@@ -1,0 +1,191 @@
+"""schemathesis against a live node: every operation of /openapi.json, driven with
+generated input (valid and invalid), answers no 5xx and nothing outside its description.
+
+The node runs in a thread of its own (``node_in_thread``) so that schemathesis' blocking
+HTTP client can call it; the description is loaded from the node's own /openapi.json.
+Each operation gets a bounded, derandomized number of examples, so the run is the same
+on every machine and stays short.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from hubbub.http.openapi.document import build_document
+from tests.helpers.images import encoded_image
+from tests.helpers.nodes import node_in_thread
+
+#: Examples per operation and round: enough to reach each answer an operation has with
+#: ordinary input, few enough for a run well under a minute. HUBBUB_FUZZ_EXAMPLES=200
+#: digs deeper, by hand.
+EXAMPLES = int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", "12"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+#: Operations whose every answer may be a refusal: generated user ids rarely exist, and
+#: by the time leave and promote run, the run itself may have taken the caller out of
+#: the group (today: add-member, leave, promote).
+MAX_REFUSED_ONLY = 4
+OPS_TOKEN = "openapi-test-operator-token"
+PASSWORD = "correct horse battery"
+
+
+@attrs.frozen
+class Live:
+    url: str
+    #: The Authorization header for each security scheme of the description.
+    credentials: dict[str, str]
+    #: Path parameters that name things which exist, by parameter name.
+    real: dict[str, object]
+
+
+@pytest.fixture
+def live(tmp_path: Path, database_url: str) -> Iterator[Live]:
+    """A node where ada has a group with bob in it, a message from bob and an image."""
+    with node_in_thread(tmp_path / "data", database_url, ops_token=OPS_TOKEN) as url:
+        yield _populate(url)
+
+
+def _populate(url: str) -> Live:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        ids = {}
+        for name in ("ada", "bob"):
+            created = client.post(
+                "/auth/signup",
+                json={"username": name, "email": f"{name}@example.com", "password": PASSWORD},
+            )
+            assert created.status_code == 201, created.text
+            ids[name] = created.json()["id"]
+        # Two logins: schemathesis spends (and then replays) the refresh token of one,
+        # which revokes that login, and logs the other out; access tokens outlive both.
+        pairs = [
+            client.post("/auth/login", data={"username": "ada", "password": PASSWORD}).json()
+            for _ in range(2)
+        ]
+        access = {"Authorization": f"Bearer {pairs[0]['access_token']}"}
+        group = client.post("/groups/create-group", params={"name": "g"}, headers=access)
+        assert group.status_code == 200, group.text
+        group_id = group.json()["group_id"]
+        added = client.post(
+            f"/groups/{group_id}/add-member", params={"user_id": ids["bob"]}, headers=access
+        )
+        assert added.status_code == 200, added.text
+        image = client.post(
+            "/upload/image",
+            files={"file": ("a.png", encoded_image("PNG"), "image/png")},
+            headers=access,
+        )
+        assert image.status_code == 200, image.text
+    return Live(
+        url,
+        credentials={
+            "accessToken": f"Bearer {pairs[0]['access_token']}",
+            "refreshToken": f"Bearer {pairs[1]['refresh_token']}",
+            "opsToken": f"Bearer {OPS_TOKEN}",
+        },
+        real={
+            "group_id": group_id,
+            "user_id": ids["bob"],
+            "filename": image.json()["filename"],
+            "name": "ops.js",
+        },
+    )
+
+
+def _operations() -> list[tuple[str, str]]:
+    return [
+        (method.upper(), path)
+        for path, item in build_document()["paths"].items()
+        for method in item
+    ]
+
+
+def _parameters(method: str, path: str) -> list[dict]:
+    return build_document()["paths"][path][method.lower()].get("parameters", [])
+
+
+def _headers(live: Live, method: str, path: str) -> dict[str, str]:
+    """The credential of the operation's first security scheme, if it has one."""
+    security = build_document()["paths"][path][method.lower()]["security"]
+    for requirement in security:
+        for scheme in requirement:
+            assert scheme in live.credentials, f"no credential for {scheme}: add it to _populate"
+            return {"Authorization": live.credentials[scheme]}
+    return {}
+
+
+def _drive(
+    schema: schemathesis.BaseSchema, live: Live, method: str, path: str, statuses: set[int]
+) -> list[str]:
+    """Run the operation's examples in both generation modes, adding each answer's status
+    to ``statuses``; the failures, described."""
+    operation = schema[path][method]
+    headers = _headers(live, method, path)
+    failures = []
+    names = {p["name"] for p in _parameters(method, path) if p["in"] == "path"}
+    real = {name: live.real[name] for name in names if name in live.real}
+    rounds = [(GenerationMode.POSITIVE, {}), (GenerationMode.NEGATIVE, {})]
+    if real:  # generated ids rarely exist: a round aimed at things that do
+        rounds.append((GenerationMode.POSITIVE, real))
+    for mode, fixed in rounds:
+
+        @FUZZ
+        @given(case=operation.as_strategy(generation_mode=mode, path_parameters=fixed))
+        def examples(case: schemathesis.Case) -> None:
+            response = case.call_and_validate(
+                base_url=live.url, headers=headers, checks=CHECKS, timeout=10
+            )
+            statuses.add(response.status_code)
+
+        try:
+            examples()
+        except Unsatisfiable:
+            # Nothing of the operation can be invalid (no input, or free text only).
+            assert mode is GenerationMode.NEGATIVE, f"{method} {path}: no valid input"
+        except Exception as failure:  # every failure is reported, not just the first
+            aimed = " at real ids" if fixed else ""
+            failures.append(f"{method} {path} ({mode.value}{aimed}): {failure}")
+    return failures
+
+
+def test_every_operation_answers_within_its_description(live: Live) -> None:
+    schema = schemathesis.openapi.from_url(f"{live.url}/openapi.json")
+    assert schema.raw_schema == build_document()  # the node serves this very document
+    failures: list[str] = []
+    answered: dict[str, set[int]] = {}
+    for method, path in _operations():
+        statuses = answered[f"{method} {path}"] = set()
+        failures += _drive(schema, live, method, path, statuses)
+    assert not failures, "\n\n".join(failures)
+    # The credentials worked: every operation answered something besides 401 (and the
+    # run reached past the input checks: some answer of each is not a refusal of it).
+    unauthorized = [name for name, seen in answered.items() if seen <= {401}]
+    assert not unauthorized, f"only 401 from {unauthorized}"
+    refused_only = [name for name, seen in answered.items() if seen <= {401, 404, 422}]
+    assert len(refused_only) <= MAX_REFUSED_ONLY, f"nothing but refusals from {refused_only}"
