@@ -26,6 +26,8 @@ from hubbub.http.validation import MAX_ID
 TAG = "groups"
 
 _ROLE = {"type": "string", "enum": ["admin", "member"]}
+#: At most NAME_MAX once outer spaces are stripped (longer ones are 422).
+_NAME = {"type": "string", "minLength": 1, "pattern": "\\S"}
 _GROUP = {"group_id": ID}
 _GROUP_ID = path_id("group_id", "The group")
 _USER_ID = path_id("user_id", "The member")
@@ -43,8 +45,14 @@ SCHEMAS = {
             "user_id": ID,
             "username": TEXT,
             "role": _ROLE,
-            # The group_read marker: 0 until the member has read anything.
-            "last_read_message_id": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+            # The group_read marker, from the group's newest message at joining: 0 for a
+            # member of a group that had none (docs/groups.md), never null.
+            "last_read_message_id": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_ID,
+                "description": "Read up to this message id; 0: nothing yet",
+            },
             "joined_at": TIMESTAMP,
         }
     ),
@@ -63,12 +71,10 @@ PATHS = {
             ok(obj({"Success": TEXT, "group_id": ID}), "The group was created"),
             tag=TAG,
             security=ACCESS,
-            parameters=[
-                query("name", {"type": "string"}, 'The name (or JSON {"name"} in the body)')
-            ],
+            parameters=[query("name", _NAME, 'The name (or JSON {"name"} in the body)')],
             body={
                 "required": False,
-                "content": json_content(obj({}, {"name": TEXT})),
+                "content": json_content(obj({"name": _NAME})),
             },
             description=f"The name is 1 to {NAME_MAX} characters, outer spaces not "
             "counted; the query's wins over the body's (422 otherwise).",

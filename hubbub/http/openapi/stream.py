@@ -98,7 +98,7 @@ PATHS = {
             parameters=[
                 query(
                     "since",
-                    _TOKEN,
+                    {**_TOKEN, "minLength": 1},
                     "A cursor this server gave, or `now` (422 without one). An unknown "
                     "cursor answers recovered false: reload conversations and history.",
                     required=True,
