@@ -17,6 +17,7 @@ import attrs
 import httpx
 import pytest
 import schemathesis
+import trio
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -26,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from hubbub.client import ChatClient
 from hubbub.http.openapi.document import build_document
 from tests.helpers.images import encoded_image
 from tests.helpers.nodes import node_in_thread
@@ -51,6 +53,7 @@ CHECKS = [
 #: by the time leave and promote run, the run itself may have taken the caller out of
 #: the group (today: add-member, leave, promote).
 MAX_REFUSED_ONLY = 4
+DESCRIPTION = build_document()
 OPS_TOKEN = "openapi-test-operator-token"
 PASSWORD = "correct horse battery"
 
@@ -101,6 +104,9 @@ def _populate(url: str) -> Live:
             headers=access,
         )
         assert image.status_code == 200, image.text
+        bob = client.post("/auth/login", data={"username": "bob", "password": PASSWORD})
+    # Histories, conversations and the stream have something in them to check.
+    trio.run(_converse, url, bob.json()["access_token"], ids["ada"], group_id, image.json()["url"])
     return Live(
         url,
         credentials={
@@ -117,22 +123,43 @@ def _populate(url: str) -> Live:
     )
 
 
+async def _converse(url: str, token: str, ada: int, group_id: int, image_url: str) -> None:
+    """As bob: a direct message to ada, edited and reacted to, and a group message with
+    an image."""
+    async with ChatClient.connect(url, token) as bob:
+        sent = await bob.send_and_answer(
+            {"type": "message", "recipient_id": ada, "message": "hello"}, "d"
+        )
+        assert sent["type"] == "ack", sent
+        changes = [
+            ({"type": "edit", "message_id": sent["message_id"], "message": "hi"}, "edit"),
+            ({"type": "react", "message_id": sent["message_id"], "emoji": "+1"}, "react"),
+        ]
+        for frame, client_id in changes:
+            answer = await bob.send_and_answer(
+                frame, client_id, answer="message_edited" if client_id == "edit" else "reaction"
+            )
+            assert answer["type"] != "error", answer
+        posted = await bob.send_and_answer(
+            {"type": "group_message", "group_id": group_id, "image_url": image_url}, "g"
+        )
+        assert posted["type"] == "ack", posted
+
+
 def _operations() -> list[tuple[str, str]]:
     return [
-        (method.upper(), path)
-        for path, item in build_document()["paths"].items()
-        for method in item
+        (method.upper(), path) for path, item in DESCRIPTION["paths"].items() for method in item
     ]
 
 
 def _parameters(method: str, path: str) -> list[dict]:
-    return build_document()["paths"][path][method.lower()].get("parameters", [])
+    return DESCRIPTION["paths"][path][method.lower()].get("parameters", [])
 
 
 def _negatable(method: str, path: str) -> bool:
     """Whether any input of the operation can be invalid: it has a body, or a parameter
     that is not free text. (Hypothesis finds no invalid input for the others.)"""
-    operation = build_document()["paths"][path][method.lower()]
+    operation = DESCRIPTION["paths"][path][method.lower()]
     free = {"type": "string"}
     return "requestBody" in operation or any(
         p["schema"] != free for p in operation.get("parameters", [])
@@ -141,7 +168,7 @@ def _negatable(method: str, path: str) -> bool:
 
 def _headers(live: Live, method: str, path: str) -> dict[str, str]:
     """The credential of the operation's first security scheme, if it has one."""
-    security = build_document()["paths"][path][method.lower()]["security"]
+    security = DESCRIPTION["paths"][path][method.lower()]["security"]
     for requirement in security:
         for scheme in requirement:
             assert scheme in live.credentials, f"no credential for {scheme}: add it to _populate"
@@ -187,7 +214,7 @@ def _drive(
 
 def test_every_operation_answers_within_its_description(live: Live) -> None:
     schema = schemathesis.openapi.from_url(f"{live.url}/openapi.json")
-    assert schema.raw_schema == build_document()  # the node serves this very document
+    assert schema.raw_schema == DESCRIPTION  # the node serves this very document
     failures: list[str] = []
     answered: dict[str, set[int]] = {}
     for method, path in _operations():
