@@ -65,6 +65,8 @@ class Live:
     credentials: dict[str, str]
     #: Path parameters that name things which exist, by parameter name.
     real: dict[str, object]
+    #: Query arguments that do, likewise (the cursor before bob wrote).
+    real_query: dict[str, object]
 
 
 @pytest.fixture
@@ -105,6 +107,8 @@ def _populate(url: str) -> Live:
         )
         assert image.status_code == 200, image.text
         bob = client.post("/auth/login", data={"username": "bob", "password": PASSWORD})
+        head = client.get("/sync", params={"since": "now"}, headers=access)
+        assert head.status_code == 200, head.text
     # Histories, conversations and the stream have something in them to check.
     trio.run(_converse, url, bob.json()["access_token"], ids["ada"], group_id, image.json()["url"])
     return Live(
@@ -120,6 +124,7 @@ def _populate(url: str) -> Live:
             "filename": image.json()["filename"],
             "name": "ops.js",
         },
+        real_query={"since": head.json()["cursor"]},
     )
 
 
@@ -185,17 +190,25 @@ def _drive(
     operation = schema[path][method]
     headers = _headers(live, method, path)
     failures = []
-    names = {p["name"] for p in _parameters(method, path) if p["in"] == "path"}
-    real = {name: live.real[name] for name in names if name in live.real}
-    rounds: list[tuple[GenerationMode, dict[str, object]]] = [(GenerationMode.POSITIVE, {})]
+    names = {p["name"]: p["in"] for p in _parameters(method, path)}
+    real = {n: live.real[n] for n, at in names.items() if at == "path" and n in live.real}
+    real_query = {
+        n: live.real_query[n] for n, at in names.items() if at == "query" and n in live.real_query
+    }
+    Fixed = dict[str, object]
+    rounds: list[tuple[GenerationMode, Fixed, Fixed]] = [(GenerationMode.POSITIVE, {}, {})]
     if _negatable(method, path):
-        rounds.append((GenerationMode.NEGATIVE, {}))
-    if real:  # generated ids rarely exist: a round aimed at things that do
-        rounds.append((GenerationMode.POSITIVE, real))
-    for mode, fixed in rounds:
+        rounds.append((GenerationMode.NEGATIVE, {}, {}))
+    if real or real_query:  # generated ids rarely exist: a round aimed at things that do
+        rounds.append((GenerationMode.POSITIVE, real, real_query))
+    for mode, fixed, fixed_query in rounds:
 
         @FUZZ
-        @given(case=operation.as_strategy(generation_mode=mode, path_parameters=fixed))
+        @given(
+            case=operation.as_strategy(
+                generation_mode=mode, path_parameters=fixed, query=fixed_query or None
+            )
+        )
         def examples(case: schemathesis.Case) -> None:
             response = case.call_and_validate(
                 base_url=live.url, headers=headers, checks=CHECKS, timeout=10
@@ -207,7 +220,7 @@ def _drive(
         # Every failure is reported, not just the first (schemathesis' FailureGroup is a
         # BaseExceptionGroup).
         except (Exception, BaseExceptionGroup) as failure:
-            aimed = " at real ids" if fixed else ""
+            aimed = " at real ids" if fixed or fixed_query else ""
             failures.append(f"{method} {path} ({mode.value}{aimed}): {failure}")
     return failures
 

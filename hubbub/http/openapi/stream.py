@@ -26,6 +26,17 @@ from hubbub.http.validation import MAX_ID
 TAG = "stream"
 
 _TOKEN = {"type": "string", "maxLength": MAX_TOKEN}
+#: The frames of a user's stream (CONTRACT.md, "The stream and resuming it").
+STREAM_TYPES = (
+    "message",
+    "group_message",
+    "message_edited",
+    "message_deleted",
+    "reaction",
+    "read_receipt",
+    "group_read",
+    "status",
+)
 _COMMON = {
     "name": TEXT,
     "last_message": nullable(ref("Message")),
@@ -42,7 +53,7 @@ SCHEMAS = {
         ]
     },
     "StreamEvent": {
-        **obj({"type": TEXT}),
+        **obj({"type": {"type": "string", "enum": list(STREAM_TYPES)}, "cursor": TEXT}),
         "description": "A stream frame as the WebSocket sends it (docs/protocol.md): "
         "message, group_message, message_edited, message_deleted, reaction, "
         "read_receipt, group_read, status; each with its cursor.",
