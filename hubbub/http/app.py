@@ -15,6 +15,7 @@ from hubbub.http.group_routes import groups
 from hubbub.http.guards import install_product_tokens
 from hubbub.http.health_routes import health
 from hubbub.http.message_routes import messages
+from hubbub.http.openapi.routes import openapi
 from hubbub.http.ops_routes import ops
 from hubbub.http.request_metrics import install_request_metrics
 from hubbub.http.stream_routes import stream
@@ -47,6 +48,7 @@ def create_app(ctx: HttpContext) -> QuartTrio:
         web,
         api_users,
         api_chat,
+        openapi,
     ):
         app.register_blueprint(blueprint)
     app.register_blueprint(blocks)

@@ -39,7 +39,10 @@ def install_error_handlers(app: Quart) -> None:
         if status == 413:
             detail = f"the request body is larger than {request.max_content_length} bytes"
         log.info("request refused", extra={"fields": {"status": status, "detail": detail}})
-        return jsonify({"detail": detail}), status
+        # The exception's own headers (a 405's Allow, which RFC 9110 requires), not its
+        # Content-Type: the body is JSON.
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        return jsonify({"detail": detail}), status, headers
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception):  # type: ignore[no-untyped-def]

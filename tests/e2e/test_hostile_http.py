@@ -15,25 +15,20 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import attrs
 import httpx
 import pytest
-import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from hubbub.config import load_settings
-from hubbub.http.app import create_app
-from hubbub.http.context import HttpContext
 from hubbub.http.validation import BODY_LIMIT
-from tests.e2e.conftest import running_node
+from tests.helpers.apps import bare_app
+from tests.helpers.nodes import node_in_thread
 
 HOSTILE = settings(
     max_examples=150,
@@ -42,24 +37,14 @@ HOSTILE = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 PASSWORD = "correct horse battery"
-START_TIMEOUT = 60.0
 #: Heads past the front door's limit and bodies past the cap may be cut off mid-send.
 OVERSIZE = 16 * 1024
 
 
 def _rules() -> list[tuple[str, list[str]]]:
     """Every route of the app, with its methods."""
-    app = create_app(
-        HttpContext(
-            settings=load_settings(environ={}, prepare_data_dir=False),
-            storage=None,  # type: ignore[arg-type]
-            tokens=None,  # type: ignore[arg-type]
-            metrics=None,  # type: ignore[arg-type]
-            supervisor_snapshot=dict,
-            readiness=dict,  # type: ignore[arg-type]
-        )
-    )
-    return sorted((rule.rule, sorted(rule.methods or ())) for rule in app.url_map.iter_rules())
+    rules = bare_app().url_map.iter_rules()
+    return sorted((rule.rule, sorted(rule.methods or ())) for rule in rules)
 
 
 RULES = _rules()
@@ -80,35 +65,8 @@ class Live:
 def live(tmp_path: Path, database_url: str) -> Iterator[Live]:
     """A node in a thread, with two users (one in a group) to make requests as."""
     data_dir = tmp_path / "data"
-    started = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def serve() -> None:
-        async with running_node(data_dir, database_url) as node:
-            state["url"], state["stop"] = node.url, trio.Event()
-            state["token"] = trio.lowlevel.current_trio_token()
-            started.set()
-            await state["stop"].wait()
-
-    def run() -> None:
-        try:
-            trio.run(serve)
-        except BaseException as error:  # reported by the fixture, in the test's thread
-            state["error"] = error
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=run, name="hostile-node")
-    thread.start()
-    try:
-        assert started.wait(START_TIMEOUT), "the node did not start"
-        if "error" in state:
-            raise state["error"]
-        yield _populate(state["url"], data_dir)
-    finally:
-        if "stop" in state:
-            trio.from_thread.run_sync(state["stop"].set, trio_token=state["token"])
-        thread.join(START_TIMEOUT)
+    with node_in_thread(data_dir, database_url) as url:
+        yield _populate(url, data_dir)
 
 
 def _populate(url: str, data_dir: Path) -> Live:

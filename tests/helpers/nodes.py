@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import attrs
 import httpx
@@ -43,6 +44,47 @@ async def running_node(data_dir: Path, database_url: str, **overrides: str) -> A
     }
     async with open_node(load_settings(environ=environ)) as node:
         yield node
+
+
+THREAD_START_TIMEOUT = 60.0
+
+
+@contextmanager
+def node_in_thread(data_dir: Path, database_url: str, **overrides: str) -> Iterator[str]:
+    """``running_node`` in a thread of its own, running its own trio loop; yields its URL.
+
+    For synchronous tests that drive the node with blocking clients (Hypothesis,
+    schemathesis). The node stops, and the thread is joined, on exit; an error starting
+    it is raised here."""
+    started = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def serve() -> None:
+        async with running_node(data_dir, database_url, **overrides) as node:
+            state["url"], state["stop"] = node.url, trio.Event()
+            state["token"] = trio.lowlevel.current_trio_token()
+            started.set()
+            await state["stop"].wait()
+
+    def run() -> None:
+        try:
+            trio.run(serve)
+        except BaseException as error:  # reported in the test's thread
+            state["error"] = error
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=run, name="node-in-thread")
+    thread.start()
+    try:
+        assert started.wait(THREAD_START_TIMEOUT), "the node did not start"
+        if "error" in state:
+            raise state["error"]
+        yield state["url"]
+    finally:
+        if "stop" in state:
+            trio.from_thread.run_sync(state["stop"].set, trio_token=state["token"])
+        thread.join(THREAD_START_TIMEOUT)
 
 
 class NodeDidNotStart(Exception):

@@ -1,0 +1,30 @@
+"""A method a route does not serve is 405 with ``Allow`` (RFC 9110) and a JSON detail.
+
+Found by schemathesis' CLI (ST204): the error handler dropped the exception's headers,
+so every 405 came without ``Allow``. Each described path is tried, and its ``Allow``
+must name the methods the OpenAPI description gives it."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from hubbub.http.openapi.document import build_document
+from hubbub.node import Node
+
+_PARAMETER = re.compile(r"\{[^}]+\}")
+
+
+async def test_an_unserved_method_is_405_with_allow_naming_the_described_ones(
+    node: Node,
+) -> None:
+    async with httpx.AsyncClient(base_url=node.url, timeout=10) as client:
+        for path, item in build_document()["paths"].items():
+            concrete = _PARAMETER.sub("1", path)
+            answer = await client.request("TRACE", concrete)
+            assert answer.status_code == 405, path
+            assert answer.json()["detail"], path
+            allowed = {m.strip() for m in answer.headers.get("Allow", "").split(",") if m}
+            described = {method.upper() for method in item}
+            assert described <= allowed <= described | {"HEAD", "OPTIONS"}, path
