@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from quart import Blueprint, jsonify
+from quart import Blueprint, jsonify, request
 from quart.wrappers import Response
 
 from hubbub.http.context import chat, context
@@ -44,22 +44,17 @@ async def _other_user(me: int, user_id: int) -> int:
 # -- blocks --------------------------------------------------------------------------
 
 
-@blocks.post("/users/<int:user_id>/block")
-async def block(user_id: int) -> Response:
-    """The caller blocks ``user_id``: that user's direct messages to the caller are
-    refused, and presence and typing stop passing between them."""
+# One rule for both methods: with two, werkzeug counts the POST rule's method before the
+# DELETE rule's converter refuses an id out of range, and DELETE /users/0/block answers
+# 405 (Allow: POST) instead of 404 (tests/e2e/test_method_not_allowed.py).
+@blocks.route("/users/<int:user_id>/block", methods=["POST", "DELETE"])
+async def block_or_unblock(user_id: int) -> Response:
+    """POST: the caller blocks ``user_id``: that user's direct messages to the caller are
+    refused, and presence and typing stop passing between them. DELETE: lifts it."""
     me = caller().user_id
     other = await _other_user(me, user_id)
-    if await context().storage.block(me, other):
-        await chat().blocks_changed(me, other)
-    return _no_content()
-
-
-@blocks.delete("/users/<int:user_id>/block")
-async def unblock(user_id: int) -> Response:
-    me = caller().user_id
-    other = await _other_user(me, user_id)
-    if await context().storage.unblock(me, other):
+    change = context().storage.block if request.method == "POST" else context().storage.unblock
+    if await change(me, other):
         await chat().blocks_changed(me, other)
     return _no_content()
 

@@ -29,8 +29,10 @@ from schemathesis.specs.openapi.checks import (
 
 from hubbub.client import ChatClient
 from hubbub.http.openapi.document import build_document
+from hubbub.node import Node
 from tests.helpers.images import encoded_image
 from tests.helpers.nodes import node_in_thread
+from tests.helpers.server_api import create_key
 
 #: Examples per operation and round: enough to reach each answer an operation has with
 #: ordinary input, few enough for a run well under a minute. HUBBUB_FUZZ_EXAMPLES=200
@@ -67,16 +69,29 @@ class Live:
     real: dict[str, object]
     #: Query arguments that do, likewise (the cursor before bob wrote).
     real_query: dict[str, object]
+    #: Path parameters of one path that differ from ``real`` (a name is a different file
+    #: under /web than under /ops/assets), by path.
+    real_at: dict[str, dict[str, object]]
+    #: Bodies naming things that exist, by "METHOD path" (ids in a body: the same).
+    real_body: dict[str, dict[str, object]]
 
 
 @pytest.fixture
 def live(tmp_path: Path, database_url: str) -> Iterator[Live]:
-    """A node where ada has a group with bob in it, a message from bob and an image."""
-    with node_in_thread(tmp_path / "data", database_url, ops_token=OPS_TOKEN) as url:
-        yield _populate(url)
+    """A node where ada has a group with bob in it, a message from bob and an image, and
+    a server API key."""
+    keys: list[str] = []
+
+    async def create_api_key(node: Node) -> None:
+        keys.append(await create_key(node.storage, "openapi"))
+
+    with node_in_thread(
+        tmp_path / "data", database_url, create_api_key, ops_token=OPS_TOKEN
+    ) as url:
+        yield _populate(url, keys[0])
 
 
-def _populate(url: str) -> Live:
+def _populate(url: str, api_key: str) -> Live:
     with httpx.Client(base_url=url, timeout=10) as client:
         ids = {}
         for name in ("ada", "bob"):
@@ -117,6 +132,7 @@ def _populate(url: str) -> Live:
             "accessToken": f"Bearer {pairs[0]['access_token']}",
             "refreshToken": f"Bearer {pairs[1]['refresh_token']}",
             "opsToken": f"Bearer {OPS_TOKEN}",
+            "apiKey": f"Bearer {api_key}",
         },
         real={
             "group_id": group_id,
@@ -124,7 +140,17 @@ def _populate(url: str) -> Live:
             "filename": image.json()["filename"],
             "name": "ops.js",
         },
-        real_query={"since": head.json()["cursor"]},
+        real_at={"/web/{name}": {"name": "app.js"}},
+        real_query={"since": head.json()["cursor"], "user_ids": f"{ids['ada']},{ids['bob']}"},
+        real_body={
+            "POST /conversations/mute": {"kind": "direct", "user_id": ids["bob"]},
+            "DELETE /conversations/mute": {"kind": "group", "group_id": group_id},
+            "POST /api/v1/messages": {
+                "author_id": ids["bob"],
+                "recipient_id": ids["ada"],
+                "message": "from the server",
+            },
+        },
     )
 
 
@@ -191,22 +217,28 @@ def _drive(
     headers = _headers(live, method, path)
     failures = []
     names = {p["name"]: p["in"] for p in _parameters(method, path)}
-    real = {n: live.real[n] for n, at in names.items() if at == "path" and n in live.real}
+    known = {**live.real, **live.real_at.get(path, {})}
+    real = {n: known[n] for n, at in names.items() if at == "path" and n in known}
     real_query = {
         n: live.real_query[n] for n, at in names.items() if at == "query" and n in live.real_query
     }
     Fixed = dict[str, object]
-    rounds: list[tuple[GenerationMode, Fixed, Fixed]] = [(GenerationMode.POSITIVE, {}, {})]
+    #: Each round: its mode and what it fixes (path parameters, query, the body).
+    rounds: list[tuple[GenerationMode, Fixed, Fixed, Fixed]] = [
+        (GenerationMode.POSITIVE, {}, {}, {})
+    ]
     if _negatable(method, path):
-        rounds.append((GenerationMode.NEGATIVE, {}, {}))
-    if real or real_query:  # generated ids rarely exist: a round aimed at things that do
-        rounds.append((GenerationMode.POSITIVE, real, real_query))
-    for mode, fixed, fixed_query in rounds:
+        rounds.append((GenerationMode.NEGATIVE, {}, {}, {}))
+    real_body = live.real_body.get(f"{method} {path}", {})
+    if real or real_query or real_body:  # generated ids rarely exist: aim at real ones
+        rounds.append((GenerationMode.POSITIVE, real, real_query, real_body))
+    for mode, fixed, fixed_query, fixed_body in rounds:
+        body = {"body": fixed_body} if fixed_body else {}
 
         @FUZZ
         @given(
             case=operation.as_strategy(
-                generation_mode=mode, path_parameters=fixed, query=fixed_query or None
+                generation_mode=mode, path_parameters=fixed, query=fixed_query or None, **body
             )
         )
         def examples(case: schemathesis.Case) -> None:
@@ -220,7 +252,7 @@ def _drive(
         # Every failure is reported, not just the first (schemathesis' FailureGroup is a
         # BaseExceptionGroup).
         except (Exception, BaseExceptionGroup) as failure:
-            aimed = " at real ids" if fixed or fixed_query else ""
+            aimed = " at real ids" if fixed or fixed_query or fixed_body else ""
             failures.append(f"{method} {path} ({mode.value}{aimed}): {failure}")
     return failures
 

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -50,17 +50,25 @@ THREAD_START_TIMEOUT = 60.0
 
 
 @contextmanager
-def node_in_thread(data_dir: Path, database_url: str, **overrides: str) -> Iterator[str]:
+def node_in_thread(
+    data_dir: Path,
+    database_url: str,
+    on_start: Callable[[Node], Awaitable[None]] | None = None,
+    **overrides: str,
+) -> Iterator[str]:
     """``running_node`` in a thread of its own, running its own trio loop; yields its URL.
 
     For synchronous tests that drive the node with blocking clients (Hypothesis,
-    schemathesis). The node stops, and the thread is joined, on exit; an error starting
-    it is raised here."""
+    schemathesis). ``on_start``, if given, runs in the node's loop before the URL is
+    yielded (to reach its storage, say). The node stops, and the thread is joined, on
+    exit; an error starting it is raised here."""
     started = threading.Event()
     state: dict[str, Any] = {}
 
     async def serve() -> None:
         async with running_node(data_dir, database_url, **overrides) as node:
+            if on_start is not None:
+                await on_start(node)
             state["url"], state["stop"] = node.url, trio.Event()
             state["token"] = trio.lowlevel.current_trio_token()
             started.set()

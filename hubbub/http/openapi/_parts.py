@@ -17,6 +17,7 @@ Security = list[dict[str, list[str]]]
 ACCESS: Security = [{"accessToken": []}]
 REFRESH: Security = [{"refreshToken": []}]
 OPS: Security = [{"opsToken": []}]
+API_KEY: Security = [{"apiKey": []}]
 PUBLIC: Security = []
 
 #: What each error status means wherever it is answered; the detail says more.
@@ -66,6 +67,11 @@ def json_content(schema: Schema) -> dict[str, Any]:
 def ok(schema: Schema, description: str = "Success", status: int = 200) -> dict[str, Any]:
     """A JSON success answer."""
     return {str(status): {"description": description, "content": json_content(schema)}}
+
+
+def no_content(description: str = "Done") -> dict[str, Any]:
+    """A 204 answer: no body."""
+    return {"204": {"description": description}}
 
 
 def errors(*statuses: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from hubbub.http.openapi._parts import (
     PUBLIC,
     REFRESH,
     TEXT,
+    Schema,
     errors,
     json_content,
     obj,
@@ -20,13 +21,13 @@ from hubbub.http.validation import EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN
 TAG = "auth"
 
 _CREDENTIALS = obj({"username": TEXT, "password": TEXT})
-_SIGNUP = obj(
-    {
-        "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,32}$"},
-        "email": {"type": "string", "format": "email", "maxLength": EMAIL_MAX},
-        "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX},
-    }
-)
+#: The sign-up rules of docs/http.md (the server API's provisioning checks them too).
+SIGNUP_FIELDS: dict[str, Schema] = {
+    "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,32}$"},
+    "email": {"type": "string", "format": "email", "maxLength": EMAIL_MAX},
+    "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX},
+}
+_SIGNUP = obj(SIGNUP_FIELDS)
 _LOGOUT = obj({}, {"refresh_token": TEXT})
 
 PATHS = {

@@ -16,6 +16,7 @@ import orjson
 
 from hubbub import __version__
 from hubbub.http.openapi import (
+    api,
     auth,
     groups,
     health,
@@ -26,10 +27,23 @@ from hubbub.http.openapi import (
     stream,
     uploads,
     users,
+    web,
 )
 
 #: Every area, in the order the document lists them.
-AREAS: tuple[ModuleType, ...] = (auth, users, messages, groups, stream, uploads, health, ops, meta)
+AREAS: tuple[ModuleType, ...] = (
+    auth,
+    users,
+    messages,
+    groups,
+    stream,
+    uploads,
+    web,
+    api,
+    health,
+    ops,
+    meta,
+)
 
 SECURITY_SCHEMES = {
     "accessToken": {
@@ -48,6 +62,11 @@ SECURITY_SCHEMES = {
         "type": "http",
         "scheme": "bearer",
         "description": "The operator credential, HUBBUB_OPS_TOKEN (docs/operations.md).",
+    },
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A server API key, of `hubbub api-key create` (docs/integrations.md).",
     },
 }
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from hubbub.http.openapi._parts import PUBLIC, TEXT, json_content, obj, ok, operation, ref
+from hubbub.http.openapi._parts import (
+    PUBLIC,
+    TEXT,
+    json_content,
+    nullable,
+    obj,
+    ok,
+    operation,
+    ref,
+)
 
 TAG = "health"
 
 _CHECKS = {"type": "object", "additionalProperties": {"type": "boolean"}}
 _READINESS = obj(
-    {"status": {"type": "string", "enum": ["ready", "unavailable"]}, "checks": _CHECKS}
+    {"status": {"type": "string", "enum": ["ready", "unavailable"]}, "checks": _CHECKS},
+    # Which node answered (behind a balancer, or among the workers of one port).
+    {"node": nullable(TEXT)},
 )
 
 SCHEMAS = {

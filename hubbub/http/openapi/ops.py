@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hubbub.http.openapi._parts import (
+    API_KEY,
     OPS,
     PUBLIC,
     TEXT,
@@ -86,8 +87,9 @@ PATHS = {
             "What the operator page shows: readiness, counters, latencies, nodes, the tree",
             ok(ref("OpsState")),
             tag=TAG,
-            security=OPS,
-            description="Needs Authorization: Bearer <HUBBUB_OPS_TOKEN>; 401 (with "
+            security=[*OPS, *API_KEY],
+            description="Needs Authorization: Bearer <HUBBUB_OPS_TOKEN> or a live server "
+            "API key; 401 (with "
             "WWW-Authenticate) without it. Never fails for a dependency being down: its "
             "check says false.",
         )

@@ -1,12 +1,17 @@
-"""v2 reads: ``/conversations`` and ``/sync`` (stream_routes.py)."""
+"""v2 reads: ``/conversations`` and ``/sync`` (stream_routes.py); muting a conversation
+(block_routes.py)."""
 
 from __future__ import annotations
 
+from hubbub.http.block_routes import UNTIL_MAX
 from hubbub.http.openapi._parts import (
     ACCESS,
     ID,
     TEXT,
     TIMESTAMP,
+    errors,
+    json_content,
+    no_content,
     nullable,
     obj,
     ok,
@@ -43,6 +48,21 @@ _COMMON = {
     "unread_count": {"type": "integer", "minimum": 0},
     "last_read_message_id": nullable(ID),
     "last_activity": TIMESTAMP,
+    "muted": {"type": "boolean"},
+    "muted_until": nullable(TIMESTAMP),
+}
+#: The conversation a mute names (and, for muting, until when).
+_MUTE_TARGET = {
+    "oneOf": [
+        obj({"kind": {"type": "string", "const": "direct"}, "user_id": ID}),
+        obj({"kind": {"type": "string", "const": "group"}, "group_id": ID}),
+    ]
+}
+_MUTE = {
+    "allOf": [
+        _MUTE_TARGET,
+        obj({}, {"until": nullable({**TIMESTAMP, "maxLength": UNTIL_MAX})}),
+    ]
 }
 
 SCHEMAS = {
@@ -117,5 +137,27 @@ PATHS = {
                 _limit(SYNC_LIMIT, MAX_SYNC),
             ],
         )
+    },
+    "/conversations/mute": {
+        "post": operation(
+            "mute_conversation",
+            "Mute a conversation until `until` (or until unmuted); muting again replaces it",
+            {**no_content("Muted"), **errors(404)},
+            tag=TAG,
+            security=ACCESS,
+            body={"required": True, "content": json_content(_MUTE)},
+            description="A direct conversation with any existing user (404 otherwise), or "
+            "a group of the caller's (404 otherwise). `until`: an ISO-8601 time with a "
+            "timezone, in the future (422 otherwise), or null.",
+        ),
+        "delete": operation(
+            "unmute_conversation",
+            "Unmute a conversation (unmuting what is not muted is a 204 too)",
+            {**no_content("Not muted"), **errors(404)},
+            tag=TAG,
+            security=ACCESS,
+            body={"required": True, "content": json_content(_MUTE)},
+            description="The body names the conversation as for muting; `until` is ignored.",
+        ),
     },
 }

@@ -1,4 +1,5 @@
-"""``/users``: the caller's profile, the directory and presence (user_routes.py)."""
+"""``/users``: the caller's profile, the directory, presence (user_routes.py) and blocks
+(block_routes.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from hubbub.http.openapi._parts import (
     TEXT,
     TIMESTAMP,
     errors,
+    no_content,
     nullable,
     obj,
     ok,
@@ -25,7 +27,8 @@ SCHEMAS = {
         {
             "id": ID,
             "username": TEXT,
-            "email": TEXT,
+            # null for a user the server API provisioned without one (docs/integrations.md)
+            "email": nullable(TEXT),
             "presence_status": _PRESENCE,
             "last_seen": nullable(TIMESTAMP),
         }
@@ -74,6 +77,36 @@ PATHS = {
             "online_users",
             "The ids of the users online on any node",
             ok(obj({"online": {"type": "array", "items": ID}})),
+            tag=TAG,
+            security=ACCESS,
+        )
+    },
+    "/users/{user_id}/block": {
+        "post": operation(
+            "block_user",
+            "Block a user: their direct messages to the caller are refused, presence and "
+            "typing stop passing between the two",
+            {**no_content("Blocked (blocking twice is a 204 too)"), **errors(404, 422)},
+            tag=TAG,
+            security=ACCESS,
+            parameters=[path_id("user_id", "The user to block")],
+            description="404 for no such user; 422 for the caller's own id.",
+        ),
+        "delete": operation(
+            "unblock_user",
+            "Lift a block",
+            {**no_content("Not blocked (whether or not it was)"), **errors(404, 422)},
+            tag=TAG,
+            security=ACCESS,
+            parameters=[path_id("user_id", "The user to unblock")],
+            description="404 for no such user; 422 for the caller's own id.",
+        ),
+    },
+    "/users/blocked": {
+        "get": operation(
+            "blocked_users",
+            "Whom the caller blocks",
+            ok({"type": "array", "items": obj({"user_id": ID, "username": TEXT})}),
             tag=TAG,
             security=ACCESS,
         )
