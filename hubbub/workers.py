@@ -129,7 +129,8 @@ class WorkerPool:
         for fd in self._lifeline:
             os.close(fd)
         clean = all(status in CLEAN_EXITS for status in self.statuses.values())
-        log.info("workers stopped", extra={"fields": {"exit_statuses": self.statuses}})
+        statuses = dict(sorted(self.statuses.items()))  # by worker, whichever stopped first
+        log.info("workers stopped", extra={"fields": {"exit_statuses": statuses}})
         return 0 if self.failure is None and clean else 1
 
     async def _stop_on_signal(self, signals: AsyncIterator[int]) -> None:

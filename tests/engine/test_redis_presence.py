@@ -330,8 +330,10 @@ async def test_a_node_without_users_sees_an_outage_and_its_end(
             await expiries.wait_for(3)
             nursery.cancel_scope.cancel()
         assert expiries.calls == [("sweeper", 3)]
-    # Its heartbeats probe Redis although it has nobody to claim: one outage, seen once.
-    assert [r.getMessage() for r in caplog.records if r.name == "hubbub.engine"] == [
-        "redis unavailable, degrading until it answers",
-        "redis answers again",
-    ]
+    # Its heartbeats probe Redis although it has nobody to claim: the outage is seen, once,
+    # and so is its end. (On a loaded machine a heartbeat after it may miss the 0.3 s
+    # timeout: another outage, reported the same way; never one reported twice.)
+    seen = [r.getMessage() for r in caplog.records if r.name == "hubbub.engine"]
+    down, up = "redis unavailable, degrading until it answers", "redis answers again"
+    assert seen[:2] == [down, up], seen
+    assert all(seen[i] == (down, up)[i % 2] for i in range(len(seen))), seen
