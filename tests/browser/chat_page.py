@@ -41,6 +41,20 @@ def sign_up(page: Page, username: str) -> None:
     wait_online(page)
 
 
+def two_people(
+    browser: Browser, url: str
+) -> tuple[tuple[BrowserContext, Page, str], tuple[BrowserContext, Page, str]]:
+    """ada and bo, each signed up in a browser profile of their own: for each, its
+    context, its page and the username."""
+    people = []
+    for prefix in ("ada", "bo"):
+        name = unique(prefix)
+        context, page = open_chat(browser, url)
+        sign_up(page, name)
+        people.append((context, page, name))
+    return people[0], people[1]
+
+
 def wait_online(page: Page) -> None:
     expect(page.locator("#connection")).to_have_text("Online")
 

@@ -23,24 +23,18 @@ from tests.browser.chat_page import (
     bubble,
     message_text,
     no_page_errors,
-    open_chat,
     open_conversation,
     picture,
     send,
-    sign_up,
     start_direct,
-    unique,
+    two_people,
     wait_online,
 )
 from tests.browser.node import node_subprocess
 
 
 def test_two_people_chat_with_every_feature(browser: Browser, node_url: str, shots: Path) -> None:
-    ada_name, bo_name = unique("ada"), unique("bo")
-    ada_ctx, ada = open_chat(browser, node_url)
-    bo_ctx, bo = open_chat(browser, node_url)
-    sign_up(ada, ada_name)
-    sign_up(bo, bo_name)
+    (ada_ctx, ada, ada_name), (bo_ctx, bo, bo_name) = two_people(browser, node_url)
 
     start_direct(ada, bo_name)
     send(ada, "Hello! Are we still on for lunch?")
@@ -140,11 +134,7 @@ def test_two_people_chat_with_every_feature(browser: Browser, node_url: str, sho
 def test_offline_and_back_resumes_with_nothing_lost_or_repeated(
     browser: Browser, node_url: str, shots: Path
 ) -> None:
-    ada_name, bo_name = unique("ada"), unique("bo")
-    ada_ctx, ada = open_chat(browser, node_url)
-    bo_ctx, bo = open_chat(browser, node_url)
-    sign_up(ada, ada_name)
-    sign_up(bo, bo_name)
+    (ada_ctx, ada, ada_name), (bo_ctx, bo, bo_name) = two_people(browser, node_url)
     sockets: list[str] = []
     bo.on("websocket", lambda ws: sockets.append(ws.url))
     start_direct(ada, bo_name)
@@ -208,11 +198,7 @@ def test_expiring_tokens_are_refreshed_without_a_gap(browser: Browser, tmp_path:
     # Access tokens that live 4 s: the server closes each socket with 1008 when its token
     # expires; the page refreshes the token, reconnects with since=, and loses nothing.
     with node_subprocess(tmp_path, access_token_ttl="4") as url:
-        ada_name, bo_name = unique("ada"), unique("bo")
-        ada_ctx, ada = open_chat(browser, url)
-        bo_ctx, bo = open_chat(browser, url)
-        sign_up(ada, ada_name)
-        sign_up(bo, bo_name)
+        (ada_ctx, ada, ada_name), (bo_ctx, bo, bo_name) = two_people(browser, url)
         start_direct(ada, bo_name)
         send(ada, "first")
         open_conversation(bo, ada_name)
@@ -233,11 +219,7 @@ def test_expiring_tokens_are_refreshed_without_a_gap(browser: Browser, tmp_path:
 
 
 def test_history_pages_back(browser: Browser, node_url: str) -> None:
-    ada_name, bo_name = unique("ada"), unique("bo")
-    ada_ctx, ada = open_chat(browser, node_url)
-    bo_ctx, bo = open_chat(browser, node_url)
-    sign_up(ada, ada_name)
-    sign_up(bo, bo_name)
+    (ada_ctx, ada, ada_name), (bo_ctx, bo, bo_name) = two_people(browser, node_url)
     start_direct(ada, bo_name)
     texts = [f"note {n:02d}" for n in range(1, 46)]
     for text in texts:
@@ -272,11 +254,7 @@ def test_history_pages_back(browser: Browser, node_url: str) -> None:
 
 
 def test_a_lost_place_reloads_what_is_on_screen(browser: Browser, node_url: str) -> None:
-    ada_name, bo_name = unique("ada"), unique("bo")
-    ada_ctx, ada = open_chat(browser, node_url)
-    bo_ctx, bo = open_chat(browser, node_url)
-    sign_up(ada, ada_name)
-    sign_up(bo, bo_name)
+    (ada_ctx, ada, ada_name), (bo_ctx, bo, bo_name) = two_people(browser, node_url)
     start_direct(ada, bo_name)
     send(ada, "one")
     open_conversation(bo, ada_name)

@@ -165,7 +165,10 @@ async def test_a_dead_nodes_users_expire_exactly_once(
 async def test_concurrent_sweeps_expire_each_user_once(
     client: coredis.Redis, prefix: str, expiries: Expiries
 ) -> None:
-    dead = make_node(client, "dead", prefix, expiries, ttl=0.3, heartbeat=0.1, timeout=0.1)
+    # A short ttl so the claims lapse soon, and room for the first calls, which on a
+    # cluster also open the connections to its shards: a join that timed out would have
+    # claimed nothing, and its user would never be swept.
+    dead = make_node(client, "dead", prefix, expiries, ttl=1.0, heartbeat=0.1, timeout=0.8)
     for user in range(100, 140):
         await dead.join(user)
     survivors = [make_node(client, f"s{i}", prefix, expiries) for i in range(3)]
