@@ -223,7 +223,7 @@ class Settings:
         _optional_text,
         "",
         "operator credential: `Authorization: Bearer <token>` for the data of `/ops` "
-        "(the operator page); unset, that data answers 401 to everyone",
+        "(the operator page), beside any live server API key",
         default_text="unset",
     )
     stream_retention_days: float = _setting(
