@@ -27,6 +27,7 @@ async def test_supervisor_tree_has_every_node_field(http: HubbubHTTP) -> None:
         "users",
         "groups",
         "keepalive",
+        "socket-flusher",
         "http",
         "front-door",
     ]

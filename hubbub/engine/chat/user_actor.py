@@ -78,6 +78,9 @@ class UserActor(Actor):
     idle: float = 30.0
     _devices: list[_Device] = attrs.field(factory=list, init=False)
     _busy: bool = attrs.field(default=False, init=False)
+    #: Events queued in the mailbox and not yet handled (cheaper to keep than to ask
+    #: the channel for its statistics on every delivery).
+    _events_queued: int = attrs.field(default=0, init=False)
     #: Direct messages lately pushed live, whose delivery mark may still be on its way
     #: to storage: a resync must not send them again.
     _recent_live: deque[int] = attrs.field(factory=lambda: deque(maxlen=RECENT_LIVE), init=False)
@@ -115,13 +118,14 @@ class UserActor(Actor):
         if (
             event.kind not in _WORK_KINDS  # not a frame: handled, with an await, in the mailbox
             and not self._busy
-            and self.mailbox_depth == 0
+            and not self._events_queued
             and self.state == "running"
         ):
             self._deliver(event)
             return
         try:
             self.tell_nowait(event)
+            self._events_queued += 1
         except ActorStopped:
             pass  # stopping: storage holds what matters; the next session catches up
         except MailboxFull:
@@ -145,6 +149,7 @@ class UserActor(Actor):
 
     async def _handle(self, message: object) -> object:
         if isinstance(message, Event):
+            self._events_queued -= 1
             if message.kind == JOINED and message.message_id is not None:
                 await self.groups.listen(message.message_id)
             elif message.kind == BLOCKS_CHANGED:
