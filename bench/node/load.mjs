@@ -158,7 +158,7 @@ async function runDirect(args) {
     'elapsed to last delivery (s)': round(elapsed, 3),
     'delivered msg/s': round(counted.delivered / elapsed, 1),
     'latency ms': latencyMs(load.latencies),
-    ...costFigures(s, counted.delivered, 'delivered', args),
+    ...costFigures(s, counted.delivered, ['delivered', 'message'], args),
   };
   await closeAll(opened.conns);
   return ['direct messages (node)', figures];
@@ -192,7 +192,7 @@ async function runGroup(args) {
     'acked msg/s': round(counted.acked / elapsed, 1),
     'deliveries/s': round(counted.deliveries / elapsed, 1),
     'latency ms': latencyMs(load.latencies),
-    ...costFigures(s, counted.deliveries, 'deliveries', args),
+    ...costFigures(s, counted.deliveries, ['deliveries', 'delivery'], args),
   };
   await closeAll(opened.conns);
   if (figures.errors['rate limit exceeded']) {
@@ -225,7 +225,7 @@ async function runPingPong(args) {
     [args.frame === 'ping' ? 'ping to pong ms' : 'send to receipt ms']: latencyMs(game.receipt),
     ...(args.frame === 'message' ? { 'send to ack ms': latencyMs(game.ack) } : {}),
     'round trips/s': round(done / s.wall, 1),
-    ...costFigures(s, done, 'iteration', args),
+    ...costFigures(s, done, ['iterations', 'iteration'], args),
   };
   await closeAll(opened.conns);
   return [`ping-pong (node, ${args.frame})`, figures];

@@ -101,7 +101,7 @@ export class DirectLoad extends Load {
       else if (kind === 'message') this.stale += 1;
       else this.count(this.other, String(kind));
     }
-    this.check();
+    this.check(t);
   }
 
   /** Every send answered and every acked message received, or the drain timeout. */

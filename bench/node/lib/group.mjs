@@ -81,7 +81,7 @@ export class GroupLoad extends Load {
       else if (kind === 'group_message') this.stale += 1;
       else this.count(this.other, String(kind));
     }
-    this.check();
+    this.check(t);
   }
 
   /** Every member has every message, or nothing arrived for the drain timeout after the

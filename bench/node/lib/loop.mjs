@@ -108,9 +108,8 @@ export class Load {
   // -- running ----------------------------------------------------------------
 
   /** Stop sending once everything is answered (or the run timed out); finish once `done`. */
-  check() {
+  check(t = now()) {
     if (this.finished === null) return;
-    const t = now();
     if (this.sendingEnded === null && (this.unresolved <= 0 || t >= this.startAt + this.plan.runTimeout)) {
       this.sending = false;
       this.sendingEnded = t;

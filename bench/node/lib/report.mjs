@@ -41,12 +41,13 @@ function whoSaturated(cores, machine, others) {
 }
 
 /**
- * Who spent what on `count` events (`unit`: "delivered", "deliveries", ...) over the
+ * Who spent what on `count` events (`unit`: "delivered", "deliveries", and `one` for a
+ * single event: "message", "delivery") over the
  * procstat span `s`: the server's, the database's and this load generator's CPU, per
  * event and as cores busy, and which of them saturated. Server and database figures
  * say "(no --server-pid)" / "(no --db-pid)" when not measured.
  */
-export function costFigures(s, count, unit, { serverPid: serverPids, dbPid: dbPids }) {
+export function costFigures(s, count, [unit, one], { serverPid: serverPids, dbPid: dbPids }) {
   const perK = (cpu) => (count ? round((cpu * 1000) / count, 4) : null);
   const perUs = (cpu) => (count ? round((cpu * 1e6) / count, 1) : null);
   const serverCores = s.server / s.wall;
@@ -60,16 +61,16 @@ export function costFigures(s, count, unit, { serverPid: serverPids, dbPid: dbPi
   return {
     'server cpu s': has ? round(s.server, 3) : noServer,
     [`server cpu s per 1k ${unit}`]: has ? perK(s.server) : noServer,
-    [`server cpu us per ${unit}`]: has ? perUs(s.server) : noServer,
+    [`server cpu us per ${one}`]: has ? perUs(s.server) : noServer,
     'server cores busy': has ? round(serverCores, 2) : noServer,
     'server cpu s by pid': has ? s.byPid : noServer,
-    [`database cpu us per ${unit}`]: hasDb ? perUs(s.db) : noDb,
+    [`database cpu us per ${one}`]: hasDb ? perUs(s.db) : noDb,
     'database cores busy': hasDb ? round(dbCores, 2) : noDb,
     'server rss kb': has ? s.rssKb : noServer,
     'server rss growth kb': has ? s.rssGrowthKb : noServer,
     'loadgen cpu s': round(s.own, 3),
     'loadgen cpu s of it in the kernel': round(s.ownSystem, 3),
-    [`loadgen cpu us per ${unit}`]: perUs(s.own),
+    [`loadgen cpu us per ${one}`]: perUs(s.own),
     'loadgen cores busy': round(ownCores, 2),
     'machine cores busy (all processes)': round(s.machine, 2),
     "other processes' cores busy": round(others, 2),
