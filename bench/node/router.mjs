@@ -3,7 +3,7 @@
 // wire contract (v1) for load.mjs and the Python benches to run against it unchanged:
 // the cost of routing alone, as a floor to compare hubbub with.
 //
-//   node router.mjs [--port 8320] [--host 127.0.0.1]
+//   node router.mjs [--port 8320] [--host 127.0.0.1]     (--port 0: any free port, printed)
 //
 // What it does: POST /auth/signup, POST /auth/login (form or JSON), GET /users/me,
 // GET /groups/all, POST /groups/create-group, GET /groups/{id}/members,
@@ -239,6 +239,7 @@ server.on('upgrade', (req, socket, head) => {
 });
 server.keepAliveTimeout = 60_000;
 server.listen(Number(opts.port), opts.host, () => {
-  process.stderr.write(`router listening on http://${opts.host}:${opts.port} (pid ${process.pid})\n`);
+  // With --port 0 the kernel picks the port: this line is how a caller learns it.
+  process.stderr.write(`router listening on http://${opts.host}:${server.address().port} (pid ${process.pid})\n`);
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(0));
