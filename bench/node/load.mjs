@@ -102,10 +102,15 @@ function parse(argv) {
   return { args, scenario };
 }
 
-/** Connect `targets`, settle, and fail loudly if nobody came online. */
+/** Connect `targets` and settle; only connections still open at the start are kept. */
 async function connect(args, targets) {
   const opened = await openReady(targets, { timeout: args.connectTimeout });
   await settle(opened.conns, args.settle, args.connectTimeout, opened.early);
+  // A connection the server closed meanwhile is left out (its pair or sender with it).
+  const alive = opened.conns.filter((c) => c.isOpen);
+  const lost = opened.conns.length - alive.length;
+  if (lost) opened.failures['closed before the start'] = lost;
+  opened.conns = alive;
   return opened;
 }
 
