@@ -4,6 +4,9 @@
   same mailbox, so nothing queued is lost (failure F2 of the reliability issue).
 - A batch the database refuses for a data reason is retried one by one: only the
   offending write is refused (failure F3).
+- Delivery marks storage could not take (an outage) are kept and land once it answers
+  again, alone or with the next batch: a message that reached its socket during the
+  outage does not read as pending after it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from hubbub.engine.chat.messages import StoreDirect
+from hubbub.engine.chat.messages import MarkDelivered, StoreDirect
 from hubbub.engine.chat.storage_writer import StorageWriter
 from hubbub.engine.runtime.actor import Mailbox
 from hubbub.storage import InvalidData, NewDirectMessage, Storage, StorageError, open_storage
@@ -137,3 +140,67 @@ async def test_a_poisoned_batch_refuses_only_the_offender(sqlite_storage: Storag
     assert answers.acked == [n for n in range(10) if n != 4]
     history = await sqlite_storage.direct_history(alice, bob, None, 100)
     assert [m.body for m in history] == [f"m{n}" for n in range(10) if n != 4]
+
+
+class Outage:
+    """A real storage that refuses every write while ``down`` (as an unreachable
+    database does), and says when a mark or a batch was tried."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self.down = True
+        self.tried = trio.Event()
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._storage, name)
+
+    def _try(self) -> None:
+        self.tried.set()
+        self.tried = trio.Event()
+        if self.down:
+            raise StorageError("database unreachable")
+
+    async def mark_delivered(self, message_ids):  # type: ignore[no-untyped-def]
+        self._try()
+        return await self._storage.mark_delivered(message_ids)
+
+    async def store_direct_messages(self, batch, delivered_ids=()):  # type: ignore[no-untyped-def]
+        self._try()
+        return await self._storage.store_direct_messages(batch, delivered_ids)
+
+
+@pytest.mark.parametrize("then", ["alone", "with a batch"])
+async def test_delivery_marks_refused_in_an_outage_land_once_storage_answers(
+    sqlite_storage: Storage, then: str
+) -> None:
+    alice, bob = await users(sqlite_storage)
+    earlier = await sqlite_storage.store_direct_messages([NewDirectMessage(alice, bob, "m", None)])
+    message_id = earlier[0].message.id
+    outage, answers, mailbox = Outage(sqlite_storage), Answers(), Mailbox(64)
+    writer = StorageWriter(
+        outage,  # type: ignore[arg-type]
+        on_committed=answers.on_committed,
+        on_failed=answers.on_failed,
+        mailbox=mailbox,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        tried = outage.tried
+        mailbox.tell_nowait(MarkDelivered((message_id,)))
+        with trio.fail_after(10):
+            await tried.wait()  # refused: the outage
+        if then == "with a batch":
+            # A batch in the outage is refused too, and the marks stay kept.
+            mailbox.tell_nowait(StoreDirect(NewDirectMessage(alice, bob, "x", None), origin=1))
+            await answers.wait_for(1)
+            assert list(answers.refused) == [1]
+        assert (await sqlite_storage.direct_message(message_id)).status == "pending"
+        outage.down = False
+        if then == "with a batch":
+            mailbox.tell_nowait(StoreDirect(NewDirectMessage(alice, bob, "y", None), origin=2))
+            await answers.wait_for(2)
+        with trio.fail_after(10):
+            while (await sqlite_storage.direct_message(message_id)).status != "delivered":
+                await outage.tried.wait()
+        nursery.cancel_scope.cancel()
+    assert (await sqlite_storage.direct_message(message_id)).status == "delivered"

@@ -30,6 +30,12 @@ log = logging.getLogger("hubbub.engine")
 MAX_BATCH = 512
 #: How long delivery marks wait for a message batch to share its commit.
 DELIVERED_DELAY = 0.2
+#: Delivery marks storage could not take are kept and tried again, after a wait that
+#: doubles up to this (an outage is not hammered), ...
+DELIVERED_RETRY_MAX = 5.0
+#: ... and at most this many are kept: past it the oldest are let go (those messages
+#: stay pending and come again on the next connect: at least once, never lost).
+DELIVERED_KEPT = 100_000
 
 Write = StoreDirect | StoreGroup
 Committed = Callable[[Sequence[Write], Sequence[StoredDirect | StoredGroup]], Awaitable[None]]
@@ -58,6 +64,8 @@ class StorageWriter(Actor):
         self.on_batch = on_batch
         #: Ids to mark delivered with the next commit.
         self._delivered: list[int] = []
+        #: How long held delivery marks wait now (longer after each failed try).
+        self._delivered_delay = DELIVERED_DELAY
         #: Writes taken from the mailbox and not yet answered.
         self._held: list[Write] = []
 
@@ -75,7 +83,7 @@ class StorageWriter(Actor):
             # Delivery marks wait (briefly) for a message batch to ride along with: on
             # their own they would cost a commit each.
             first = None
-            with trio.move_on_after(DELIVERED_DELAY if self._delivered else math.inf):
+            with trio.move_on_after(self._delivered_delay if self._delivered else math.inf):
                 first = await self.next_envelope()
             if first is None:
                 await self._flush_delivered()
@@ -91,8 +99,30 @@ class StorageWriter(Actor):
         try:
             await self.storage.mark_delivered(delivered)
         except StorageError as error:
-            # Still pending in storage: the recipient gets it again on reconnect.
-            log.warning("marking delivered failed", extra={"fields": {"error": str(error)}})
+            self._keep_delivered(delivered, error)
+        else:
+            self._delivered_delay = DELIVERED_DELAY
+
+    def _keep_delivered(self, delivered: list[int], error: StorageError) -> None:
+        """Marks storage did not take: kept for the next try, so a message that reached
+        its socket during an outage does not read as pending (and come again) after it."""
+        kept = delivered + self._delivered
+        dropped = len(kept) - DELIVERED_KEPT
+        if dropped > 0:
+            del kept[:dropped]
+        self._delivered = kept
+        self._delivered_delay = min(self._delivered_delay * 2, DELIVERED_RETRY_MAX)
+        log.warning(
+            "marking delivered failed; kept to try again",
+            extra={
+                "fields": {
+                    "error": str(error),
+                    "kept": len(kept),
+                    "dropped": max(dropped, 0),
+                    "retry_in": self._delivered_delay,
+                }
+            },
+        )
 
     async def _commit(self, batch: list[object]) -> None:
         directs = [item for item in batch if isinstance(item, StoreDirect)]
@@ -105,7 +135,8 @@ class StorageWriter(Actor):
         if directs:
             delivered, self._delivered = self._delivered, []
             await self._store(directs, lambda part: self._store_direct(part, delivered))
-            delivered = []
+            if delivered:  # no part of the batch committed: the marks wait for the next
+                self._keep_delivered(delivered, StorageError("the batch was not stored"))
         flush = any(isinstance(item, FlushDelivered) for item in batch)
         if self._delivered and (flush or len(self._delivered) >= MAX_BATCH):
             await self._flush_delivered()
@@ -118,7 +149,10 @@ class StorageWriter(Actor):
         self, part: Sequence[Write], delivered: list[int]
     ) -> Sequence[StoredDirect | StoredGroup]:
         messages = [r.message for r in part if isinstance(r, StoreDirect)]
-        return await self.storage.store_direct_messages(messages, delivered)
+        stored = await self.storage.store_direct_messages(messages, list(delivered))
+        delivered.clear()  # committed with this part
+        self._delivered_delay = DELIVERED_DELAY
+        return stored
 
     async def _store_group(self, part: Sequence[Write]) -> Sequence[StoredDirect | StoredGroup]:
         return await self.storage.store_group_messages(
