@@ -70,6 +70,11 @@ class BlockCache:
         self._hidden.pop(user_id, None)
         self._read_of.pop(user_id, None)
 
+    def hand_over(self, user_id: int, owner: object, successor: object) -> None:
+        """``successor`` now owns what ``owner`` loaded (a parked UserActor's heir)."""
+        if self._owners.get(user_id) is owner:
+            self._owners[user_id] = successor
+
     async def _read(self, user_id: int, *, keep_new: bool) -> None:
         ticket = next(self._reads)
         relations = await self.storage.block_relations(user_id)
