@@ -46,6 +46,7 @@ from hubbub.storage import Storage, StorageError, open_storage
 from hubbub.storage.webhook_store import Webhooks
 from hubbub.webhooks import WebhookConfig, WebhookSender
 from hubbub.ws.endpoint import ChatEndpoint
+from hubbub.ws.flusher import SocketFlusher
 from hubbub.ws.keepalive import Keepalive
 from hubbub.ws.session import CLOSE_SERVICE_RESTART
 
@@ -202,6 +203,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             )
         )
         keepalive = Keepalive(settings.ping_interval, settings.ping_timeout)
+        flusher = SocketFlusher()
         endpoint = ChatEndpoint(
             settings=settings,
             tokens=tokens,
@@ -209,6 +211,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             metrics=metrics,
             handler=chat.dispatcher,
             keepalive=keepalive,
+            flusher=flusher,
             product_sign_in=product_sign_in,
         )
         door = FrontDoor(
@@ -223,6 +226,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 *chat.children,
                 *_webhook_children(storage, webhooks, webhook_config, metrics),
                 ChildSpec("keepalive", lambda: TaskChild("keepalive", keepalive.run)),
+                ChildSpec("socket-flusher", lambda: TaskChild("socket-flusher", flusher.run)),
                 ChildSpec("http", lambda: TaskChild("http", http.run)),
                 ChildSpec("front-door", lambda: TaskChild("front-door", door.run)),
             ],

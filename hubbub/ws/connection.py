@@ -1,12 +1,17 @@
 """A WebSocket connection: the ``websockets`` Sans-I/O protocol driven over a Trio stream.
 
-This module only moves bytes and frames; it knows nothing of chat. Reads and writes may
-happen from two tasks (a reader and a writer); writes are serialised by a lock.
+This module only moves bytes and frames; it knows nothing of chat. Reading is the
+protocol's (one reader task). Writing is ours: everything bound for the socket, data
+frames framed by ``frames.text_frame`` and whatever the protocol itself queues (pongs,
+the close handshake), goes through one queue of byte strings, in order. ``write_nowait``
+writes what the socket takes without waiting, so a caller with many connections to
+serve writes them all from one task; ``drain`` waits for a socket that is full.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 import trio
 from websockets.frames import Frame, Opcode
@@ -33,7 +38,16 @@ class WebSocketConnection:
     def __init__(self, stream: trio.SocketStream, protocol: ServerProtocol) -> None:
         self.stream = stream
         self.protocol = protocol
+        #: Held while a task waits for the socket to take more; one waiter at a time.
         self._send_lock = trio.Lock()
+        self._fd = stream.socket.fileno()
+        #: Byte strings queued for the socket; the first may be partly written already.
+        self._out: list[bytes] = []
+        self._head_sent = 0
+        #: Items queued and items wholly written since the connection opened.
+        self.queued = 0
+        self.written = 0
+        self._closed = False
         self._fragments: list[bytes] = []
         # A list, not a deque: an empty deque costs ~0.6 KiB, per idle connection.
         self._pending: list[Frame] = []
@@ -60,35 +74,94 @@ class WebSocketConnection:
                 self.protocol.receive_data(data)
         return None
 
-    async def flush(self) -> None:
-        """Write whatever the protocol has queued. Raises ConnectionClosed if the peer is gone."""
+    def queue(self, data: bytes) -> int:
+        """Queue ``data`` (whole frames) for the socket; returns its number in the
+        connection's sequence, which ``written`` reaches once it is all on the socket."""
+        self._out.append(data)
+        self.queued += 1
+        return self.queued
+
+    @property
+    def is_open(self) -> bool:
+        """Data frames may still be sent (no close frame has been sent or answered)."""
+        return self.protocol.state is State.OPEN
+
+    @property
+    def unsent(self) -> int:
+        """Items queued and not yet wholly written."""
+        return self.queued - self.written
+
+    def write_nowait(self) -> bool:
+        """Write as much of the queue as the socket takes now; True once none is left.
+
+        Never waits (a full socket takes nothing). Raises ConnectionClosed if the peer
+        is gone."""
+        out = self._out
+        if not out:
+            return True
+        if self._closed:
+            raise ConnectionClosed("connection is closed")
+        head = memoryview(out[0])[self._head_sent :] if self._head_sent else out[0]
+        # One system call for everything queued: the join copies, but a syscall per
+        # frame costs far more.
+        data = head if len(out) == 1 else b"".join([head, *out[1:]])
+        try:
+            sent = os.write(self._fd, data)
+        except BlockingIOError:
+            return False
+        except OSError as error:
+            raise ConnectionClosed(str(error)) from None
+        if sent == len(data):
+            self.written += len(out)
+            out.clear()
+            self._head_sent = 0
+            return True
+        # Drop what went out whole; remember how much of the new head did.
+        sent += self._head_sent
+        done = 0
+        for item in out:
+            if sent < len(item):
+                break
+            sent -= len(item)
+            done += 1
+        del out[:done]
+        self.written += done
+        self._head_sent = sent
+        return False
+
+    async def drain(self) -> None:
+        """Wait until everything queued is written. Raises ConnectionClosed if the peer
+        is gone."""
         async with self._send_lock:
-            chunks = self.protocol.data_to_send()
-            if not chunks:
-                return
-            # The protocol queues one chunk per frame; one write for all of them saves a
-            # system call per frame. An empty last chunk asks for a half-close (EOF).
-            eof = not chunks[-1]
-            data = b"".join(chunks)
+            while not self.write_nowait():
+                try:
+                    await trio.lowlevel.wait_writable(self.stream.socket)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+                    raise ConnectionClosed(str(error)) from None
+
+    def discard_unsent(self) -> None:
+        """Drop the frames not yet begun on the socket (a closing connection's), keeping
+        the one partly written, so what follows still parses."""
+        del self._out[1 if self._head_sent else 0 :]
+        self.queued = self.written + len(self._out)
+
+    async def flush(self) -> None:
+        """Write what the protocol queued (handshake, pongs, close), after everything
+        queued before it. Raises ConnectionClosed if the peer is gone."""
+        chunks = self.protocol.data_to_send()
+        if not chunks:
+            return
+        # An empty last chunk asks for a half-close (EOF) once the rest is written.
+        eof = not chunks[-1]
+        data = b"".join(chunks)
+        if data:
+            self.queue(data)
+        await self.drain()
+        if eof:
             try:
-                if data:
-                    await self.stream.send_all(data)
-                if eof:
-                    await self.stream.send_eof()
+                await self.stream.send_eof()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
                 raise ConnectionClosed(str(error)) from None
-
-    async def send_texts(self, payloads: list[bytes]) -> None:
-        """Send each payload (UTF-8 JSON) as one text frame, in one write; an empty
-        payload is a ping."""
-        if self.protocol.state is not State.OPEN:
-            raise ConnectionClosed("connection is closing")
-        for payload in payloads:
-            if payload:
-                self.protocol.send_text(payload)
-            else:
-                self.protocol.send_ping(b"hb")
-        await self.flush()
 
     async def receive_text(self) -> bytes | None:
         """The next complete text message, or None once the connection is closed.
@@ -156,4 +229,6 @@ class WebSocketConnection:
             except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
         with trio.CancelScope(shield=True):
+            # Before the socket closes: its descriptor may be reused by the next one.
+            self._closed = True
             await self.stream.aclose()

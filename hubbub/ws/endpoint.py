@@ -16,6 +16,7 @@ from hubbub.config import Settings
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError
 from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
+from hubbub.ws.flusher import SocketFlusher
 from hubbub.ws.handshake import echo_first_offered, find_credentials
 from hubbub.ws.keepalive import Keepalive
 from hubbub.ws.session import (
@@ -63,6 +64,8 @@ class ChatEndpoint:
     metrics: Metrics
     handler: FrameHandler
     keepalive: Keepalive
+    #: Writes the sessions' frames (run by the node beside the keepalive).
+    flusher: SocketFlusher
     #: With HUBBUB_JWT_PUBLIC_KEY_FILE or HUBBUB_JWKS_FILE: the product's own tokens.
     product_sign_in: ProductSignIn | None = None
     #: Every open session, for a node that drains.
@@ -121,6 +124,7 @@ class ChatEndpoint:
             settings=self.settings,
             metrics=self.metrics,
             handler=self.handler,
+            flusher=self.flusher,
             since=since,
         )
         self.keepalive.watch(session)

@@ -1,10 +1,11 @@
 """A session: one authenticated WebSocket connection of a user (one device).
 
-Two tasks in the session's own nursery: a reader (decode, then hand each frame to the
-chat handler in order) and a writer fed by a bounded outbound queue; the node's one
-``Keepalive`` watches every session. The
-queue is what keeps one slow client from slowing anyone else: actors ``push`` without
-ever waiting, and a full queue closes the connection with 1013; the client reconnects
+One task of its own, the reader (decode, then hand each frame to the chat handler in
+order). Writing needs none while the socket keeps up: actors ``push`` frames without
+ever waiting, onto the connection's bounded queue, and the node's ``SocketFlusher``
+writes them; only a socket that fills up gets a writer task until it drains. The node's
+one ``Keepalive`` watches every session. The bound is what keeps one slow client from
+slowing anyone else: a full queue closes the connection with 1013; the client reconnects
 and catches up from storage.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-from collections.abc import Iterator
 from typing import Protocol
 
 import attrs
@@ -24,12 +24,11 @@ from hubbub.metrics import Metrics
 from hubbub.protocol import ClientFrame, ProtocolError, decode_client_frame, encode
 from hubbub.protocol.frames import ErrorOut, Ping, Pong
 from hubbub.ws.connection import BinaryMessage, ConnectionClosed, WebSocketConnection
+from hubbub.ws.flusher import SocketFlusher
+from hubbub.ws.frames import PING_FRAME
 
 log = logging.getLogger("hubbub.ws")
 
-WRITE_BATCH = 128
-#: Queued by the keepalive: the writer sends a ping frame for it.
-PING = b""
 #: How long a send may wait for a slot among the connection's unacked sends.
 ACK_WAIT = 30.0
 CLOSE_NORMAL = 1000
@@ -60,24 +59,12 @@ class FrameHandler(Protocol):
         """Called once, whatever ended the session."""
 
 
-def _outbox(
-    session: Session,
-) -> tuple[trio.MemorySendChannel[Outgoing], trio.MemoryReceiveChannel[Outgoing]]:
-    return trio.open_memory_channel[Outgoing](session.settings.outbound_queue)
-
-
 def _unacked_slots(session: Session) -> trio.Semaphore:
     # Each send in flight comes back as an ack plus an echo: bounding the unacked sends
     # keeps a fast pipelining client from overflowing its own queue. The reader waits
     # instead, and TCP slows the client down.
     slots = max(1, session.settings.outbound_queue // 4)
     return trio.Semaphore(slots, max_value=slots)
-
-
-#: An outbox item: a frame, or a frame and the direct message it delivers. A message
-#: counts as delivered only once its frame is written, so whatever is still queued when
-#: the connection closes stays pending and comes again on the next connect.
-Outgoing = bytes | tuple[bytes, int]
 
 
 @attrs.define(eq=False, repr=False)
@@ -95,14 +82,22 @@ class Session:
     handler: FrameHandler = attrs.field(kw_only=True)
     #: ``?since=`` of the upgrade: None (v1), ``"now"`` or a cursor (see engine.chat.resume).
     since: str | None = attrs.field(kw_only=True, default=None)
+    flusher: SocketFlusher = attrs.field(kw_only=True)
     id: int = attrs.field(init=False, factory=lambda: next(_ids))
-    _channel: tuple[trio.MemorySendChannel[Outgoing], trio.MemoryReceiveChannel[Outgoing]] = (
-        attrs.field(init=False, default=attrs.Factory(_outbox, takes_self=True))
-    )
-    #: Frames queued and frames written so far, for ``flushed``.
-    _queued: int = attrs.field(init=False, default=0)
-    _written: int = attrs.field(init=False, default=0)
-    _progress: trio.Event = attrs.field(init=False, factory=trio.Event)
+    #: The direct messages of queued frames, each with its frame's number in the
+    #: connection's sequence. A message counts as delivered only once its frame is
+    #: written, so whatever is unwritten when the connection closes stays pending and
+    #: comes again on the next connect.
+    _delivers: list[tuple[int, int]] = attrs.field(init=False, factory=list)
+    #: Waiting for the flusher or a writer task: no need to ask again.
+    _due: bool = attrs.field(init=False, default=False)
+    #: Open until ``run`` ends; pushes are refused after.
+    _open: bool = attrs.field(init=False, default=True)
+    _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
+    #: Set on each write while a task waits (``flushed``, a ``send`` waiting for room).
+    _progress: trio.Event | None = attrs.field(init=False, default=None)
+    #: ``connection.written`` when the frames-out counter was last raised.
+    _counted: int = attrs.field(init=False, default=0)
     _unacked: trio.Semaphore = attrs.field(
         init=False, default=attrs.Factory(_unacked_slots, takes_self=True)
     )
@@ -117,14 +112,6 @@ class Session:
     _close_code: int = attrs.field(init=False, default=CLOSE_NORMAL)
     _close_reason: str = attrs.field(init=False, default="")
 
-    @property
-    def _outbox(self) -> trio.MemorySendChannel[Outgoing]:
-        return self._channel[0]
-
-    @property
-    def _outbox_reader(self) -> trio.MemoryReceiveChannel[Outgoing]:
-        return self._channel[1]
-
     def __repr__(self) -> str:
         return f"<Session {self.id} user={self.user_id}>"
 
@@ -135,59 +122,113 @@ class Session:
 
         ``delivers``: the direct message the frame delivers; the handler hears of it
         through ``frames_written`` once the frame is on the socket."""
-        with self._queueing():
-            self._outbox.send_nowait(payload if delivers is None else (payload, delivers))
-            self._queued += 1
-            return True
-        return False
+        if not self._open or self._scope.cancel_called or not self.connection.is_open:
+            return False
+        if self.connection.unsent >= self.settings.outbound_queue:
+            self._close_slow("queue_full")
+            return False
+        self._queue(self.flusher.frames.frame(payload), delivers)
+        return True
 
     async def send(self, payload: bytes) -> bool:
         """Queue an encoded frame, waiting for room (catch-up paces itself with this).
 
         Returns False if the session is gone. Gives up and closes the session (1013) if
         the client does not drain its queue within the keepalive timeout."""
-        if self._scope.cancel_called:
-            return False
-        try:
-            # Room in the queue, the common case: no timeout scope to set up per frame
-            # (a replay sends a thousand in a row).
-            self._outbox.send_nowait(payload)
-        except trio.WouldBlock:
-            pass
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
-        else:
-            self._queued += 1
-            return True
-        with self._queueing(), trio.fail_after(self.settings.ping_timeout):
-            await self._outbox.send(payload)
-            self._queued += 1
-            return True
-        return False
+        limit = self.settings.outbound_queue
+        if self.connection.unsent >= limit:
+            try:
+                with trio.fail_after(self.settings.ping_timeout):
+                    while self.connection.unsent >= limit and self._open:
+                        if self._scope.cancel_called:
+                            return False
+                        await self._wait_progress()
+            except trio.TooSlowError:
+                self._close_slow("queue_full")
+                return False
+        return self.push(payload)
 
-    @contextlib.contextmanager
-    def _queueing(self) -> Iterator[None]:
-        """A queue that stays full closes the session as a slow consumer; a closed one
-        just refuses."""
+    def _queue(self, frame: bytes, delivers: int | None = None) -> None:
+        number = self.connection.queue(frame)
+        if delivers is not None:
+            self._delivers.append((number, delivers))
+        if not self._due:
+            self._due = True
+            if not self.flusher.schedule(self):
+                self._start_writer()
+
+    def write_due(self) -> None:
+        """Write what is queued, as far as the socket takes it now (the flusher's call);
+        a socket that is full gets a writer task until it drains. Never raises."""
+        self._due = False
+        if not self._open:
+            return
         try:
-            yield
-        except (trio.WouldBlock, trio.TooSlowError):
-            self._close_slow("queue_full")
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
+            done = self.connection.write_nowait()
+        except ConnectionClosed:
+            self.close_soon(CLOSE_GOING_AWAY, "connection lost")
+            return
+        self._wrote()
+        if not done:
+            self._due = True
+            self._start_writer()
+
+    def _start_writer(self) -> None:
+        if self._nursery is not None and self._open:
+            self._nursery.start_soon(self._write_until_drained)
+        else:
+            self._due = False  # not running yet or any more: nothing to write with
+
+    async def _write_until_drained(self) -> None:
+        self._writing_since = trio.current_time()
+        try:
+            # No timeout here (a scope per write is costly): the node's Keepalive
+            # closes a session whose write is stuck.
+            await self.connection.drain()
+        except ConnectionClosed:
+            self.close_soon(CLOSE_GOING_AWAY, "connection lost")
+        finally:
+            self._writing_since = None
+            self._due = False
+        self._wrote()
+
+    def _wrote(self) -> None:
+        """Account for what the socket took: delivery marks, waiters, the counter."""
+        written = self.connection.written
+        delivers = self._delivers
+        if delivers and delivers[0][0] <= written:
+            done = 0
+            for number, _ in delivers:
+                if number > written:
+                    break
+                done += 1
+            ids = [message_id for _, message_id in delivers[:done]]
+            del delivers[:done]
+            self.handler.frames_written(self, ids)
+        if self._progress is not None:
+            self._progress.set()
+            self._progress = None
+        if written > self._counted:
+            self.metrics.frames_out.inc(written - self._counted)
+            self._counted = written
+
+    async def _wait_progress(self) -> None:
+        if self._progress is None:
+            self._progress = trio.Event()
+        await self._progress.wait()
 
     async def flushed(self) -> bool:
         """Wait until every frame queued so far is written to the socket.
 
         False if the session closed first, or (closing it, 1013) if the client does not
         read them within the keepalive timeout."""
-        target = self._queued
+        target = self.connection.queued
         try:
             with trio.fail_after(self.settings.ping_timeout):
-                while self._written < target:
-                    if self._scope.cancel_called:
+                while self.connection.written < target:
+                    if self._scope.cancel_called or not self._open:
                         return False
-                    await self._progress.wait()
+                    await self._wait_progress()
         except trio.TooSlowError:
             self._close_slow("not_reading")
             return False
@@ -207,6 +248,13 @@ class Session:
         all are taken. False (and the session closes, 1011) if none frees up within
         ``ACK_WAIT``: the writer is that far behind (a database slow enough that several
         batches each took up to ``HUBBUB_DATABASE_TIMEOUT``); the client reconnects."""
+        try:
+            # A free slot, the common case: no timeout scope to set up per send.
+            self._unacked.acquire_nowait()
+        except trio.WouldBlock:
+            pass
+        else:
+            return True
         try:
             with trio.fail_after(ACK_WAIT):
                 await self._unacked.acquire()
@@ -253,12 +301,10 @@ class Session:
         return self._token_expires_at
 
     def ping_soon(self) -> None:
-        """Have the writer send a ping (the keepalive's request)."""
-        with contextlib.suppress(
-            trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
-        ):
-            self._outbox.send_nowait(PING)
-            self._queued += 1
+        """Send a ping soon (the keepalive's request); a full queue skips it (the
+        keepalive closes a session stuck that long anyway)."""
+        if self._open and self.connection.unsent < self.settings.outbound_queue:
+            self._queue(PING_FRAME)
 
     def stop_reading(self) -> None:
         """Take no more frames from the client (the node drains): frames already read
@@ -284,7 +330,9 @@ class Session:
         if not self._scope.cancel_called:
             self._close_code, self._close_reason = code, reason
             self._scope.cancel()
-            self._progress.set()  # wake a ``flushed`` waiter: it answers False
+            if self._progress is not None:
+                self._progress.set()  # wake a ``flushed`` waiter: it answers False
+                self._progress = None
 
     # -- running ---------------------------------------------------------
 
@@ -298,7 +346,7 @@ class Session:
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._write_loop)
+                    self._nursery = nursery
                     await self.handler.session_opened(self)
                     await self._read_loop()
                     nursery.cancel_scope.cancel()
@@ -306,7 +354,10 @@ class Session:
             log.exception("session crashed", extra={"fields": {"user_id": self.user_id}})
             self._close_code, self._close_reason = CLOSE_INTERNAL, "internal error"
         finally:
-            self._outbox.close()
+            self._open = False
+            self._nursery = None
+            # Unwritten frames are not sent after all: their messages stay pending.
+            self.connection.discard_unsent()
             with trio.move_on_after(5) as cleanup:
                 cleanup.shield = True
                 try:
@@ -364,36 +415,3 @@ class Session:
                     self._handling = False
                     if self._draining:
                         self._answered.set()
-
-    async def _write_loop(self) -> None:
-        outbox = self._outbox_reader
-        handler = self.handler
-        try:
-            async for first in outbox:
-                batch = [first]
-                while len(batch) < WRITE_BATCH:
-                    try:
-                        batch.append(outbox.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                payloads: list[bytes] = []
-                delivered: list[int] = []
-                for item in batch:
-                    if type(item) is tuple:
-                        payloads.append(item[0])
-                        delivered.append(item[1])
-                    else:
-                        payloads.append(item)  # type: ignore[arg-type]
-                # No timeout scope per write (costly on the hot path): the node's
-                # Keepalive closes a session whose write is stuck.
-                self._writing_since = trio.current_time()
-                await self.connection.send_texts(payloads)
-                self._writing_since = None
-                self._written += len(batch)
-                self._progress.set()
-                self._progress = trio.Event()
-                if delivered:
-                    handler.frames_written(self, delivered)
-                self.metrics.frames_out.inc(len(batch))
-        except ConnectionClosed:
-            self.close_soon(CLOSE_GOING_AWAY, "connection lost")

@@ -28,6 +28,7 @@ async def test_supervisor_tree_has_every_node_field(http: HubbubHTTP) -> None:
         "user-waker",
         "groups",
         "keepalive",
+        "socket-flusher",
         "http",
         "front-door",
     ]

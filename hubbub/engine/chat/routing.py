@@ -30,9 +30,14 @@ class StreamRouting:
                 return
             members: frozenset[int] = actor.members  # type: ignore[attr-defined]
             local_kind = "group" if kind == "group_message" else kind
+            # Events are frozen: one for every member (the actor's own, if it differs).
+            shared = Event(local_kind, frame, message_id, position=position)
+            own = shared
+            if own_frame is not None:
+                own = Event(local_kind, own_frame, message_id, position=position)
+            actor_id = event.actor_id
             for member in members:
-                payload = own_frame if own_frame is not None and member == event.actor_id else frame
-                deliver(member, Event(local_kind, payload, message_id, position=position))
+                deliver(member, own if member == actor_id else shared)
             return
         if kind == "message":
             author, recipient = event.user_ids

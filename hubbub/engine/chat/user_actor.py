@@ -91,6 +91,9 @@ class UserActor(Actor):
     park_after: float = 1.0
     _devices: list[_Device] = attrs.field(factory=list, init=False)
     _busy: bool = attrs.field(default=False, init=False)
+    #: Events queued in the mailbox and not yet handled (cheaper to keep than to ask
+    #: the channel for its statistics on every delivery).
+    _events_queued: int = attrs.field(default=0, init=False)
     _idle_since: float = attrs.field(factory=trio.current_time, init=False)
     #: Parked: the task ended with sessions attached (``LocalUsers`` holds it).
     _parked: bool = attrs.field(default=False, init=False)
@@ -123,6 +126,8 @@ class UserActor(Actor):
         held, parked._pending = parked._pending or [], None
         for message in held:
             self.tell_nowait(message)
+            if isinstance(message, Event):
+                self._events_queued += 1  # as on_event counts what it queues
 
     @property
     def sessions(self) -> list[Peer]:
@@ -186,13 +191,14 @@ class UserActor(Actor):
         if (
             event.kind not in _WORK_KINDS  # not a frame: handled, with an await, in the mailbox
             and not self._busy
-            and self.mailbox_depth == 0
+            and not self._events_queued
             and self.state == "running"
         ):
             self._deliver(event)
             return
         try:
             self.tell_nowait(event)
+            self._events_queued += 1
         except ActorStopped:
             pass  # stopping: storage holds what matters; the next session catches up
         except MailboxFull:
@@ -230,6 +236,7 @@ class UserActor(Actor):
 
     async def _handle(self, message: object) -> object:
         if isinstance(message, Event):
+            self._events_queued -= 1
             if message.kind == JOINED and message.message_id is not None:
                 await self.groups.listen(message.message_id)
             elif message.kind == BLOCKS_CHANGED:
