@@ -7,7 +7,11 @@ states are polled; frames are awaited.
 
 from __future__ import annotations
 
+import orjson
+
 from hubbub.client import ChatClient
+from hubbub.engine.chat.blocks import BLOCKS_CHANGED
+from hubbub.engine.chat.ports import Event
 from hubbub.node import Node
 from tests.helpers.chat import attached, frames_until, is_type, next_message
 from tests.helpers.polling import poll_until
@@ -108,3 +112,23 @@ async def test_a_disconnect_closes_a_parked_users_sessions(
         await poll_until(lambda: parked(node, alice.id), what="alice parking", timeout=10)
         await node.chat.disconnect(alice.id)
         assert await chat.wait_closed() == 1008
+
+
+async def test_work_held_for_a_waking_user_and_the_events_after_it_keep_their_order(
+    node: Node, make_user: UserMaker
+) -> None:
+    node.chat.user_park_after = PARK_AFTER
+    alice = await make_user("alice")
+    async with ChatClient.connect(node.url, alice.access_token) as chat:
+        await attached(chat)
+        await poll_until(lambda: parked(node, alice.id), what="alice parking", timeout=10)
+        actor = node.chat.local_users.parked(alice.id)
+        # No checkpoint between these: the work wakes the user, and the frames after it
+        # are held behind it until the successor has taken over, then come in order.
+        actor.on_event(Event(BLOCKS_CHANGED, b"", actor_id=alice.id))
+        for n in range(5):
+            actor.on_event(Event("presence", orjson.dumps({"type": "note", "n": n})))
+        assert node.chat.local_users.parked(alice.id).waiting
+        notes = [await chat.receive_type("note") for _ in range(5)]
+        assert [note["n"] for note in notes] == list(range(5))
+        await poll_until(lambda: parked(node, alice.id), what="parking again", timeout=10)
