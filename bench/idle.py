@@ -11,14 +11,23 @@ closed, so both the cost per connection and what is given back show.
 
 Measure a freshly started node: Python keeps freed memory for reuse, so a node that
 has already held as many connections shows almost no growth.
+
+With ``--tracemalloc DIR`` (a node started by ``python -m bench.memnode --dumps DIR``),
+the server also dumps its heap at each step, and the bytes per connection are broken
+down by library, by hubbub line and by allocating line, with the objects per
+connection by type (``bench.harness.heap``). Its RSS figures then mean nothing
+(tracemalloc's own bookkeeping); the traced bytes are what count.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from bench.harness import cli
+import orjson
+
+from bench.harness import cli, heap
 from bench.harness.procstat import Snapshot, Span, open_files_limit, raise_fd_limit, snapshot
 from bench.harness.ready import keep_idle, open_ready
 from bench.harness.report import Value, emit
@@ -39,6 +48,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--user-prefix", default="bench")
     parser.add_argument("--connect-timeout", type=float, default=120.0)
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        metavar="DIR",
+        help="the --dumps DIR of a node run by bench.memnode: break the bytes down",
+    )
+    parser.add_argument(
+        "--trust-token-cache",
+        action="store_true",
+        help="use unexpired cached tokens without checking them (a slow server)",
+    )
+    parser.add_argument("--top", type=int, default=25, help="rows per --tracemalloc table")
     args = cli.parse(parser, argv)
     if min(args.connections, args.users, args.batch) < 1:
         parser.error("--connections, --users and --batch must be at least 1")
@@ -79,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     try:
-        users = ensure_users(args.url[0], args.users, prefix=args.user_prefix)
+        users = ensure_users(
+            args.url[0], args.users, prefix=args.user_prefix, trust_cache=args.trust_token_cache
+        )
         targets = [
             (chat_url(args.url[k % len(args.url)], users[k % len(users)].access_token), k)
             for k in range(args.connections)
@@ -91,13 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     loop = Loop()
     keep_idle(loop, 1.0)  # let the server settle after the logins
     base = snapshot(args.server_pid)
+    dumps = _Dumps(args.tracemalloc, args.server_pid[0])
+    dumps.take(loop)
     first = open_ready(loop, targets[: args.users], timeout=args.connect_timeout, batch=args.batch)
     events = keep_idle(loop, args.settle)
     one_each = snapshot(args.server_pid)
+    dumps.take(loop)
     rest = open_ready(loop, targets[args.users :], timeout=args.connect_timeout, batch=args.batch)
     for key, count in keep_idle(loop, args.settle).items():
         events[key] = events.get(key, 0) + count
     full = snapshot(args.server_pid)
+    if rest.connections:
+        dumps.take(loop)
     connections = first.connections + rest.connections
     loop.close_all(connections, timeout=10.0)
     keep_idle(loop, args.settle)
@@ -123,7 +151,36 @@ def main(argv: list[str] | None = None) -> int:
         "warnings": warnings,
     }
     emit("idle connections", figures, as_json=args.json)
+    if args.tracemalloc is not None:
+        heaps: dict[str, dict] = {
+            "user's first connection": heap.compare(
+                args.tracemalloc, 1, 2, len(first.connections), args.top
+            )
+        }
+        if rest.connections:
+            heaps["further connection"] = heap.compare(
+                args.tracemalloc, 2, 3, len(rest.connections), args.top
+            )
+        for step, breakdown in heaps.items():
+            heap.show(f"per {step}", breakdown)
+        if args.json:
+            print(orjson.dumps({"bench": "idle heap", **heaps}).decode())
     return 0
+
+
+class _Dumps:
+    """Heap dumps of a bench.memnode server, numbered from 1 in the order taken."""
+
+    def __init__(self, directory: Path | None, pid: int) -> None:
+        self.directory, self.pid, self.taken = directory, pid, 0
+
+    def take(self, loop: Loop) -> None:
+        if self.directory is None:
+            return
+        self.taken += 1
+        # The server stops serving while it dumps: keep answering its pings after.
+        heap.request(self.pid, self.directory, self.taken)
+        keep_idle(loop, 1.0)
 
 
 if __name__ == "__main__":

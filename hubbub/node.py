@@ -9,6 +9,7 @@ The tree (``/health/supervisor`` serves it live)::
     ├── storage-writer     group commit of every message write (its mailbox survives restarts)
     ├── fan-out            acks and publishes what each commit stored
     ├── users              a UserActor per user with a session here (spawned on demand)
+    ├── user-waker         starts the actor of a parked user that has work to do
     ├── groups             a GroupActor per group with a member online here
     ├── webhook-sender     with HUBBUB_WEBHOOK_URL: POSTs the outbox (one node at a time)
     ├── keepalive          pings silent connections, closes the unanswering

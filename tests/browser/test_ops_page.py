@@ -143,12 +143,12 @@ async def test_the_ops_page_shows_the_tree_and_a_crash_restarting(
     def crash() -> None:
         # A message no handler expects is a bug in the sender: the actor crashes, and
         # its supervisor restarts it (as tests/e2e/test_health.py does).
-        def tell() -> None:
-            actor = ops_node.users.get(victim.id)
-            assert actor is not None
+        async def tell() -> None:
+            # ensure, not get: an idle user's actor may be parked (engine/chat/users.py).
+            actor = await ops_node.users.ensure(victim.id)
             actor.tell_nowait(object())
 
-        trio.from_thread.run_sync(tell)
+        trio.from_thread.run(tell)
 
     async with (
         trio.open_nursery() as nursery,

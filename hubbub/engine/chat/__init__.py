@@ -9,6 +9,7 @@ it and returns the subtree the node mounts under its root supervisor::
     stream-tail      delivers the stream (every committed event) in position order
     stream-sweeper   deletes stream events past their retention
     users            a UserActor per user with a session here (spawned on demand)
+    user-waker       starts the actor of a parked user that has work (users.py)
     groups           a GroupActor per group with a member online here
 
 Blocks (``blocks.py``) are kept in memory per live user and changed through the bus.
@@ -92,6 +93,8 @@ class Chat:
     server_sends: ServerSends
     #: How long a UserActor without sessions lingers before it stops.
     user_idle_timeout: float = 30.0
+    #: How long a UserActor with idle sessions runs before it parks (users.py).
+    user_park_after: float = 1.0
 
     # -- what HTTP and the cluster layer ask of the chat domain ---------------
 
@@ -160,7 +163,7 @@ class Chat:
         self.local_users.resync(
             None
             if wanted is None
-            else {k for k in list(self.users.keys()) if user_channel(k) in wanted}
+            else {k for k in self.local_users.live() if user_channel(k) in wanted}
         )
         self.stream.poll_now()
         for group_id in list(self.group_actors.keys()):
@@ -260,6 +263,7 @@ def build_chat(
             gate=gate,
             rich=rich,
             typing=typing,
+            local_users=local_users,
         ),
         direct=direct,
         groups=groups,
@@ -284,6 +288,7 @@ def build_chat(
             ChildSpec("fan-out", lambda: FanOut(commits, direct, groups)),
             ChildSpec("stream-sweeper", lambda: TaskChild("stream-sweeper", sweeper.run)),
             ChildSpec("users", lambda: users_supervisor),
+            ChildSpec("user-waker", lambda: TaskChild("user-waker", local_users.run)),
             ChildSpec("groups", lambda: groups_supervisor),
         ],
     )
@@ -300,7 +305,9 @@ def build_chat(
                 gate=gate,
                 resume=resume,
                 blocks=blocks,
+                users=local_users,
                 idle=chat.user_idle_timeout,
+                park_after=chat.user_park_after,
             ),
         )
 

@@ -15,6 +15,7 @@ from hubbub.engine.chat.ports import Peer
 from hubbub.engine.chat.presence import PresenceAnnouncer
 from hubbub.engine.chat.rich import RichMessages
 from hubbub.engine.chat.typing import TypingRelay
+from hubbub.engine.chat.users import LocalUsers
 from hubbub.engine.chat.writes import WriteGate
 from hubbub.engine.runtime.actor import ActorError
 from hubbub.engine.runtime.registry import Registry
@@ -40,6 +41,8 @@ class ChatDispatcher:
     gate: WriteGate
     rich: RichMessages
     typing: TypingRelay
+    #: Where a parked UserActor is found (its session's detach wakes it).
+    local_users: LocalUsers | None = None
 
     async def session_opened(self, peer: Peer) -> None:
         self.directory.remember(peer.user_id, peer.username)
@@ -60,6 +63,10 @@ class ChatDispatcher:
         if actor is not None:
             with contextlib.suppress(ActorError):
                 await actor.tell(Detach(peer), timeout=DETACH_TIMEOUT)
+            return
+        parked = None if self.local_users is None else self.local_users.parked(peer.user_id)
+        if parked is not None:
+            parked.wake(Detach(peer))
 
     def frames_written(self, peer: Peer, message_ids: list[int]) -> None:
         self.gate.mark_delivered(message_ids)

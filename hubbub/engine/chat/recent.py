@@ -9,15 +9,22 @@ CAPACITY = 4096
 
 
 class RecentIds:
-    """The last ``capacity`` ids added: a bounded set."""
+    """The last ``capacity`` ids added: a bounded set.
+
+    Its deque and set are made on the first ``add``: most sessions' catch-up sends
+    nothing, and an empty deque and set cost ~1 KiB, per session (bench/idle)."""
+
+    __slots__ = ("_ids", "_order", "capacity")
 
     def __init__(self, capacity: int = CAPACITY) -> None:
-        self._order: deque[int] = deque()
-        self._ids: set[int] = set()
+        self._order: deque[int] | None = None
+        self._ids: set[int] | None = None
         self.capacity = capacity
 
     def add(self, item: int) -> None:
-        if item in self._ids:
+        if self._ids is None or self._order is None:
+            self._ids, self._order = set(), deque()
+        elif item in self._ids:
             return
         self._ids.add(item)
         self._order.append(item)
@@ -25,10 +32,10 @@ class RecentIds:
             self._ids.discard(self._order.popleft())
 
     def __contains__(self, item: object) -> bool:
-        return item in self._ids
+        return self._ids is not None and item in self._ids
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return 0 if self._ids is None else len(self._ids)
 
     def oldest(self) -> int | None:
         return self._order[0] if self._order else None

@@ -52,6 +52,17 @@ _RunMethod = Callable[..., Awaitable[None]]
 _IDLE = object()
 
 
+def _closed_channel() -> tuple[trio.MemorySendChannel[object], trio.MemoryReceiveChannel[object]]:
+    send, receive = trio.open_memory_channel[object](0)
+    send.close()
+    receive.close()
+    return send, receive
+
+
+#: What an instance that outlives its run points to instead of its own mailbox.
+_CLOSED_SEND, _CLOSED_RECEIVE = _closed_channel()
+
+
 class ActorError(Exception):
     """Base class of the errors of the actor runtime."""
 
@@ -230,6 +241,7 @@ class Actor:
         self._send, self._receive = mailbox.send, mailbox.receive
         self._state: ActorState = "starting"
         self._in_run = False
+        self._drop_mailbox = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -287,6 +299,9 @@ class Actor:
                 item = receive.receive_nowait()
             except trio.WouldBlock:
                 item = _IDLE
+            if item is _IDLE:
+                # Waited outside the except block: inside it, the WouldBlock and its
+                # traceback would stay alive for as long as the actor idles.
                 with trio.move_on_after(idle_timeout):
                     item = await receive.receive()
                 if item is _IDLE:
@@ -328,6 +343,14 @@ class Actor:
                 stopped = stopped or self._stopped_error()
                 item.fail(stopped)
         self._receive.close()
+        if self._drop_mailbox:
+            self._send, self._receive = _CLOSED_SEND, _CLOSED_RECEIVE
+
+    def _drop_mailbox_after_run(self) -> None:
+        """Let go of the own mailbox once the run has closed it, for an instance kept
+        after its run (a parked UserActor): sends still raise ``ActorStopped``, and the
+        channel's memory is freed. Call it from ``run``, before it ends."""
+        self._drop_mailbox = True
 
     # -- for custom run loops ------------------------------------------------
 
