@@ -39,7 +39,7 @@ class WebSocketConnection:
         self.stream = stream
         self.protocol = protocol
         #: Held while a task waits for the socket to take more; one waiter at a time.
-        self._send_lock = trio.Lock()
+        self._send_lock: trio.Lock | None = None  # made when first needed
         self._fd = stream.socket.fileno()
         #: Byte strings queued for the socket; the first may be partly written already.
         self._out: list[bytes] = []
@@ -132,6 +132,8 @@ class WebSocketConnection:
     async def drain(self) -> None:
         """Wait until everything queued is written. Raises ConnectionClosed if the peer
         is gone."""
+        if self._send_lock is None:
+            self._send_lock = trio.Lock()
         async with self._send_lock:
             while not self.write_nowait():
                 try:

@@ -11,6 +11,7 @@ writer task of its own until it drains (``Session.write_due``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
@@ -32,6 +33,9 @@ class SocketFlusher:
     def __init__(self) -> None:
         self._due: list[Flushable] = []
         self._task: trio.lowlevel.Task | None = None
+        #: Where writers of full sockets run (the flusher's own nursery, so a session
+        #: needs no nursery of its own).
+        self._writers: trio.Nursery | None = None
         self._parked = False
         #: Frames of the payload pushed last, shared by the sessions it goes to.
         self.frames = FrameCache()
@@ -47,6 +51,14 @@ class SocketFlusher:
             trio.lowlevel.reschedule(self._task)
         return True
 
+    def start_writer(self, write: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``write`` (a session's wait for its full socket) as a task of its own.
+        False if the flusher is not running."""
+        if self._writers is None:
+            return False
+        self._writers.start_soon(write)
+        return True
+
     def _abort(self, _: Any) -> trio.lowlevel.Abort:
         self._parked = False
         return trio.lowlevel.Abort.SUCCEEDED
@@ -54,6 +66,14 @@ class SocketFlusher:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Flush due sessions until cancelled; whatever is due when it stops is handed
         back to the sessions' own writers."""
+        async with trio.open_nursery() as writers:
+            self._writers = writers
+            try:
+                await self._flush_forever(task_status)
+            finally:
+                self._writers = None
+
+    async def _flush_forever(self, task_status: trio.TaskStatus[None]) -> None:
         self._task = trio.lowlevel.current_task()
         task_status.started()
         try:

@@ -11,7 +11,6 @@ and catches up from storage.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 from typing import Protocol
@@ -59,12 +58,13 @@ class FrameHandler(Protocol):
         """Called once, whatever ended the session."""
 
 
-def _unacked_slots(session: Session) -> trio.Semaphore:
-    # Each send in flight comes back as an ack plus an echo: bounding the unacked sends
-    # keeps a fast pipelining client from overflowing its own queue. The reader waits
-    # instead, and TCP slows the client down.
-    slots = max(1, session.settings.outbound_queue // 4)
-    return trio.Semaphore(slots, max_value=slots)
+def unacked_slots(settings: Settings) -> int:
+    """How many of a connection's sends may await their ack at once.
+
+    Each send in flight comes back as an ack plus an echo: bounding the unacked sends
+    keeps a fast pipelining client from overflowing its own queue. The reader waits
+    instead, and TCP slows the client down."""
+    return max(1, settings.outbound_queue // 4)
 
 
 @attrs.define(eq=False, repr=False)
@@ -93,21 +93,21 @@ class Session:
     _due: bool = attrs.field(init=False, default=False)
     #: Open until ``run`` ends; pushes are refused after.
     _open: bool = attrs.field(init=False, default=True)
-    _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
     #: Set on each write while a task waits (``flushed``, a ``send`` waiting for room).
     _progress: trio.Event | None = attrs.field(init=False, default=None)
     #: ``connection.written`` when the frames-out counter was last raised.
     _counted: int = attrs.field(init=False, default=0)
-    _unacked: trio.Semaphore = attrs.field(
-        init=False, default=attrs.Factory(_unacked_slots, takes_self=True)
-    )
+    #: Sends handed on and not yet answered (at most ``unacked_slots``); a reader
+    #: waiting for a slot waits on ``_slot_freed``. Plain fields, not a Semaphore:
+    #: an idle connection should cost little.
+    _unacked: int = attrs.field(init=False, default=0)
+    _slot_freed: trio.Event | None = attrs.field(init=False, default=None)
     _scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
-    _answered: trio.Event = attrs.field(init=False, factory=trio.Event)
+    _answered: trio.Event | None = attrs.field(init=False, default=None)
     #: Set to stop reading frames (a node that drains); what was read goes on.
     _draining: bool = attrs.field(init=False, default=False)
     #: A frame is being handled (between its read and its hand-off or answer).
     _handling: bool = attrs.field(init=False, default=False)
-    _read_scope: trio.CancelScope | None = attrs.field(init=False, default=None)
     _writing_since: float | None = attrs.field(init=False, default=None)
     _close_code: int = attrs.field(init=False, default=CLOSE_NORMAL)
     _close_reason: str = attrs.field(init=False, default="")
@@ -174,10 +174,8 @@ class Session:
             self._start_writer()
 
     def _start_writer(self) -> None:
-        if self._nursery is not None and self._open:
-            self._nursery.start_soon(self._write_until_drained)
-        else:
-            self._due = False  # not running yet or any more: nothing to write with
+        if not (self._open and self.flusher.start_writer(self._write_until_drained)):
+            self._due = False  # closing, or no flusher to run a writer: nothing to write with
 
     async def _write_until_drained(self) -> None:
         self._writing_since = trio.current_time()
@@ -248,26 +246,35 @@ class Session:
         all are taken. False (and the session closes, 1011) if none frees up within
         ``ACK_WAIT``: the writer is that far behind (a database slow enough that several
         batches each took up to ``HUBBUB_DATABASE_TIMEOUT``); the client reconnects."""
-        try:
-            # A free slot, the common case: no timeout scope to set up per send.
-            self._unacked.acquire_nowait()
-        except trio.WouldBlock:
-            pass
-        else:
+        slots = unacked_slots(self.settings)
+        # A free slot, the common case: no timeout scope to set up per send.
+        if self._unacked < slots:
+            self._unacked += 1
             return True
         try:
             with trio.fail_after(ACK_WAIT):
-                await self._unacked.acquire()
-            return True
+                while self._unacked >= slots:
+                    if self._slot_freed is None:
+                        self._slot_freed = trio.Event()
+                    await self._slot_freed.wait()
         except trio.TooSlowError:
             self.close_soon(CLOSE_INTERNAL, "server busy, please reconnect")
             return False
+        self._unacked += 1
+        return True
 
     def settle_send(self) -> None:
         """The send holding a slot was acked or refused."""
-        with contextlib.suppress(ValueError):  # a slot lost to a writer restart
-            self._unacked.release()
+        if self._unacked > 0:  # never below zero: a slot lost to a writer restart
+            self._unacked -= 1
+        if self._slot_freed is not None:
+            self._slot_freed.set()
+            self._slot_freed = None
         if self._draining:
+            self._wake_settled()
+
+    def _wake_settled(self) -> None:
+        if self._answered is not None:
             self._answered.set()
 
     def _refuse_connection(self, code: int, reason: str) -> None:
@@ -308,22 +315,23 @@ class Session:
 
     def stop_reading(self) -> None:
         """Take no more frames from the client (the node drains): frames already read
-        are still handled and answered; the session stays open until ``close_soon``."""
+        are still handled and answered, any read after this is left unanswered (the
+        client resends it after reconnecting); the session stays open until
+        ``close_soon``."""
         self._draining = True
-        if self._read_scope is not None:
-            self._read_scope.cancel()
 
     @property
     def settled(self) -> bool:
         """True when no frame read from this session is waiting for its answer: none is
         being handled, and none handed to storage is unacked."""
-        return not self._handling and self._unacked.value == self._unacked.max_value
+        return not self._handling and self._unacked == 0
 
     async def wait_settled(self) -> None:
         """Return once every send of this session has been answered."""
         while not self.settled:
             self._answered = trio.Event()
             await self._answered.wait()
+        self._answered = None
 
     def close_soon(self, code: int, reason: str) -> None:
         """Ask the session to close with ``code``. Safe from any task; the first code wins."""
@@ -345,17 +353,13 @@ class Session:
         )
         try:
             with self._scope:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    await self.handler.session_opened(self)
-                    await self._read_loop()
-                    nursery.cancel_scope.cancel()
+                await self.handler.session_opened(self)
+                await self._read_loop()
         except Exception:
             log.exception("session crashed", extra={"fields": {"user_id": self.user_id}})
             self._close_code, self._close_reason = CLOSE_INTERNAL, "internal error"
         finally:
             self._open = False
-            self._nursery = None
             # Unwritten frames are not sent after all: their messages stay pending.
             self.connection.discard_unsent()
             with trio.move_on_after(5) as cleanup:
@@ -384,14 +388,12 @@ class Session:
             data = None
             if not self._draining:
                 try:
-                    with trio.CancelScope() as self._read_scope:
-                        data = await self.connection.receive_text()
+                    data = await self.connection.receive_text()
                 except BinaryMessage:
                     self._refuse_connection(
                         CLOSE_UNSUPPORTED_DATA, "binary frames are not supported"
                     )
                     return
-                self._read_scope = None
             if self._draining:
                 await trio.sleep_forever()  # the node closes the session once answered
             if data is None:
@@ -414,4 +416,4 @@ class Session:
                 finally:
                     self._handling = False
                     if self._draining:
-                        self._answered.set()
+                        self._wake_settled()
