@@ -48,6 +48,9 @@ class WebSocketConnection:
         self.queued = 0
         self.written = 0
         self._closed = False
+        #: Data frames may still be sent: no close frame sent or received. A plain field
+        #: (checked on every push), kept in step wherever the protocol's state can move.
+        self.is_open = True
         self._fragments: list[bytes] = []
         # A list, not a deque: an empty deque costs ~0.6 KiB, per idle connection.
         self._pending: list[Frame] = []
@@ -80,11 +83,6 @@ class WebSocketConnection:
         self._out.append(data)
         self.queued += 1
         return self.queued
-
-    @property
-    def is_open(self) -> bool:
-        """Data frames may still be sent (no close frame has been sent or answered)."""
-        return self.protocol.state is State.OPEN
 
     @property
     def unsent(self) -> int:
@@ -187,6 +185,7 @@ class WebSocketConnection:
                 self.protocol.receive_data(data)
             else:
                 self.protocol.receive_eof()
+            self.is_open = self.protocol.state is State.OPEN
             self._pending.extend(
                 event for event in self.protocol.events_received() if isinstance(event, Frame)
             )
@@ -220,6 +219,7 @@ class WebSocketConnection:
             try:
                 if self.protocol.state is State.OPEN:
                     self.protocol.send_close(code, reason)
+                    self.is_open = False
                     await self.flush()
                 while self.protocol.state is not State.CLOSED:
                     data = await self.stream.receive_some(RECEIVE_SIZE)

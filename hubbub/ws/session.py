@@ -122,9 +122,10 @@ class Session:
 
         ``delivers``: the direct message the frame delivers; the handler hears of it
         through ``frames_written`` once the frame is on the socket."""
-        if not self._open or self._scope.cancel_called or not self.connection.is_open:
+        connection = self.connection
+        if not (self._open and connection.is_open):
             return False
-        if self.connection.unsent >= self.settings.outbound_queue:
+        if connection.queued - connection.written >= self.settings.outbound_queue:
             self._close_slow("queue_full")
             return False
         self._queue(self.flusher.frames.frame(payload), delivers)
@@ -337,6 +338,7 @@ class Session:
         """Ask the session to close with ``code``. Safe from any task; the first code wins."""
         if not self._scope.cancel_called:
             self._close_code, self._close_reason = code, reason
+            self._open = False  # nothing more is queued
             self._scope.cancel()
             if self._progress is not None:
                 self._progress.set()  # wake a ``flushed`` waiter: it answers False
