@@ -136,6 +136,9 @@ def browse(url: str, victim: int, crash: Callable[[], None], shot: Path) -> None
 async def test_the_ops_page_shows_the_tree_and_a_crash_restarting(
     chromium: str, ops_node: Node, tmp_path: Path
 ) -> None:
+    # The page shows running actors: the victim's must not park (go idle) before the
+    # browser has read it.
+    ops_node.chat.user_park_after = 120.0
     async with HubbubHTTP(ops_node.url) as http:
         ada, bo, victim = [await register(http, name) for name in ("ada", "bo", "cy")]
     shot = tmp_path / "ops.png"
