@@ -42,7 +42,8 @@ class SocketFlusher:
 
     def schedule(self, session: Flushable) -> bool:
         """Have ``session`` written on the next pass. False if the flusher is not
-        running (the session then writes on its own task)."""
+        running: what the session queued then waits for its next push after the
+        flusher's restart, or for its own close, which writes what is left."""
         if self._task is None:
             return False
         self._due.append(session)
@@ -64,8 +65,8 @@ class SocketFlusher:
         return trio.lowlevel.Abort.SUCCEEDED
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Flush due sessions until cancelled; whatever is due when it stops is handed
-        back to the sessions' own writers."""
+        """Flush due sessions until cancelled; whatever is due when it stops gets one
+        last write without waiting."""
         async with trio.open_nursery() as writers:
             self._writers = writers
             try:
