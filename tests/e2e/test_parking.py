@@ -7,6 +7,9 @@ states are polled; frames are awaited.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import orjson
 
 from hubbub.client import ChatClient
@@ -24,6 +27,21 @@ def parked(node: Node, user_id: int) -> bool:
     return node.users.get(user_id) is None and node.chat.local_users.parked(user_id) is not None
 
 
+async def until_parked(node: Node, user_id: int, what: str = "alice parking") -> None:
+    await poll_until(lambda: parked(node, user_id), what=what, timeout=10)
+
+
+@asynccontextmanager
+async def alice_parked(node: Node, make_user: UserMaker) -> AsyncIterator[tuple[int, ChatClient]]:
+    """Alice connected once, her actor parked: her id and her connection."""
+    node.chat.user_park_after = PARK_AFTER
+    alice = await make_user("alice")
+    async with ChatClient.connect(node.url, alice.access_token) as chat:
+        await attached(chat)
+        await until_parked(node, alice.id)
+        yield alice.id, chat
+
+
 async def test_a_parked_user_gets_live_messages_at_once_in_order_without_waking(
     node: Node, make_user: UserMaker
 ) -> None:
@@ -35,7 +53,7 @@ async def test_a_parked_user_gets_live_messages_at_once_in_order_without_waking(
     ):
         await attached(alice_chat)
         await attached(bob_chat)
-        await poll_until(lambda: parked(node, alice.id), what="alice parking", timeout=10)
+        await until_parked(node, alice.id)
         acks = [await bob_chat.send_direct(alice.id, f"m{n}", f"c{n}") for n in range(5)]
         assert [ack["status"] for ack in acks] == ["delivered"] * 5
         received = [await next_message(alice_chat) for _ in range(5)]
@@ -59,7 +77,7 @@ async def test_a_second_device_wakes_a_parked_user_and_gets_its_replay_before_li
         cursor = (await phone.receive_type("synced"))["cursor"]
         await attached(phone)
         await attached(bob_chat)
-        await poll_until(lambda: parked(node, alice.id), what="alice parking", timeout=10)
+        await until_parked(node, alice.id)
         for n in range(3):
             await bob_chat.send_direct(alice.id, f"before {n}", f"b{n}")
         assert [(await next_message(phone))["message"] for _ in range(3)] == [
@@ -77,7 +95,7 @@ async def test_a_second_device_wakes_a_parked_user_and_gets_its_replay_before_li
             # The laptop got nothing twice: the next frame it reads answers its ping.
             await laptop.send({"type": "ping"})
             assert (await laptop.receive())["type"] == "pong"
-            await poll_until(lambda: parked(node, alice.id), what="parking again", timeout=10)
+            await until_parked(node, alice.id, "parking again")
         # The laptop's detach woke the parked actor, which let go of that session only.
         await poll_until(
             lambda: (
@@ -105,30 +123,22 @@ async def test_a_second_device_wakes_a_parked_user_and_gets_its_replay_before_li
 async def test_a_disconnect_closes_a_parked_users_sessions(
     node: Node, make_user: UserMaker
 ) -> None:
-    node.chat.user_park_after = PARK_AFTER
-    alice = await make_user("alice")
-    async with ChatClient.connect(node.url, alice.access_token) as chat:
-        await attached(chat)
-        await poll_until(lambda: parked(node, alice.id), what="alice parking", timeout=10)
-        await node.chat.disconnect(alice.id)
+    async with alice_parked(node, make_user) as (alice_id, chat):
+        await node.chat.disconnect(alice_id)
         assert await chat.wait_closed() == 1008
 
 
 async def test_work_held_for_a_waking_user_and_the_events_after_it_keep_their_order(
     node: Node, make_user: UserMaker
 ) -> None:
-    node.chat.user_park_after = PARK_AFTER
-    alice = await make_user("alice")
-    async with ChatClient.connect(node.url, alice.access_token) as chat:
-        await attached(chat)
-        await poll_until(lambda: parked(node, alice.id), what="alice parking", timeout=10)
-        actor = node.chat.local_users.parked(alice.id)
+    async with alice_parked(node, make_user) as (alice_id, chat):
+        actor = node.chat.local_users.parked(alice_id)
         # No checkpoint between these: the work wakes the user, and the frames after it
         # are held behind it until the successor has taken over, then come in order.
-        actor.on_event(Event(BLOCKS_CHANGED, b"", actor_id=alice.id))
+        actor.on_event(Event(BLOCKS_CHANGED, b"", actor_id=alice_id))
         for n in range(5):
             actor.on_event(Event("presence", orjson.dumps({"type": "note", "n": n})))
-        assert node.chat.local_users.parked(alice.id).waiting
+        assert node.chat.local_users.parked(alice_id).waiting
         notes = [await chat.receive_type("note") for _ in range(5)]
         assert [note["n"] for note in notes] == list(range(5))
-        await poll_until(lambda: parked(node, alice.id), what="parking again", timeout=10)
+        await until_parked(node, alice_id, "parking again")
