@@ -88,18 +88,7 @@ export class DirectLoad extends Load {
         this.lastReceive = t;
       }
     } else {
-      let frame;
-      try {
-        frame = JSON.parse(data.toString());
-      } catch {
-        this.count(this.other, '(not JSON)');
-        return;
-      }
-      const kind = frame.type;
-      if (kind === 'ack') this.onAck(sender, frame, t);
-      else if (kind === 'error') this.onError(sender, frame, t);
-      else if (kind === 'message') this.stale += 1;
-      else this.count(this.other, String(kind));
+      this.onOtherFrame(sender, data, t, 'message');
     }
     this.check(t);
   }

@@ -68,18 +68,7 @@ export class GroupLoad extends Load {
         this.lastReceive = t;
       }
     } else {
-      let frame;
-      try {
-        frame = JSON.parse(data.toString());
-      } catch {
-        this.count(this.other, '(not JSON)');
-        return;
-      }
-      const kind = frame.type;
-      if (kind === 'ack' && member.sender) this.onAck(member.sender, frame, t);
-      else if (kind === 'error') this.onError(member.sender, frame, t);
-      else if (kind === 'group_message') this.stale += 1;
-      else this.count(this.other, String(kind));
+      this.onOtherFrame(member.sender, data, t, 'group_message');
     }
     this.check(t);
   }

@@ -101,6 +101,23 @@ export class Load {
     this.check();
   }
 
+  /** A frame other than the scenario's own deliveries: an ack or error answers a send
+   * of `sender` (if it sends), a late `messageType` frame is stale, the rest is counted. */
+  onOtherFrame(sender, data, t, messageType) {
+    let frame;
+    try {
+      frame = JSON.parse(data.toString());
+    } catch {
+      this.count(this.other, '(not JSON)');
+      return;
+    }
+    const kind = frame.type;
+    if (kind === 'ack' && sender) this.onAck(sender, frame, t);
+    else if (kind === 'error') this.onError(sender, frame, t);
+    else if (kind === messageType) this.stale += 1;
+    else this.count(this.other, String(kind));
+  }
+
   count(counter, key, by = 1) {
     counter[key] = (counter[key] ?? 0) + by;
   }
