@@ -6,9 +6,11 @@ A batch travels as one array per column. One statement then, with data-modifying
    sequence in input order (so ids grow in the order messages were sent);
 2. ``fresh``: those whose ``(author_id, client_id)`` the statement's snapshot does not hold
    yet, ranked by id: the messages to create, and so the number of positions to take;
-3. (direct messages) ``delivered``: marks ``delivered_ids`` delivered, locking them in id
-   order; then ``locks``: locks the existing conversation rows of the batch's pairs (group
-   messages: the member rows of its groups), in key order;
+3. (direct messages) ``pairs``: takes a transaction advisory lock per conversation of the
+   batch, in key order, so that two batches creating one conversation's rows take turns;
+   ``delivered``: marks ``delivered_ids`` delivered, locking them in id order; then
+   ``locks``: locks the existing conversation rows of the batch's pairs (group messages:
+   the member rows of its groups), in key order;
 4. ``head``: only then takes the positions, ``UPDATE stream_head SET position = position +
    n``: the row lock is held until the commit, so a concurrent writer (another node) waits
    for it and continues from our new head, and positions are handed out in commit order.
@@ -113,7 +115,16 @@ def _statement(
     if direct:
         marked = f"${len(fields) + 1}::bigint[]"
         locks = (
+            # One advisory lock per conversation the batch writes, in key order, before any
+            # row lock: two batches that both create a conversation's rows take turns here.
+            # (Row locks cannot order that: a row committed after this statement's snapshot
+            # is not seen by the locks CTE, so the upsert below would lock it out of order.)
+            " pairs AS MATERIALIZED (SELECT pg_advisory_xact_lock(low, high) FROM"
+            " (SELECT DISTINCT (least(author_id, recipient_id) % 2147483648)::int AS low,"
+            " (greatest(author_id, recipient_id) % 2147483648)::int AS high FROM fresh) p"
+            " ORDER BY low, high),"
             f" delivered AS (UPDATE {table} SET status = 'delivered' WHERE status = 'pending'"
+            " AND (SELECT count(*) FROM pairs) >= 0"
             f" AND id IN (SELECT id FROM {table} WHERE id = ANY({marked})"
             " AND status = 'pending' ORDER BY id FOR NO KEY UPDATE) RETURNING 1),"
             # The gate on delivered makes it run (and lock) before these locks.

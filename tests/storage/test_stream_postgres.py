@@ -97,6 +97,59 @@ async def test_readers_never_see_a_position_below_one_already_seen(postgres_url:
                 assert message.state.position == event.position
 
 
+async def _deadlocks(run) -> int:
+    """Deadlocks PostgreSQL counted in this database, once no other backend is left to
+    flush its counts (a backend flushes them when it exits)."""
+
+    async def alone() -> bool:
+        return not await run(
+            lambda c: c.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+
+    await poll_until(alone, what="the other backends gone", timeout=10, interval=0.05)
+    return await run(
+        lambda c: c.fetchval(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        )
+    )
+
+
+async def test_batches_that_start_the_same_conversations_at_once_never_deadlock(
+    postgres_url: str,
+) -> None:
+    """Every round, writers on three nodes send batches whose pairs are new conversations,
+    overlapping and in different orders. A conversation row that one batch commits after
+    another's snapshot must not be locked out of order (PostgreSQL would break the cycle
+    only after deadlock_timeout, and a run of them outlasts the storage timeout)."""
+    async with AsyncExitStack() as stack:
+        nodes = [
+            await stack.enter_async_context(open_storage(postgres_url, pool_size=3))
+            for _ in range(NODES)
+        ]
+        await nodes[0].migrate()
+        users = [await nodes[0].create_user(f"u{n}", f"u{n}@e.org", "h") for n in range(24)]
+
+        async def write(storage: Storage, offset: int) -> None:
+            for round_ in range(len(users) // 2):
+                # Pairs (a, b) of this round, rotated per writer so batches overlap.
+                pairs = [(a, (a + round_ + 1) % len(users)) for a in range(len(users))]
+                pairs = pairs[offset:] + pairs[:offset]
+                batch = [
+                    NewDirectMessage(users[a].id, users[b].id, "hi", None) for a, b in pairs[:6]
+                ]
+                await storage.store_direct_messages(batch)
+
+        async with trio.open_nursery() as writers:
+            for number, storage in enumerate(nodes):
+                for w in range(4):
+                    writers.start_soon(write, storage, (number * 4 + w) * 5 % len(users))
+    async with raw_connection(postgres_url) as run:
+        assert await _deadlocks(run) == 0
+
+
 async def test_a_page_of_conversations_is_fast(postgres_url: str) -> None:
     """1,000 conversations (950 direct, 50 groups) over 100,000 messages: a page of 50,
     first or deep, in well under 20 ms."""
