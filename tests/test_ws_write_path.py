@@ -8,7 +8,6 @@ import socket
 import attrs
 import pytest
 import trio
-from websockets.server import ServerProtocol
 
 from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
 from hubbub.ws.flusher import SocketFlusher
@@ -78,7 +77,7 @@ async def test_what_is_due_when_the_flusher_stops_is_still_written() -> None:
 async def connected() -> tuple[WebSocketConnection, socket.socket]:
     ours, theirs = socket.socketpair()
     stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
-    return WebSocketConnection(stream, ServerProtocol()), theirs
+    return WebSocketConnection(stream, b"", 65536), theirs
 
 
 async def test_a_full_socket_keeps_the_rest_queued_in_order_until_drained() -> None:

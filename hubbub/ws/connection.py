@@ -1,9 +1,9 @@
-"""A WebSocket connection: the ``websockets`` Sans-I/O protocol driven over a Trio stream.
+"""A WebSocket connection, once upgraded: ``client_frames`` driven over a Trio stream.
 
-This module only moves bytes and frames; it knows nothing of chat. Reading is the
-protocol's (one reader task). Writing is ours: everything bound for the socket, data
-frames framed by ``frames.text_frame`` and whatever the protocol itself queues (pongs,
-the close handshake), goes through one queue of byte strings, in order. ``write_nowait``
+This module only moves bytes and frames; it knows nothing of chat. Reading is one reader
+task's, parsed by ``ClientFrames``. Everything bound for the socket, data frames framed by
+``frames.text_frame`` and what the parser owes the peer (pongs, the close handshake), goes
+through one queue of byte strings, in order. ``write_nowait``
 writes what the socket takes without waiting, so a caller with many connections to
 serve writes them all from one task; ``drain`` waits for a socket that is full.
 """
@@ -14,10 +14,8 @@ import logging
 import os
 
 import trio
-from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
-from websockets.protocol import State
-from websockets.server import ServerProtocol
+
+from hubbub.ws.client_frames import BINARY, ClientFrames, State
 
 log = logging.getLogger("hubbub.ws")
 
@@ -33,11 +31,12 @@ class BinaryMessage(Exception):
 
 
 class WebSocketConnection:
-    """One accepted or accepting WebSocket over ``stream``."""
+    """One upgraded WebSocket over ``stream``; ``received`` is what the client sent after
+    its upgrade request, read with it. Messages are at most ``max_size`` bytes."""
 
-    def __init__(self, stream: trio.SocketStream, protocol: ServerProtocol) -> None:
+    def __init__(self, stream: trio.SocketStream, received: bytes, max_size: int) -> None:
         self.stream = stream
-        self.protocol = protocol
+        self.frames = ClientFrames(max_size)
         #: Held while a task waits for the socket to take more; one waiter at a time.
         self._send_lock: trio.Lock | None = None  # made when first needed
         self._fd = stream.socket.fileno()
@@ -51,31 +50,12 @@ class WebSocketConnection:
         #: Data frames may still be sent: no close frame sent or received. A plain field
         #: (checked on every push), kept in step wherever the protocol's state can move.
         self.is_open = True
-        self._fragments: list[bytes] = []
         # A list, not a deque: an empty deque costs ~0.6 KiB, per idle connection.
-        self._pending: list[Frame] = []
+        #: Messages parsed and not yet taken (frames sent with the request, too: clients
+        #: must wait for the answer, some don't).
+        self._pending = self.frames.receive_data(received) if received else []
         #: When the peer last sent anything (trio clock), for the keepalive.
         self.last_heard = trio.current_time()
-
-    async def read_request(self, already_read: bytes, timeout: float) -> Request | None:
-        """Parse the upgrade request from what the front door read (and more if needed)."""
-        self.protocol.receive_data(already_read)
-        with trio.move_on_after(timeout):
-            while True:
-                events = self.protocol.events_received()
-                for index, event in enumerate(events):
-                    if isinstance(event, Request):
-                        # Frames sent with the request (clients must wait, some don't).
-                        self._pending.extend(e for e in events[index + 1 :] if isinstance(e, Frame))
-                        return event
-                if self.protocol.handshake_exc is not None:
-                    await self.flush()
-                    return None
-                data = await self.stream.receive_some(RECEIVE_SIZE)
-                if not data:
-                    return None
-                self.protocol.receive_data(data)
-        return None
 
     def queue(self, data: bytes) -> int:
         """Queue ``data`` (whole frames) for the socket; returns its number in the
@@ -146,35 +126,26 @@ class WebSocketConnection:
         self.queued = self.written + len(self._out)
 
     async def flush(self) -> None:
-        """Write what the protocol queued (handshake, pongs, close), after everything
-        queued before it. Raises ConnectionClosed if the peer is gone."""
-        chunks = self.protocol.data_to_send()
-        if not chunks:
-            return
-        # An empty last chunk asks for a half-close (EOF) once the rest is written.
-        eof = not chunks[-1]
-        data = b"".join(chunks)
+        """Write what the parser owes the peer (pongs, close), after everything queued
+        before it. Raises ConnectionClosed if the peer is gone."""
+        data = self.frames.data_to_send()
         if data:
             self.queue(data)
-        await self.drain()
-        if eof:
-            try:
-                await self.stream.send_eof()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-                raise ConnectionClosed(str(error)) from None
+            await self.drain()
 
     async def receive_text(self) -> bytes | None:
         """The next complete text message, or None once the connection is closed.
 
         Raises ``BinaryMessage`` at the first frame of a binary message (nothing of it is
-        kept). Control frames are answered by the protocol (pong to ping, close
-        handshake)."""
+        kept). Control frames are answered here (pong to ping, close handshake)."""
+        frames = self.frames
         while True:
-            while self._pending:
-                message = self._assemble(self._pending.pop(0))
-                if message is not None:
-                    return message
-            if self.protocol.state is State.CLOSED:
+            if self._pending:
+                message = self._pending.pop(0)
+                if message is BINARY:
+                    raise BinaryMessage
+                return message  # type: ignore[return-value]
+            if frames.state is State.CLOSED:
                 return None
             try:
                 data = await self._receive()
@@ -182,18 +153,11 @@ class WebSocketConnection:
                 return None
             if data:
                 self.last_heard = trio.current_time()
-                self.protocol.receive_data(data)
-            else:
-                self.protocol.receive_eof()
-            self.is_open = self.protocol.state is State.OPEN
-            self._pending.extend(
-                event for event in self.protocol.events_received() if isinstance(event, Frame)
-            )
+            self._pending = frames.receive_data(data)
+            self.is_open = frames.state is State.OPEN
             try:
                 await self.flush()
             except ConnectionClosed:
-                return None
-            if not data and not self._pending:
                 return None
 
     async def _receive(self) -> bytes:
@@ -216,20 +180,6 @@ class WebSocketConnection:
             except BlockingIOError:
                 continue
 
-    def _assemble(self, frame: Frame) -> bytes | None:
-        if frame.opcode is Opcode.BINARY:
-            raise BinaryMessage
-        if frame.opcode is Opcode.TEXT:
-            if frame.fin:
-                return bytes(frame.data)
-            self._fragments = [bytes(frame.data)]
-        elif frame.opcode is Opcode.CONT:
-            self._fragments.append(bytes(frame.data))
-            if frame.fin:
-                message, self._fragments = b"".join(self._fragments), []
-                return message
-        return None
-
     async def close(self, code: int, reason: str = "", *, timeout: float = 2.0) -> None:
         """Start the closing handshake, wait briefly for the peer's answer, close the socket.
 
@@ -237,16 +187,14 @@ class WebSocketConnection:
         with trio.move_on_after(timeout) as scope:
             scope.shield = True
             try:
-                if self.protocol.state is State.OPEN:
-                    self.protocol.send_close(code, reason)
-                    self.is_open = False
-                    await self.flush()
-                while self.protocol.state is not State.CLOSED:
+                self.frames.send_close(code, reason)
+                self.is_open = False
+                await self.flush()
+                while self.frames.state is not State.CLOSED:
                     data = await self.stream.receive_some(RECEIVE_SIZE)
+                    self.frames.receive_data(data)  # what it says now goes unread
                     if not data:
                         break
-                    self.protocol.receive_data(data)
-                    self.protocol.events_received()
                     await self.flush()
             except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass

@@ -7,17 +7,15 @@ import time
 
 import attrs
 import trio
-from websockets.http11 import Request
-from websockets.server import ServerProtocol
 
 from hubbub.auth.product_users import OWN_REFUSAL, ProductSignIn
 from hubbub.auth.tokens import Claims, InvalidToken, TokenIssuer
 from hubbub.config import Settings
 from hubbub.metrics import Metrics
 from hubbub.storage import Storage, StorageError
-from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
+from hubbub.ws.connection import WebSocketConnection
 from hubbub.ws.flusher import SocketFlusher
-from hubbub.ws.handshake import echo_first_offered, find_credentials
+from hubbub.ws.handshake import find_credentials
 from hubbub.ws.keepalive import Keepalive
 from hubbub.ws.session import (
     CLOSE_INTERNAL,
@@ -26,24 +24,13 @@ from hubbub.ws.session import (
     FrameHandler,
     Session,
 )
+from hubbub.ws.upgrade import upgrade
 
 log = logging.getLogger("hubbub.ws")
 
 MAX_FRAME_BYTES = 64 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 TOO_MANY_CONNECTIONS = "too many connections"
-
-
-def _forget(request: Request) -> None:
-    """Empty the upgrade request once answered.
-
-    The protocol's parser keeps the request it parsed for the connection's life (a local
-    of its generator). Emptying the request through its public fields frees its headers
-    and path (the token, too) while the parser keeps only the husk: bench/idle.py measured
-    ~21.2 KiB per idle connection without this, ~18.6 with it (docs/decisions/0002). Should
-    websockets stop keeping the request, this frees nothing more, and breaks nothing."""
-    request.headers.clear()
-    request.path = ""
 
 
 @attrs.frozen
@@ -158,12 +145,10 @@ class ChatEndpoint:
         """Accept the upgrade; the connection and the offered token, or None if the
         handshake failed. Its own function so the request and its headers are freed
         before the long life of the session."""
-        # Frames over 64 KiB close the connection with 1009, inside the protocol.
-        protocol = ServerProtocol(max_size=MAX_FRAME_BYTES, select_subprotocol=echo_first_offered)
-        connection = WebSocketConnection(stream, protocol)
-        request = await connection.read_request(already_read, HANDSHAKE_TIMEOUT)
-        if request is None:
+        accepted = await upgrade(stream, already_read, HANDSHAKE_TIMEOUT)
+        if accepted is None:
             return None
+        request = accepted.request
         credentials = find_credentials(
             request.path,
             request.headers.get("Authorization"),
@@ -174,15 +159,8 @@ class ChatEndpoint:
                 if value.strip()
             ],
         )
-        response = protocol.accept(request)
-        protocol.send_response(response)
-        _forget(request)
-        try:
-            await connection.flush()
-        except ConnectionClosed:
-            return None
-        if response.status_code != 101:
-            return None
+        # Messages over 64 KiB close the connection with 1009.
+        connection = WebSocketConnection(stream, accepted.after, MAX_FRAME_BYTES)
         return connection, credentials.token, credentials.since
 
     async def _authenticate(self, token: str | None) -> _Authenticated | str:

@@ -9,6 +9,7 @@ socket; ``FrameCache`` keeps the last one framed for that.
 from __future__ import annotations
 
 _FIN_TEXT = 0x81
+_FIN_CLOSE = 0x88
 #: A ping the keepalive sends (its payload is not checked on the pong).
 PING_FRAME = b"\x89\x02hb"
 
@@ -42,3 +43,14 @@ class FrameCache:
             self._frame = text_frame(payload)
             self._payload = payload
         return self._frame
+
+
+def control_frame(first_byte: int, payload: bytes) -> bytes:
+    """A control frame (FIN and opcode in ``first_byte``); ``payload`` at most 125 bytes."""
+    return bytes((first_byte, len(payload))) + payload
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A close frame with ``code`` and as much of ``reason`` as fits (whole characters)."""
+    encoded = reason.encode()[:123].decode(errors="ignore").encode()
+    return control_frame(_FIN_CLOSE, code.to_bytes(2, "big") + encoded)

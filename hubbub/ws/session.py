@@ -399,7 +399,7 @@ class Session:
             if self._draining:
                 await trio.sleep_forever()  # the node closes the session once answered
             if data is None:
-                code = self.connection.protocol.close_code
+                code = self.connection.frames.peer_code
                 if code is not None and code != CLOSE_NORMAL:
                     self._close_code, self._close_reason = code, "closed by peer"
                 return

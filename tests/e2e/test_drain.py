@@ -22,6 +22,11 @@ PASSWORD = "correct horse battery"
 # the node cannot have read the whole burst when the stop comes: most of it is still
 # unread in the socket, and must get no answer.
 NODE_SETTINGS = {"direct_rate_limit": "1000000", "outbound_queue": "256"}
+# The sender keeps at most this many sends unanswered, as a client must to stay within its
+# queue (an ack and an echo per send, 2 x WINDOW < 256): without it a sender that reads
+# more slowly than the node answers (a loaded machine) is closed 1013 as a slow consumer.
+# Above the node's 64 unanswered, so part of the window is still unread when the stop comes.
+WINDOW = 100
 
 
 def direct(recipient_id: int, client_id: str) -> dict[str, Any]:
@@ -44,6 +49,7 @@ async def test_sigterm_mid_burst_answers_every_send_read_and_closes_1012(
         sent: list[str] = []
         answers: dict[str, dict[str, Any]] = {}
         close_codes: list[int | None] = []
+        window = trio.Semaphore(WINDOW)
         async with (
             ChatClient.connect(node.url, sender.access_token) as chat,
             ChatClient.connect(node.url, recipient.access_token) as bystander,
@@ -52,6 +58,7 @@ async def test_sigterm_mid_burst_answers_every_send_read_and_closes_1012(
             async def blast() -> None:
                 try:
                     for number in range(BURST):
+                        await window.acquire()
                         sent.append(f"d-{number}")
                         await chat.send(direct(recipient.id, f"d-{number}"))
                 except ConnectionClosed:
@@ -73,6 +80,7 @@ async def test_sigterm_mid_burst_answers_every_send_read_and_closes_1012(
                             frame = await chat.receive(timeout=20)
                             if frame["type"] in ("ack", "error"):
                                 answers[frame["client_id"]] = frame
+                                window.release()
                                 if len(answers) == STOP_AFTER_ACKS:
                                     node.process.send_signal(signal.SIGTERM)
                     except ConnectionClosed as closed:

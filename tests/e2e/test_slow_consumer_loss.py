@@ -28,6 +28,9 @@ SETTINGS = {
 }
 MESSAGES = 600
 BODY = "x" * 1000
+# The sender keeps this many sends unanswered (an ack and an echo each, within its queue of
+# 64): only the victim is to be a slow consumer, not a sender starved of CPU.
+WINDOW = 16
 
 
 async def test_frames_queued_at_a_slow_consumer_close_come_again_on_reconnect(
@@ -49,8 +52,11 @@ async def test_frames_queued_at_a_slow_consumer_close_come_again_on_reconnect(
 
             await poll_until(both_counted, what="both sessions counted", timeout=10)
 
+            window = trio.Semaphore(WINDOW)
+
             async def send_all() -> None:
                 for number in range(MESSAGES):
+                    await window.acquire()
                     await chat.send(direct(victim.id, f"{number} {BODY}", f"v{number}"))
 
             with trio.fail_after(60):
@@ -61,6 +67,7 @@ async def test_frames_queued_at_a_slow_consumer_close_come_again_on_reconnect(
                         assert frame["type"] != "error", frame
                         if frame["type"] == "ack":
                             acked.add(frame["client_id"])
+                            window.release()
 
             async def victim_closed() -> bool:
                 return await metric(http, "hubbub_ws_connections") == connections - 1
