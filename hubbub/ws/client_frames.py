@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from hubbub.ws.frames import close_frame, control_frame
+from hubbub.ws.frames import FIN_CLOSE, FIN_PONG, close_frame, control_frame
 
 try:  # the C version ships with websockets' wheels
     from websockets.speedups import apply_mask
@@ -33,7 +33,6 @@ except ImportError:  # pragma: no cover - a source install without the extension
 
 
 _CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-_FIN_PONG, _FIN_CLOSE = 0x8A, 0x88
 
 CLOSE_NO_STATUS: Final = 1005
 CLOSE_ABNORMAL: Final = 1006
@@ -181,7 +180,7 @@ class ClientFrames:
             return BINARY
         elif opcode == _PING:
             if self.state is State.OPEN:
-                self._outgoing += control_frame(_FIN_PONG, payload)
+                self._outgoing += control_frame(FIN_PONG, payload)
         elif opcode == _CLOSE:
             self._closed_by_peer(payload)
         return None
@@ -198,7 +197,7 @@ class ClientFrames:
             return self._fail(CLOSE_INVALID_DATA, "close reason is not UTF-8")
         if self.state is State.OPEN:
             # The RFC's answer: the same code back (none if none was given).
-            self._outgoing += control_frame(_FIN_CLOSE, bytes(payload[:2]))
+            self._outgoing += control_frame(FIN_CLOSE, bytes(payload[:2]))
         self.state = State.CLOSED
         self.peer_code = code
         return None

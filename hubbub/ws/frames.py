@@ -9,7 +9,8 @@ socket; ``FrameCache`` keeps the last one framed for that.
 from __future__ import annotations
 
 _FIN_TEXT = 0x81
-_FIN_CLOSE = 0x88
+#: First bytes of a final close and pong frame.
+FIN_CLOSE, FIN_PONG = 0x88, 0x8A
 #: A ping the keepalive sends (its payload is not checked on the pong).
 PING_FRAME = b"\x89\x02hb"
 
@@ -53,4 +54,4 @@ def control_frame(first_byte: int, payload: bytes) -> bytes:
 def close_frame(code: int, reason: str = "") -> bytes:
     """A close frame with ``code`` and as much of ``reason`` as fits (whole characters)."""
     encoded = reason.encode()[:123].decode(errors="ignore").encode()
-    return control_frame(_FIN_CLOSE, code.to_bytes(2, "big") + encoded)
+    return control_frame(FIN_CLOSE, code.to_bytes(2, "big") + encoded)
