@@ -50,19 +50,23 @@ async def test_sigterm_mid_burst_answers_every_send_read_and_closes_1012(
         answers: dict[str, dict[str, Any]] = {}
         close_codes: list[int | None] = []
         window = trio.Semaphore(WINDOW)
+        # The sender's close ends the burst: a sender waiting for a window slot when the
+        # 1012 comes would otherwise wait for an answer that can no longer arrive.
+        burst = trio.CancelScope()
         async with (
             ChatClient.connect(node.url, sender.access_token) as chat,
             ChatClient.connect(node.url, recipient.access_token) as bystander,
         ):
 
             async def blast() -> None:
-                try:
-                    for number in range(BURST):
-                        await window.acquire()
-                        sent.append(f"d-{number}")
-                        await chat.send(direct(recipient.id, f"d-{number}"))
-                except ConnectionClosed:
-                    pass
+                with burst:
+                    try:
+                        for number in range(BURST):
+                            await window.acquire()
+                            sent.append(f"d-{number}")
+                            await chat.send(direct(recipient.id, f"d-{number}"))
+                    except ConnectionClosed:
+                        pass
 
             async def watch_bystander() -> None:
                 try:
@@ -85,6 +89,7 @@ async def test_sigterm_mid_burst_answers_every_send_read_and_closes_1012(
                                     node.process.send_signal(signal.SIGTERM)
                     except ConnectionClosed as closed:
                         close_codes.append(closed.reason.code)
+                    burst.cancel()
             status = await node.wait_dead()
 
     assert status == 0, log_path.read_text()[-3000:]
