@@ -112,10 +112,9 @@ class Queries:
         f"SELECT {DIRECT} FROM direct_messages WHERE recipient_id = $1"
         " AND status = 'pending' ORDER BY id LIMIT $2"
     )
-    conversation_partners: str = (
-        "SELECT recipient_id FROM direct_messages WHERE author_id = $1"
-        " UNION SELECT author_id FROM direct_messages WHERE recipient_id = $1"
-    )
+    # One range of the conversation rows' primary key (every stored message keeps a row
+    # for each side): never a read of the user's whole history, which grows without bound.
+    conversation_partners: str = "SELECT other_id FROM direct_conversations WHERE user_id = $1"
     group: str = f"SELECT {GROUP} FROM groups WHERE id = $1"
     remove_member: str = (
         "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2 RETURNING 1"
