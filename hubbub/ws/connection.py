@@ -48,7 +48,7 @@ class WebSocketConnection:
         self.written = 0
         self._closed = False
         #: Data frames may still be sent: no close frame sent or received. A plain field
-        #: (checked on every push), kept in step wherever the protocol's state can move.
+        #: (checked on every push), kept in step wherever the parser's state can move.
         self.is_open = True
         # A list, not a deque: an empty deque costs ~0.6 KiB, per idle connection.
         #: Messages parsed and not yet taken (frames sent with the request, too: clients
