@@ -123,10 +123,13 @@ def _statement(
             " (SELECT DISTINCT (least(author_id, recipient_id) % 2147483648)::int AS low,"
             " (greatest(author_id, recipient_id) % 2147483648)::int AS high FROM fresh) p"
             " ORDER BY low, high),"
+            # Locked apart and handed over as one array: as ``id IN (subquery)`` the planner
+            # may run the locking subquery again for every pending row (quadratic).
+            f" marking AS MATERIALIZED (SELECT id FROM {table} WHERE id = ANY({marked})"
+            " AND status = 'pending' AND (SELECT count(*) FROM pairs) >= 0"
+            " ORDER BY id FOR NO KEY UPDATE),"
             f" delivered AS (UPDATE {table} SET status = 'delivered' WHERE status = 'pending'"
-            " AND (SELECT count(*) FROM pairs) >= 0"
-            f" AND id IN (SELECT id FROM {table} WHERE id = ANY({marked})"
-            " AND status = 'pending' ORDER BY id FOR NO KEY UPDATE) RETURNING 1),"
+            " AND id = ANY(ARRAY(SELECT id FROM marking)) RETURNING 1),"
             # The gate on delivered makes it run (and lock) before these locks.
             " locks AS MATERIALIZED (SELECT 1 FROM direct_conversations c"
             " WHERE (SELECT count(*) FROM delivered) >= 0 AND (c.user_id, c.other_id) IN"

@@ -161,6 +161,10 @@ class Queries:
 _SQLITE_SPELLING = [
     # An id list is one parameter: a PostgreSQL array, a JSON array for SQLite.
     (re.compile(r"= ANY\(\$(\d+)::bigint\[\]\)"), r"IN (SELECT value FROM json_each(?\1))"),
+    # A subquery's ids as one array is PostgreSQL's way to a single index probe per id.
+    (re.compile(r"= ANY\(ARRAY\((SELECT [^()]*)\)\)"), r"IN (\1)"),
+    # The hint is for PostgreSQL's planner; SQLite before 3.35 does not know the word.
+    (re.compile(r" AS MATERIALIZED \("), " AS ("),
     # BEGIN IMMEDIATE holds the write lock already.
     (re.compile(r" FOR NO KEY UPDATE\b"), ""),
     (re.compile(r"\$(\d+)"), r"?\1"),
