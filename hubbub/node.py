@@ -19,6 +19,7 @@ The tree (``/health/supervisor`` serves it live)::
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Collection
@@ -260,10 +261,20 @@ def _webhook_children(
     return [ChildSpec("webhook-sender", lambda: TaskChild("webhook-sender", sender.run))]
 
 
+def _freeze_startup_heap() -> None:
+    """Take what the started node holds for good (modules, the app, its routes: some
+    110,000 objects) out of the cyclic collector's sight. Each full collection walked
+    them all otherwise: a pause of about 50 ms, with 400 messages in flight, on every
+    20,000 messages or so; 5 ms after this (docs/scaling.md)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(settings: Settings) -> None:
     """Run a node until SIGTERM or SIGINT, then drain it (``Node.drain``) and stop."""
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with open_node(settings) as node:
+            _freeze_startup_heap()
             async for signum in signals:
                 log.info(
                     "draining",
