@@ -130,9 +130,12 @@ def _statement(
             " ORDER BY id FOR NO KEY UPDATE),"
             f" delivered AS (UPDATE {table} SET status = 'delivered' WHERE status = 'pending'"
             " AND id = ANY(ARRAY(SELECT id FROM marking)) RETURNING 1),"
-            # The gate on delivered makes it run (and lock) before these locks.
+            # The gate on delivered makes it run (and lock) before these locks. The gate on
+            # pairs again: with no ids to mark, the planner skips ``marking`` whole, pairs
+            # with it, and the advisory locks would not be taken at all.
             " locks AS MATERIALIZED (SELECT 1 FROM direct_conversations c"
-            " WHERE (SELECT count(*) FROM delivered) >= 0 AND (c.user_id, c.other_id) IN"
+            " WHERE (SELECT count(*) FROM delivered) >= 0 AND (SELECT count(*) FROM pairs) >= 0"
+            " AND (c.user_id, c.other_id) IN"
             " (SELECT author_id, recipient_id FROM fresh"
             " UNION SELECT recipient_id, author_id FROM fresh)"
             " ORDER BY c.user_id, c.other_id FOR NO KEY UPDATE),"
