@@ -121,7 +121,7 @@ def _admin(server_url: str, sql: str) -> None:
         finally:
             await conn.close(timeout=10)
 
-    # A plain selector loop: trio-asyncio, once imported, would hand asyncio.run its own.
+    # A loop of its own, closed after: the fixture runs outside any test's event loop.
     loop = asyncio.SelectorEventLoop()
     try:
         loop.run_until_complete(run())

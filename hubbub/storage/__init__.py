@@ -125,8 +125,7 @@ async def open_storage(
         async with open_sqlite(target.path, timeout=timeout) as storage:
             yield storage
     else:
-        # Imported here: trio-asyncio patches asyncio's loop functions when imported, and a
-        # node on SQLite has no reason to load it (or asyncpg).
+        # Imported here: a node on SQLite has no reason to load asyncpg.
         from hubbub.storage.postgres import open_postgres
 
         async with open_postgres(database_url, pool_size=pool_size, timeout=timeout) as storage:

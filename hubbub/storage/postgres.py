@@ -1,14 +1,13 @@
-"""The production backend: PostgreSQL through asyncpg, run on a trio-asyncio loop.
+"""The production backend: PostgreSQL through asyncpg, on an asyncio loop of its own.
 
-``open_postgres`` opens its own ``trio_asyncio`` loop and keeps a reference to it, so the
-storage can be called from any Trio task (whatever that task's context) and several
-storages can be open at once in one ``trio.run``.
+``open_postgres`` runs asyncpg on an asyncio loop on a thread of its own
+(``asyncio_thread``), so the storage can be called from any Trio task and several
+storages can be open at once in one ``trio.run``. That loop does not wait for a turn in
+Trio's scheduler: a statement is sent as soon as it is handed over, and its answer wakes
+the caller directly.
 
-asyncpg is driven through ``loop.run_aio_coroutine`` rather than triopg's pool proxy: the
-proxy acquires without a timeout and releases under a Trio shield without one, so a
-server that stops answering could hang a caller forever. Here acquiring, the statement
-and releasing are all bounded (asyncpg's own timeouts), and the whole call is bounded again
-on the Trio side.
+Acquiring a connection, the statement and releasing it are all bounded (asyncpg's own
+timeouts), and the whole call is bounded again on the Trio side.
 """
 
 from __future__ import annotations
@@ -25,9 +24,9 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import trio
-import trio_asyncio
 
 from hubbub.storage import plans, records, sql, values
+from hubbub.storage.asyncio_thread import AsyncioThread, open_asyncio_thread
 from hubbub.storage.blocks import BlocksAndMutes
 from hubbub.storage.errors import Conflict, InvalidData, StorageError, StorageUnavailable
 from hubbub.storage.integrations import IntegrationStorage
@@ -87,7 +86,7 @@ def _translate(exc: BaseException, where: str, timeout: float) -> StorageError:
     rule, ``InvalidData`` when the data itself is refused (SQLSTATE class 22, data
     exception, and 23, integrity violation; asyncpg reports a value it cannot encode as
     class 22 too), else ``StorageUnavailable`` (asyncpg's other exceptions, OSError,
-    TimeoutError, trio-asyncio's, ...)."""
+    TimeoutError, ...)."""
     if isinstance(exc, asyncpg.UniqueViolationError):
         field = _CONFLICTS.get(exc.constraint_name or "")
         if field is not None:
@@ -103,9 +102,8 @@ def _translate(exc: BaseException, where: str, timeout: float) -> StorageError:
 
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """asyncpg reports some failures of a dying connection only to the loop's exception
-    handler (a future nobody awaits any more). trio-asyncio's default handler re-raises
-    them into the loop's nursery, which would tear down the whole storage: the call that
-    used the connection has already failed on its own, so log them and go on."""
+    handler (a future nobody awaits any more). The call that used the connection has
+    already failed on its own, so log them and go on."""
     exc = context.get("exception")
     log.warning(
         "asyncio reported an error on the PostgreSQL loop",
@@ -125,9 +123,7 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
 
     backend = "postgres"
 
-    def __init__(
-        self, loop: trio_asyncio.TrioEventLoop, pool: asyncpg.Pool, timeout: float, where: str
-    ) -> None:
+    def __init__(self, loop: AsyncioThread, pool: asyncpg.Pool, timeout: float, where: str) -> None:
         self._loop = loop
         self._pool = pool
         self._timeout = timeout
@@ -153,11 +149,13 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
             conn = await self._pool.acquire(timeout=timeout)
             try:
                 return await op(conn)
-            except asyncio.CancelledError:
-                # Our deadline. asyncpg has asked the server to cancel the statement, and
-                # releasing waits (within the pool's budget, else it terminates) until it
-                # has: a write that missed its deadline must not commit afterwards, which
-                # terminating here, dropping that request, would allow.
+            except (asyncio.CancelledError, TimeoutError):
+                # Our deadline, or asyncpg's own command timeout (the same length: on its
+                # own thread, the asyncio loop's timer may fire first). Either way asyncpg
+                # has asked the server to cancel the statement, and releasing waits (within
+                # the pool's budget, else it terminates) until it has: a write that missed
+                # its deadline must not commit afterwards, which terminating here, dropping
+                # that request, would allow.
                 raise
             except BaseException as exc:
                 # Killed mid-statement, or in a state asyncpg cannot name ("another
@@ -170,7 +168,7 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
 
         try:
             with trio.fail_after(timeout):
-                return await self._loop.run_aio_coroutine(on_asyncio())
+                return await self._loop.run(on_asyncio(), cancel_wait=timeout)
         except trio.TooSlowError:
             raise StorageUnavailable(
                 f"PostgreSQL at {self._where} did not answer within {timeout} s"
@@ -381,15 +379,15 @@ async def open_postgres(
 ) -> AsyncIterator[PostgresStorage]:
     """Open a pool of up to ``pool_size`` connections to ``dsn``; close it on exit.
 
-    Runs its own trio-asyncio loop for as long as the storage is open. Does not migrate.
+    Runs its own asyncio loop (on a thread) for as long as the storage is open. Does not
+    migrate.
     Raises ``StorageUnavailable`` if the first connection fails or takes over ``timeout``
     seconds; every later call is bounded by ``timeout`` too. An exception raised in the
     ``async with`` body comes out as itself, not wrapped in the loop's exception groups."""
     where = describe(dsn)
     escaping: BaseException | None = None
     try:
-        async with trio_asyncio.open_loop() as loop:
-            loop.set_exception_handler(_log_loop_error)
+        async with open_asyncio_thread("hubbub-postgres", _log_loop_error) as loop:
             try:
                 pool = await _create_pool(loop, dsn, pool_size, timeout, where)
                 try:
@@ -423,7 +421,7 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 async def _create_pool(
-    loop: trio_asyncio.TrioEventLoop, dsn: str, pool_size: int, timeout: float, where: str
+    loop: AsyncioThread, dsn: str, pool_size: int, timeout: float, where: str
 ) -> asyncpg.Pool:
     async def create() -> asyncpg.Pool:
         return await asyncpg.create_pool(
@@ -437,7 +435,7 @@ async def _create_pool(
 
     try:
         with trio.fail_after(timeout):
-            return await loop.run_aio_coroutine(create())
+            return await loop.run(create(), cancel_wait=timeout)
     except trio.TooSlowError:
         raise StorageUnavailable(
             f"PostgreSQL at {where} did not answer within {timeout} s;"
@@ -447,7 +445,7 @@ async def _create_pool(
         raise StorageUnavailable(f"cannot connect to PostgreSQL at {where}: {exc}") from exc
 
 
-async def _close_pool(loop: trio_asyncio.TrioEventLoop, pool: asyncpg.Pool, timeout: float) -> None:
+async def _close_pool(loop: AsyncioThread, pool: asyncpg.Pool, timeout: float) -> None:
     """Close gracefully within ``timeout``, else drop the connections; even when cancelled,
     and whatever the driver raises."""
     closed = False
@@ -456,7 +454,7 @@ async def _close_pool(loop: trio_asyncio.TrioEventLoop, pool: asyncpg.Pool, time
         trio.move_on_after(timeout),
         contextlib.suppress(Exception, asyncio.CancelledError),
     ):
-        await loop.run_aio_coroutine(pool.close())
+        await loop.run(pool.close(), cancel_wait=timeout)
         closed = True
     if not closed:
-        pool.terminate()
+        loop.loop.call_soon_threadsafe(pool.terminate)  # asyncpg is not thread-safe

@@ -8,7 +8,6 @@ Screenshots go to the test's tmp dir (``shots``).
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,16 +38,8 @@ def playwright_api() -> Iterator[object]:
         _unavailable("playwright is not installed (pip install -e '.[test]')")
     if not CHROMIUM.exists():
         _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    # trio-asyncio (the PostgreSQL backend's bridge), once imported by an earlier test,
-    # answers asyncio's loop requests; Playwright's sync API needs a plain asyncio loop of
-    # its own, so the default policy is put back while these tests run.
-    earlier = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-    try:
-        with sync_playwright() as playwright:
-            yield playwright
-    finally:
-        asyncio.set_event_loop_policy(earlier)
+    with sync_playwright() as playwright:
+        yield playwright
 
 
 @pytest.fixture(scope="module")

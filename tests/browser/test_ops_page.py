@@ -9,7 +9,6 @@ set: the final screenshot is also written there (docs/images/ops.png comes from 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import shutil
@@ -74,15 +73,7 @@ async def chatter(node: Node, ada: Account, bo: Account) -> None:
 
 def drive(url: str, victim: int, crash: Callable[[], None], shot: Path) -> None:
     """The browser's side, in a worker thread."""
-    # trio-asyncio (the PostgreSQL backend's bridge), once imported by an earlier test,
-    # answers asyncio's loop requests in every thread; Playwright's sync API needs a plain
-    # asyncio loop of its own here. trio-asyncio keeps a policy set outside trio to this
-    # thread (without it, this is the default policy anyway).
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-    try:
-        browse(url, victim, crash, shot)
-    finally:
-        asyncio.set_event_loop_policy(None)
+    browse(url, victim, crash, shot)
 
 
 def browse(url: str, victim: int, crash: Callable[[], None], shot: Path) -> None:

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 import trio
-import trio_asyncio
 
 from hubbub.storage import (
     NewDirectMessage,
@@ -20,6 +19,8 @@ from hubbub.storage import (
     User,
     open_storage,
 )
+from hubbub.storage.asyncio_thread import open_asyncio_thread
+from hubbub.storage.postgres import PostgresStorage
 from tests.helpers.polling import poll_until
 from tests.helpers.servers import PostgresServer, ServerError
 
@@ -35,13 +36,13 @@ async def two_users(storage: Storage) -> tuple[User, User]:
 @asynccontextmanager
 async def raw_connection(url: str) -> AsyncIterator[Callable[[Awaitable[Any]], Awaitable[Any]]]:
     """A plain asyncpg connection beside the storage; yields ``run(coroutine)``."""
-    async with trio_asyncio.open_loop() as loop:
-        conn = await loop.run_aio_coroutine(asyncpg.connect(url, timeout=10))
+    async with open_asyncio_thread("test-raw-connection") as loop:
+        conn = await loop.run(asyncpg.connect(url, timeout=10))
         try:
-            yield lambda make: loop.run_aio_coroutine(make(conn))
+            yield lambda make: loop.run(make(conn))
         finally:
             with trio.CancelScope(shield=True):
-                await loop.run_aio_coroutine(conn.close(timeout=10))
+                await loop.run(conn.close(timeout=10))
 
 
 async def hold_uncommitted_duplicate(run, author: User, recipient: User) -> int:
@@ -76,7 +77,7 @@ async def test_two_storages_serve_a_task_from_outside_their_context(postgres_url
     finished = trio.Event()
 
     async def worker() -> None:
-        # Started before any storage opened: its context holds no trio-asyncio loop.
+        # Started before any storage opened, so outside their contexts.
         async for job in jobs_out:
             await job()
             finished.set()
@@ -141,6 +142,34 @@ async def test_a_call_past_the_timeout_is_unavailable_and_writes_nothing(
         batch.append(NewDirectMessage(alice.id, bob.id, "with it", None, None))
         with trio.fail_after(10), pytest.raises(StorageUnavailable, match=r"within 1 s"):
             await storage.store_direct_messages(batch)
+        await run(lambda c: c.execute("ROLLBACK"))
+        assert await storage.direct_history(alice.id, bob.id, None, 10) == []
+
+
+async def test_a_statement_past_asyncpgs_own_timeout_writes_nothing(postgres_url: str) -> None:
+    """asyncpg's command timeout (the storage's, 1 s) fires before the call's deadline
+    (3 s): the connection must wait for the server to cancel the statement, not be
+    dropped with the statement still waiting on the lock (it would commit once the lock
+    is released)."""
+    async with (
+        open_storage(postgres_url, timeout=1) as storage,
+        raw_connection(postgres_url) as run,
+    ):
+        assert isinstance(storage, PostgresStorage)
+        await storage.migrate()
+        alice, bob = await two_users(storage)
+        await hold_uncommitted_duplicate(run, alice, bob)
+
+        def insert(conn: asyncpg.Connection) -> Awaitable[Any]:
+            return conn.execute(
+                "INSERT INTO direct_messages (author_id, recipient_id, body, client_id)"
+                " VALUES ($1, $2, 'late', 'k')",
+                alice.id,
+                bob.id,
+            )
+
+        with trio.fail_after(10), pytest.raises(StorageUnavailable):
+            await storage._call(insert, timeout=3)
         await run(lambda c: c.execute("ROLLBACK"))
         assert await storage.direct_history(alice.id, bob.id, None, 10) == []
 
