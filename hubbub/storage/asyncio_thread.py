@@ -8,7 +8,7 @@ coroutine as soon as it is handed over, and its answer wakes the waiting Trio ta
 directly (``TrioToken.run_sync_soon``).
 
 The thread is owned: ``open_asyncio_thread`` runs the loop in ``trio.to_thread`` inside a
-nursery, and on exit stops the loop and waits for the thread to end.
+nursery, and on exit stops the loop and waits until it has closed.
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ async def open_asyncio_thread(
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         finally:
             loop.close()
+            # The thread goes back to Trio's cache: leave it no (closed) loop of its own.
+            asyncio.set_event_loop(None)
 
     async with trio.open_nursery() as nursery:
         # A limiter of its own: the thread is held for as long as the loop runs, and must
