@@ -25,6 +25,10 @@ import trio
 
 T = TypeVar("T")
 
+#: How long coroutines still running at exit get, once cancelled, to finish their clean-up
+#: before the loop is closed under them.
+SHUTDOWN_GRACE = 5.0
+
 ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
 
 
@@ -90,7 +94,7 @@ async def open_asyncio_thread(
 
     On exit (also when cancelled) the loop is stopped once the callbacks already handed to
     it have run, and the thread is waited for; coroutines still running on it are
-    cancelled first and given one more turn of the loop to clean up."""
+    cancelled first and given up to ``SHUTDOWN_GRACE`` seconds to clean up."""
     loop = asyncio.new_event_loop()
     if exception_handler is not None:
         loop.set_exception_handler(exception_handler)
@@ -106,7 +110,7 @@ async def open_asyncio_thread(
             for task in pending:
                 task.cancel()
             if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.run_until_complete(asyncio.wait(pending, timeout=SHUTDOWN_GRACE))
         finally:
             loop.close()
             # The thread goes back to Trio's cache: leave it no (closed) loop of its own.
