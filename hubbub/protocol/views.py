@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from hubbub.protocol import frames
-from hubbub.protocol.codec import as_dict
+from hubbub.protocol.codec import as_dict, encode_object, object_builder
 from hubbub.storage.records import DirectMessage, GroupMessage, Reaction
 
 #: Group messages have no per-recipient status; every frame of one says this.
@@ -51,6 +51,20 @@ def _message_fields(
     }
 
 
+def _direct_fields(
+    message: DirectMessage,
+    author_name: str,
+    recipient_name: str,
+    status: frames.MessageStatus,
+    cursor: str | None,
+) -> dict[str, Any]:
+    fields = _message_fields(message, author_name, cursor)
+    fields["recipient_id"] = message.recipient_id
+    fields["recipient_name"] = recipient_name
+    fields["status"] = status
+    return fields
+
+
 def direct_frame(
     message: DirectMessage,
     author_name: str,
@@ -59,12 +73,22 @@ def direct_frame(
     cursor: str | None = None,
 ) -> frames.MessageOut:
     """The ``message`` frame of a direct message; ``cursor`` when it is a stream event."""
-    return frames.MessageOut(
-        **_message_fields(message, author_name, cursor),
-        recipient_id=message.recipient_id,
-        recipient_name=recipient_name,
-        status=status,
-    )
+    return frames.MessageOut(**_direct_fields(message, author_name, recipient_name, status, cursor))
+
+
+_message_object = object_builder(frames.MessageOut)
+
+
+def direct_object(
+    message: DirectMessage,
+    author_name: str,
+    recipient_name: str,
+    status: frames.MessageStatus,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """``as_dict(direct_frame(...))`` without the frame in between: live delivery builds
+    one per message."""
+    return _message_object(**_direct_fields(message, author_name, recipient_name, status, cursor))
 
 
 def group_frame(
@@ -86,3 +110,14 @@ def message_object(frame: frames.MessageOut | frames.GroupMessageOut) -> dict[st
     del entry["type"]
     entry.pop("cursor", None)
     return entry
+
+
+_ack_object = object_builder(frames.Ack)
+
+
+def encoded_ack(
+    message_id: int, status: frames.MessageStatus, client_id: str | None = None
+) -> bytes:
+    """``encode(frames.Ack(message_id, status, client_id))``, without the frame: one per
+    message sent."""
+    return encode_object(_ack_object(message_id=message_id, status=status, client_id=client_id))

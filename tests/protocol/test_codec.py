@@ -13,6 +13,8 @@ from hubbub.protocol.codec import (
     decode_client_frame,
     decode_server_frame,
     encode,
+    encode_object,
+    object_builder,
 )
 from hubbub.protocol.errors import ProtocolError
 from hubbub.protocol.frames import (
@@ -415,6 +417,24 @@ def test_every_server_frame_class_is_covered() -> None:
 @pytest.mark.parametrize(("frame", "items"), SERVER_CASES, ids=lambda v: type(v).__name__)
 def test_as_dict_is_what_encode_writes(frame: object, items: list[tuple[str, object]]) -> None:
     assert list(orjson.loads(orjson.dumps(as_dict(frame))).items()) == items
+
+
+@pytest.mark.parametrize(("frame", "items"), SERVER_CASES, ids=lambda v: type(v).__name__)
+def test_an_object_built_from_fields_is_the_frames(
+    frame: object, items: list[tuple[str, object]]
+) -> None:
+    fields = {f.name: getattr(frame, f.name) for f in attrs.fields(type(frame)) if f.init}
+    built = object_builder(type(frame))(**fields)  # type: ignore[arg-type]
+    assert list(built.items()) == list(as_dict(frame).items())  # type: ignore[arg-type]
+    assert encode_object(built) == encode(frame)  # type: ignore[arg-type]
+    # Fields left at their defaults are left out alike.
+    required = {
+        f.name: fields[f.name]
+        for f in attrs.fields(type(frame))
+        if f.init and f.default is attrs.NOTHING
+    }
+    bare = type(frame)(**required)
+    assert object_builder(type(frame))(**required) == as_dict(bare)  # type: ignore[arg-type]
 
 
 def test_stream_frames_are_the_contract_ones_and_carry_a_cursor() -> None:

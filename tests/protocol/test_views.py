@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import orjson
 
 from hubbub.http.message_routes import history_object
-from hubbub.protocol.codec import encode
-from hubbub.protocol.views import direct_frame, group_frame
+from hubbub.protocol.codec import as_dict, encode
+from hubbub.protocol.frames import Ack
+from hubbub.protocol.views import direct_frame, direct_object, encoded_ack, group_frame
 from hubbub.storage.records import DirectMessage, GroupMessage, MessageState, Reaction
 
 SENT = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -136,3 +137,16 @@ def test_history_objects_have_the_v2_fields_and_no_type_nor_cursor() -> None:
     group_entry = history_object(group_frame(group(), "team", "alice"))
     assert {"edited_at", "deleted", "reply_to", "reactions"} <= set(group_entry)
     assert group_entry["reactions"] == ()
+
+
+def test_a_direct_object_is_the_direct_frames_and_an_encoded_ack_the_acks() -> None:
+    for message, cursor in (
+        (direct(), None),
+        (direct(RICH), "e.29"),
+        (direct(MessageState(deleted=True)), "e.2a"),
+    ):
+        built = direct_object(message, "alice", "bob", "pending", cursor)
+        frame = direct_frame(message, "alice", "bob", "pending", cursor)
+        assert list(built.items()) == list(as_dict(frame).items())
+    assert encoded_ack(7, "delivered", "c-1") == encode(Ack(7, "delivered", "c-1"))
+    assert encoded_ack(7, "pending") == encode(Ack(7, "pending"))

@@ -19,7 +19,7 @@ from hubbub.metrics import Metrics
 from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
-from hubbub.protocol.views import direct_frame
+from hubbub.protocol.views import direct_frame, encoded_ack
 from hubbub.storage import NewDirectMessage, StoredDirect, StreamEvent
 
 log = logging.getLogger("hubbub.engine")
@@ -91,7 +91,7 @@ class DirectMessaging(ChatPart):
             peer.settle_send()
             message = stored.message
             if not stored.created:
-                peer.push(encode(frames.Ack(message.id, message.status, message.client_id)))
+                peer.push(encoded_ack(message.id, message.status, message.client_id))
                 continue
             created += 1
             status: frames.MessageStatus = (
@@ -111,7 +111,7 @@ class DirectMessaging(ChatPart):
                 )
             )
             received.append(request.received_at)
-            peer.push(encode(frames.Ack(message.id, status, message.client_id)))
+            peer.push(encoded_ack(message.id, status, message.client_id))
         self.stream.committed(events, received=received)
         if created:
             self.metrics.messages_stored.labels("direct").inc(created)

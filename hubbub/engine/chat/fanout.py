@@ -19,8 +19,7 @@ from hubbub.engine.chat.direct import DirectMessaging
 from hubbub.engine.chat.groups import GroupMessaging
 from hubbub.engine.chat.messages import StoreDirect, StoreGroup
 from hubbub.protocol import frames
-from hubbub.protocol.codec import encode
-from hubbub.protocol.views import GROUP_MESSAGE_STATUS
+from hubbub.protocol.views import GROUP_MESSAGE_STATUS, encoded_ack
 from hubbub.storage import StoredDirect, StoredGroup
 
 log = logging.getLogger("hubbub.engine")
@@ -104,4 +103,4 @@ def _ack_plainly(
         if isinstance(result, StoredDirect):
             status = result.message.status if not result.created else "pending"
         request.origin.settle_send()
-        request.origin.push(encode(frames.Ack(message.id, status, message.client_id)))
+        request.origin.push(encoded_ack(message.id, status, message.client_id))

@@ -20,7 +20,7 @@ from hubbub.metrics import Metrics
 from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
-from hubbub.protocol.views import GROUP_MESSAGE_STATUS, group_frame
+from hubbub.protocol.views import GROUP_MESSAGE_STATUS, encoded_ack, group_frame
 from hubbub.storage import NewGroupMessage, StoredGroup, StreamEvent
 
 log = logging.getLogger("hubbub.engine")
@@ -125,7 +125,7 @@ class GroupMessaging(ChatPart):
                     )
                 )
                 received.append(request.received_at)
-            peer.push(encode(frames.Ack(message.id, GROUP_MESSAGE_STATUS, message.client_id)))
+            peer.push(encoded_ack(message.id, GROUP_MESSAGE_STATUS, message.client_id))
         self.stream.committed(events, received=received)
         if created:
             self.metrics.messages_stored.labels("group").inc(created)

@@ -2,7 +2,8 @@
 
 Live delivery (the node's stream tail), replay on resume and ``GET /sync`` all render
 through ``StreamRenderer``, so a replayed frame is the frame live delivery would have sent
-(with the message as it is now).
+(with the message as it is now). It renders each frame's JSON object (``as_dict`` of the
+frame): direct messages, one per message on the hot path, are built without the frame.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import attrs
 
 from hubbub.engine.chat.directory import UserDirectory
 from hubbub.protocol import frames
+from hubbub.protocol.codec import as_dict
 from hubbub.protocol.cursor import Cursor
-from hubbub.protocol.views import direct_frame, group_frame
+from hubbub.protocol.views import direct_object, group_frame
 from hubbub.storage import StreamEvent
 
 GroupNames = Callable[[int], Awaitable[str | None]]
@@ -34,8 +36,8 @@ class StreamRenderer:
 
     async def render(
         self, events: Sequence[StreamEvent], client_id: str | None = None
-    ) -> list[object]:
-        """One frame per event, in order. ``client_id``: put on the frames of events
+    ) -> list[dict[str, Any]]:
+        """One frame's JSON object per event, in order. ``client_id``: put on the frames of events
         whose requester asked with one (the requester's own copies)."""
         wanted: set[int] = set()
         for event in events:
@@ -46,24 +48,28 @@ class StreamRenderer:
             if event.group is not None:
                 wanted.add(event.group.author_id)
         names = await self.directory.names(wanted)
-        return [await self._frame(event, names, client_id) for event in events]
+        return [await self._object(event, names, client_id) for event in events]
 
-    async def _frame(
+    async def _object(
         self, event: StreamEvent, names: dict[int, str], client_id: str | None
-    ) -> object:
-        cursor = self.cursor(event.position)
-        data = event.data
-        kind = event.kind
-        if kind == "message" and event.direct is not None:
+    ) -> dict[str, Any]:
+        if event.kind == "message" and event.direct is not None:
             message = event.direct
-            status = data.get("status", message.status)
-            return direct_frame(
+            return direct_object(
                 message,
                 names.get(message.author_id, ""),
                 names.get(message.recipient_id, ""),
-                status,
-                cursor,
+                event.data.get("status", message.status),
+                self.cursor(event.position),
             )
+        return as_dict(await self._frame(event, names, client_id))
+
+    async def _frame(
+        self, event: StreamEvent, names: dict[int, str], client_id: str | None
+    ) -> frames.ServerFrame:
+        cursor = self.cursor(event.position)
+        data = event.data
+        kind = event.kind
         if kind == "group_message" and event.group is not None:
             posted = event.group
             group_name = await self.group_name(posted.group_id) or ""

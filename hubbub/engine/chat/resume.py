@@ -28,7 +28,7 @@ from hubbub.engine.chat.ports import Peer
 from hubbub.engine.chat.render import StreamRenderer
 from hubbub.engine.chat.stream import StreamTail
 from hubbub.protocol import frames
-from hubbub.protocol.codec import encode
+from hubbub.protocol.codec import encode, encode_object
 from hubbub.protocol.cursor import NOW, Cursor, parse_cursor
 from hubbub.storage import Storage
 
@@ -106,7 +106,7 @@ class Resumption:
                     and message.status == "pending"
                 ):
                     pending.append(message.id)
-                if not await peer.send(encode(frame)):  # type: ignore[arg-type]
+                if not await peer.send(encode_object(frame)):
                     return None
             after = events[-1].position
             if len(events) < REPLAY_PAGE:

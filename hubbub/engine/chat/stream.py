@@ -26,7 +26,7 @@ import trio
 
 from hubbub.engine.chat.ports import STREAM_CHANNEL, Bus, Event
 from hubbub.engine.chat.render import StreamRenderer
-from hubbub.protocol.codec import encode
+from hubbub.protocol.codec import encode_object
 from hubbub.storage import Storage, StorageError, StreamEvent, StreamState
 
 log = logging.getLogger("hubbub.engine")
@@ -245,9 +245,9 @@ class StreamTail:
         for index, (event, frame) in enumerate(zip(events, rendered, strict=True)):
             if event.position <= self.position:
                 continue
-            own_frame = encode(own[index]) if own is not None else None  # type: ignore[arg-type]
+            own_frame = encode_object(own[index]) if own is not None else None
             try:
-                self.dispatch(event, encode(frame), own_frame)  # type: ignore[arg-type]
+                self.dispatch(event, encode_object(frame), own_frame)
             except Exception:
                 log.exception("stream dispatch failed", extra={"fields": {"kind": event.kind}})
             self.position = event.position

@@ -12,7 +12,6 @@ from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.render import GroupNames, StreamRenderer
 from hubbub.engine.chat.resume import Resumption
 from hubbub.protocol import frames as wire
-from hubbub.protocol.codec import as_dict
 from hubbub.protocol.cursor import NOW
 from hubbub.protocol.views import direct_frame, group_frame, message_object
 from hubbub.storage import (
@@ -47,10 +46,10 @@ class StreamQueries:
         events = await self.storage.stream_for_user(user_id, cursor.position, None, limit + 1)
         has_more = len(events) > limit
         events = events[:limit]
-        frames = await self.renderer.render(events)
+        objects = await self.renderer.render(events)
         last = events[-1].position if events else cursor.position
         return {
-            "events": [as_dict(frame) for frame in frames],  # type: ignore[arg-type]
+            "events": objects,
             "cursor": self.renderer.cursor(last),
             "recovered": True,
             "has_more": has_more,

@@ -18,7 +18,7 @@ from hubbub.engine.chat.ports import Kind, Peer, RateLimiter
 from hubbub.engine.runtime.actor import Mailbox, MailboxFull
 from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
-from hubbub.protocol.codec import encode
+from hubbub.protocol.views import encoded_ack
 from hubbub.storage import DirectMessage, Storage, StorageError
 
 log = logging.getLogger("hubbub.engine")
@@ -77,7 +77,7 @@ class WriteGate:
                 status: frames.MessageStatus = (
                     earlier.status if isinstance(earlier, DirectMessage) else "delivered"
                 )
-                peer.push(encode(frames.Ack(earlier.id, status, client_id)))
+                peer.push(encoded_ack(earlier.id, status, client_id))
                 return False
         peer.refuse(reasons.RATE_LIMITED, client_id)
         return False
