@@ -14,7 +14,7 @@ from hubbub.ws.flusher import SocketFlusher
 from hubbub.ws.frames import PING_FRAME, FrameCache, text_frame
 from tests.helpers.raw_ws import server_frames
 
-TEXT, PING = 0x1, 0x9
+TEXT, PING, CLOSE = 0x1, 0x9, 0x8
 
 
 @pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 70000])
@@ -113,3 +113,29 @@ async def test_writing_to_a_peer_that_is_gone_says_so() -> None:
             connection.queue(text_frame(b"again"))
             connection.write_nowait()
             await trio.lowlevel.checkpoint()
+
+
+def masked_close(code: int) -> bytes:
+    """A client's close frame (masked, as the RFC requires of clients)."""
+    mask, payload = b"\x01\x02\x03\x04", code.to_bytes(2, "big")
+    return (
+        bytes((0x88, 0x80 | len(payload)))
+        + mask
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    )
+
+
+async def test_the_answer_to_a_peers_close_waits_for_the_owners_close() -> None:
+    """The peer hears its close answered only once the connection's owner is done with
+    it: a session's delivery marks are committed in between (ChatDispatcher)."""
+    connection, peer = await connected()
+    peer.setblocking(False)
+    peer.send(masked_close(1000))
+    with trio.fail_after(5):
+        assert await connection.receive_text() is None
+    with pytest.raises(BlockingIOError):
+        peer.recv(1024)  # nothing answered yet
+    with trio.fail_after(5):
+        await connection.close(1000)
+    assert server_frames(peer.recv(1024)) == [(CLOSE, (1000).to_bytes(2, "big"))]
+    peer.close()

@@ -137,7 +137,8 @@ class WebSocketConnection:
         """The next complete text message, or None once the connection is closed.
 
         Raises ``BinaryMessage`` at the first frame of a binary message (nothing of it is
-        kept). Control frames are answered here (pong to ping, close handshake)."""
+        kept). A ping is answered here; a close (or a breach of the protocol) by ``close``,
+        which the owner calls once done with the connection."""
         frames = self.frames
         while True:
             if self._pending:
@@ -155,6 +156,11 @@ class WebSocketConnection:
                 self.last_heard = trio.current_time()
             self._pending = frames.receive_data(data)
             self.is_open = frames.state is State.OPEN
+            if frames.state is State.CLOSED:
+                # The answer to the peer's close (or to its breach of the protocol) is
+                # sent by ``close``: the peer learns that the connection is over only
+                # once its owner is done with it (a session's delivery marks committed).
+                continue
             try:
                 await self.flush()
             except ConnectionClosed:

@@ -16,6 +16,8 @@ from tests.helpers.views import direct_history
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 A, B, C = range(3)
+#: Closes and reconnects elsewhere, each after this many messages received live.
+ROUNDS, PER_ROUND = 5, 5
 
 
 @pytest.mark.redis_cluster
@@ -84,6 +86,26 @@ async def test_messages_sent_while_offline_arrive_on_another_node_in_order(
 
     history = await direct_history(cluster.http(C), author, reader.id)
     assert [(m["message_id"], m["status"]) for m in history] == [(i, "delivered") for i in sent]
+
+
+async def test_what_a_client_got_live_is_not_sent_again_when_it_reconnects_elsewhere(
+    cluster: Cluster,
+) -> None:
+    """A clean close returns once the messages the session was sent live read as
+    delivered, so a client that reconnects at once, on another node, is not caught up
+    on them again (its catch-up there reads storage)."""
+    sender, recipient = await cluster.register_all("sender", "recipient")
+    async with cluster.connect(sender, A) as sender_a:
+        for round_ in range(ROUNDS):
+            async with cluster.connect(recipient, B) as recipient_b:
+                texts = [f"live {round_}.{n}" for n in range(PER_ROUND)]
+                acks = [await sender_a.send_direct(recipient.id, t, t) for t in texts]
+                assert [ack["status"] for ack in acks] == ["delivered"] * PER_ROUND
+                live = await frames_until(recipient_b, is_text("message", texts[-1]))
+            assert counts(live, "message") == Counter(ack["message_id"] for ack in acks)
+            async with cluster.connect(recipient, C) as again:
+                caught_up = await drain(again)
+            assert counts(caught_up, "message") == Counter(), round_
 
 
 async def test_a_client_id_resent_through_another_node_stores_one_message(

@@ -6,6 +6,7 @@ from hubbub.client import Account, ChatClient, HubbubHTTP
 from hubbub.node import Node
 from hubbub.storage import NewDirectMessage, NewGroupMessage
 from tests.helpers.chat import attached, v1_fields
+from tests.helpers.stream import tail_has_dispatched
 from tests.helpers.users import UserMaker, register
 
 
@@ -96,6 +97,7 @@ async def test_connect_sends_pending_direct_then_unread_group_messages_before_li
         [NewGroupMessage(group_id, ada.id, f"g{i}", None) for i in range(3)]
     )
     await storage.advance_group_read(group_id, bo.id, stored[0].message.id)
+    await tail_has_dispatched(node)  # stored before bo connects, not live
     async with ChatClient.connect(node.url, ada.access_token) as ada_chat:
         await attached(ada_chat)
         async with ChatClient.connect(node.url, bo.access_token) as bo_chat:
@@ -117,6 +119,7 @@ async def test_unread_sync_is_capped_at_the_newest_hundred(
     await node.storage.store_group_messages(
         [NewGroupMessage(group_id, ada.id, f"m{i}", None) for i in range(130)]
     )
+    await tail_has_dispatched(node)
     async with ChatClient.connect(node.url, bo.access_token) as bo_chat:
         got = [await bo_chat.receive_type("group_message") for _ in range(100)]
         assert [f["message"] for f in got] == [f"m{i}" for i in range(30, 130)]

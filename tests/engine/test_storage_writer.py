@@ -10,6 +10,9 @@ import trio
 
 from hubbub.engine.chat.messages import MarkDelivered, StoreDirect
 from hubbub.engine.chat.storage_writer import StorageWriter
+from hubbub.engine.chat.writes import WriteGate
+from hubbub.engine.cluster.local import InProcessRateLimiter
+from hubbub.engine.runtime.actor import Mailbox
 from hubbub.storage import DirectMessage, NewDirectMessage, Storage, StoredDirect, open_storage
 
 
@@ -128,3 +131,39 @@ async def test_a_lone_delivery_mark_commits_after_a_short_wait(
             await spy.marked.wait()
         nursery.cancel_scope.cancel()
     assert (await sqlite_storage.direct_message(earlier.id)).status == "delivered"
+
+
+async def test_a_flush_returns_once_the_marks_queued_before_it_are_committed(
+    sqlite_storage: Storage, earlier: DirectMessage
+) -> None:
+    """What a closing session waits for (``ChatDispatcher.session_closed``) before the
+    client hears its close answered: a reconnect anywhere reads these as delivered."""
+    mailbox, recorder = Mailbox(16), Recorder()
+    gate = WriteGate(
+        mailbox=mailbox,
+        storage=sqlite_storage,
+        rate_limiter=InProcessRateLimiter({"direct": 10, "group": 10}, window=60.0),
+    )
+    async with trio.open_nursery() as nursery:
+        writer = StorageWriter(
+            sqlite_storage,
+            on_committed=recorder.on_committed,
+            on_failed=recorder.on_failed,
+            mailbox=mailbox,
+        )
+        await nursery.start(writer.run)
+        gate.mark_delivered([earlier.id])
+        assert await gate.flush_delivered(timeout=10)
+        # Read at once: no wait for the writer's own delay (DELIVERED_DELAY) in between.
+        assert (await sqlite_storage.direct_message(earlier.id)).status == "delivered"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_flush_nobody_reads_gives_up_after_its_timeout(sqlite_storage: Storage) -> None:
+    gate = WriteGate(
+        mailbox=Mailbox(16),
+        storage=sqlite_storage,
+        rate_limiter=InProcessRateLimiter({"direct": 10, "group": 10}, window=60.0),
+    )
+    with trio.fail_after(10):
+        assert not await gate.flush_delivered(timeout=0.05)

@@ -18,8 +18,10 @@ import trio
 from trio_websocket import open_websocket_url
 
 from hubbub.client import STREAM_TYPES, Account, ChatClient, HubbubHTTP
+from hubbub.node import Node
 from hubbub.protocol.cursor import Cursor, parse_cursor
 from tests.helpers.chat import Frame, FramePredicate, frames_until, is_type
+from tests.helpers.polling import poll_until
 
 #: The answers to edit / delete / react (the sending connection's copy has the client_id).
 RICH_ANSWERS = frozenset({"message_edited", "message_deleted", "reaction", "error"})
@@ -246,3 +248,23 @@ async def sync_all(
         if not page["has_more"]:
             return events, since
     raise AssertionError("GET /sync never ended")
+
+
+async def tail_has_dispatched(node: Node, timeout: float = 10.0) -> None:
+    """Wait until ``node``'s stream tail has dispatched what its storage holds now.
+
+    For events a test wrote to storage directly, not through the node (which learns of
+    them at its next poll): a session that attaches after this gets them as its catch-up,
+    never live."""
+    head = (await node.storage.stream_state()).head
+    tail = node.chat.stream
+
+    async def poll() -> None:
+        tail.poll_now()
+
+    await poll_until(
+        lambda: tail.position >= head,
+        what=f"the stream tail reaching {head}",
+        timeout=timeout,
+        every=poll,
+    )

@@ -59,14 +59,19 @@ class ChatDispatcher:
             peer.close_soon(1011, "try again shortly")
 
     async def session_closed(self, peer: Peer) -> None:
+        """The session is over (its socket is not closed yet). Returns once what it was
+        sent live reads as delivered in storage (or the writer had its chance): a client
+        that closes and reconnects, maybe on another node, is not sent it again."""
         actor = self.users.get(peer.user_id)
         if actor is not None:
             with contextlib.suppress(ActorError):
                 await actor.tell(Detach(peer), timeout=DETACH_TIMEOUT)
-            return
-        parked = None if self.local_users is None else self.local_users.parked(peer.user_id)
-        if parked is not None:
-            parked.wake(Detach(peer))
+        else:
+            parked = None if self.local_users is None else self.local_users.parked(peer.user_id)
+            if parked is not None:
+                parked.wake(Detach(peer))
+        # Its frames' marks were queued as they were written: all are ahead of this.
+        await self.gate.flush_delivered()
 
     def frames_written(self, peer: Peer, message_ids: list[int]) -> None:
         self.gate.mark_delivered(message_ids)

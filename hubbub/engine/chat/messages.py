@@ -77,4 +77,9 @@ class MarkDelivered:
 
 @attrs.frozen(slots=True)
 class FlushDelivered:
-    """Commit the held delivery marks now (a session left: it may reconnect elsewhere)."""
+    """Commit the held delivery marks now (a session left: it may reconnect elsewhere).
+
+    ``done``, if given, is set once the marks queued before this one have been handed to
+    storage: committed, or (storage refused them) kept to be tried again."""
+
+    done: trio.Event | None = attrs.field(default=None, eq=False)

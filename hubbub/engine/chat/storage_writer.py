@@ -125,6 +125,16 @@ class StorageWriter(Actor):
         )
 
     async def _commit(self, batch: list[object]) -> None:
+        flushes = [item for item in batch if isinstance(item, FlushDelivered)]
+        try:
+            await self._commit_writes(batch, flush=bool(flushes))
+        finally:
+            # Also when the commit crashed the writer: a waiter must not wait in vain.
+            for item in flushes:
+                if item.done is not None:
+                    item.done.set()
+
+    async def _commit_writes(self, batch: list[object], *, flush: bool) -> None:
         directs = [item for item in batch if isinstance(item, StoreDirect)]
         groups = [item for item in batch if isinstance(item, StoreGroup)]
         self._delivered.extend(
@@ -137,7 +147,6 @@ class StorageWriter(Actor):
             await self._store(directs, lambda part: self._store_direct(part, delivered))
             if delivered:  # no part of the batch committed: the marks wait for the next
                 self._keep_delivered(delivered, StorageError("the batch was not stored"))
-        flush = any(isinstance(item, FlushDelivered) for item in batch)
         if self._delivered and (flush or len(self._delivered) >= MAX_BATCH):
             await self._flush_delivered()
         if groups:

@@ -322,9 +322,6 @@ class UserActor(Actor):
         if device is None:
             return
         self._devices.remove(device)
-        # What it was sent live must read as delivered before it reconnects, maybe on
-        # another node, or its catch-up there would send it again.
-        self.gate.flush_delivered()
         if not self._devices:
             try:
                 await self.announcer.offline(self.user_id, peer.username)

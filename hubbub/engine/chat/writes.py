@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
+import trio
 
 from hubbub.engine.chat.messages import FlushDelivered, MarkDelivered, StoreDirect, StoreGroup
 from hubbub.engine.chat.ports import Kind, Peer, RateLimiter
@@ -25,6 +26,8 @@ log = logging.getLogger("hubbub.engine")
 
 #: How long a sender waits for room in a full writer mailbox before being refused.
 SUBMIT_WAIT = 10.0
+#: How long a closing session waits for its delivery marks to be committed.
+FLUSH_WAIT = 2.0
 
 ImagePolicy = Callable[[str], Awaitable[bool]]
 
@@ -122,10 +125,17 @@ class WriteGate:
         with contextlib.suppress(MailboxFull):
             self.mailbox.tell_nowait(MarkDelivered(tuple(message_ids)))
 
-    def flush_delivered(self) -> None:
-        """Have the writer commit held delivery marks now."""
-        with contextlib.suppress(MailboxFull):
-            self.mailbox.tell_nowait(FlushDelivered())
+    async def flush_delivered(self, timeout: float = FLUSH_WAIT) -> bool:
+        """Have the writer commit the delivery marks queued so far, and wait (at most
+        ``timeout``) until it has tried. True if it did in time."""
+        done = trio.Event()
+        try:
+            self.mailbox.tell_nowait(FlushDelivered(done))
+        except MailboxFull:
+            return False
+        with trio.move_on_after(timeout):
+            await done.wait()
+        return done.is_set()
 
 
 def refuse_unstored(requests: Sequence[StoreDirect | StoreGroup], error: StorageError) -> None:
