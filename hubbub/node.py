@@ -54,8 +54,9 @@ from hubbub.ws.session import CLOSE_SERVICE_RESTART
 log = logging.getLogger("hubbub")
 
 READY_TIMEOUT = 2.0
-#: How long closing handshakes may take once a drained node closed its sessions.
-CLOSE_GRACE = 2.0
+#: How long closing may take once a drained node closed its sessions: each commits its
+#: delivery marks first (``writes.FLUSH_WAIT``, 2 s at most), then the handshake.
+CLOSE_GRACE = 4.0
 
 
 @attrs.define
