@@ -25,6 +25,9 @@ PASSWORD = "bench-password"
 TOKEN_CACHE = Path(tempfile.gettempdir()) / "hubbub-bench-tokens.json"
 #: A cached token is used only if it stays valid at least this long.
 TOKEN_MARGIN = 300.0
+#: Setting a user up costs the server two argon2 hashes (signup, login): about 0.2 s of
+#: CPU each on a 2-core machine, so 2,000 new users take longer than 5 minutes there.
+SETUP_SECONDS_PER_USER = 0.5
 
 
 class SetupError(Exception):
@@ -149,7 +152,7 @@ def ensure_users(
     *,
     prefix: str = "bench",
     concurrency: int = 8,
-    timeout: float = 300.0,
+    timeout: float | None = None,
     trust_cache: bool = False,
 ) -> list[BenchUser]:
     """Users ``<prefix>_0`` .. ``<prefix>_<count-1>``, each with an access token valid for
@@ -158,7 +161,10 @@ def ensure_users(
     Signs up those that do not exist yet and logs in the others (unless a cached token
     is still accepted; with ``trust_cache``, an unexpired cached token is used without
     asking, which spares a loaded server thousands of requests). Raises SetupError
-    (or ``trio.TooSlowError`` after ``timeout`` seconds in all) if any cannot be had."""
+    (or ``trio.TooSlowError`` after ``timeout`` seconds in all; by default 5 minutes, or
+    ``SETUP_SECONDS_PER_USER`` each for many users) if any cannot be had."""
+    if timeout is None:
+        timeout = max(300.0, SETUP_SECONDS_PER_USER * count)
     names = [f"{prefix}_{index}" for index in range(count)]
     cache = _load_cache(base_url)
     try:
