@@ -8,6 +8,7 @@ import socket
 import attrs
 import pytest
 import trio
+from websockets.frames import Close, Frame, Opcode
 
 from hubbub.ws.connection import ConnectionClosed, WebSocketConnection
 from hubbub.ws.flusher import SocketFlusher
@@ -115,22 +116,12 @@ async def test_writing_to_a_peer_that_is_gone_says_so() -> None:
             await trio.lowlevel.checkpoint()
 
 
-def masked_close(code: int) -> bytes:
-    """A client's close frame (masked, as the RFC requires of clients)."""
-    mask, payload = b"\x01\x02\x03\x04", code.to_bytes(2, "big")
-    return (
-        bytes((0x88, 0x80 | len(payload)))
-        + mask
-        + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    )
-
-
 async def test_the_answer_to_a_peers_close_waits_for_the_owners_close() -> None:
     """The peer hears its close answered only once the connection's owner is done with
     it: a session's delivery marks are committed in between (ChatDispatcher)."""
     connection, peer = await connected()
     peer.setblocking(False)
-    peer.send(masked_close(1000))
+    peer.send(Frame(Opcode.CLOSE, Close(1000, "").serialize()).serialize(mask=True, extensions=[]))
     with trio.fail_after(5):
         assert await connection.receive_text() is None
     with pytest.raises(BlockingIOError):

@@ -133,17 +133,19 @@ async def test_a_lone_delivery_mark_commits_after_a_short_wait(
     assert (await sqlite_storage.direct_message(earlier.id)).status == "delivered"
 
 
+def gate_on(mailbox: Mailbox, storage: Storage) -> WriteGate:
+    """The gate that sessions hand their delivery marks and flushes to (``mailbox``)."""
+    limiter = InProcessRateLimiter({"direct": 10, "group": 10}, window=60.0)
+    return WriteGate(mailbox=mailbox, storage=storage, rate_limiter=limiter)
+
+
 async def test_a_flush_returns_once_the_marks_queued_before_it_are_committed(
     sqlite_storage: Storage, earlier: DirectMessage
 ) -> None:
     """What a closing session waits for (``ChatDispatcher.session_closed``) before the
     client hears its close answered: a reconnect anywhere reads these as delivered."""
     mailbox, recorder = Mailbox(16), Recorder()
-    gate = WriteGate(
-        mailbox=mailbox,
-        storage=sqlite_storage,
-        rate_limiter=InProcessRateLimiter({"direct": 10, "group": 10}, window=60.0),
-    )
+    gate = gate_on(mailbox, sqlite_storage)
     async with trio.open_nursery() as nursery:
         writer = StorageWriter(
             sqlite_storage,
@@ -160,10 +162,6 @@ async def test_a_flush_returns_once_the_marks_queued_before_it_are_committed(
 
 
 async def test_a_flush_nobody_reads_gives_up_after_its_timeout(sqlite_storage: Storage) -> None:
-    gate = WriteGate(
-        mailbox=Mailbox(16),
-        storage=sqlite_storage,
-        rate_limiter=InProcessRateLimiter({"direct": 10, "group": 10}, window=60.0),
-    )
+    gate = gate_on(Mailbox(16), sqlite_storage)
     with trio.fail_after(10):
         assert not await gate.flush_delivered(timeout=0.05)
