@@ -197,3 +197,41 @@ async def test_history_pages_backwards_and_returns_oldest_first(
     assert (await http.get(f"/messages/{10**9}", alice.access_token)).status_code == 404
     assert (await http.get(f"/messages/{bob.id}", alice.access_token, limit=0)).status_code == 422
     assert (await http.get(f"/messages/{bob.id}")).status_code == 401
+
+
+async def test_an_author_told_pending_hears_when_the_message_reached_the_recipient_live(
+    node: Node, make_user: UserMaker
+) -> None:
+    """The race a connection that is opening meets: presence has not seen the recipient
+    when the message commits (the ack says pending), yet the message reaches the
+    recipient's connection live. The author is told of the change, as the contract's
+    ``status`` frame promises, and storage reads delivered."""
+    alice, bob = await make_user("alice"), await make_user("bob")
+    async with (
+        ChatClient.connect(node.url, alice.access_token) as alice_chat,
+        ChatClient.connect(node.url, bob.access_token) as bob_chat,
+    ):
+        # Bob's connection is attached once it answers a frame; then presence is made to
+        # say what it says at the commit in the race.
+        await bob_chat.send({"type": "presence", "user_ids": [alice.id]})
+        await bob_chat.receive_type("presence")
+        await node.chat.presence.went_offline(bob.id)
+        ack = await alice_chat.send_direct(bob.id, "made it?", "race-1")
+        assert ack["status"] == "pending"
+        assert (await next_message(bob_chat))["message_id"] == ack["message_id"]
+        status = await alice_chat.receive_type("status")
+        assert (status["message_id"], status["status"]) == (ack["message_id"], "delivered")
+        # A message announced delivered gets no status frame: the next one is this one's.
+        await node.chat.presence.went_online(bob.id)
+        second = await alice_chat.send_direct(bob.id, "and this?", "race-2")
+        assert second["status"] == "delivered"
+        assert (await next_message(bob_chat))["message_id"] == second["message_id"]
+        await alice_chat.send_direct(bob.id, "last", "race-3")
+        await next_message(bob_chat)
+        await node.chat.presence.went_offline(bob.id)
+        fourth = await alice_chat.send_direct(bob.id, "again pending", "race-4")
+        assert fourth["status"] == "pending"
+        status = await alice_chat.receive_type("status")
+        assert status["message_id"] == fourth["message_id"]
+    stored = await node.storage.direct_message(ack["message_id"])
+    assert stored is not None and stored.status == "delivered"

@@ -264,6 +264,7 @@ def build_chat(
             rich=rich,
             typing=typing,
             local_users=local_users,
+            live_pending=routing.live_pending,
         ),
         direct=direct,
         groups=groups,

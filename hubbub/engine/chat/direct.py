@@ -20,7 +20,7 @@ from hubbub.protocol import errors as reasons
 from hubbub.protocol import frames
 from hubbub.protocol.codec import encode
 from hubbub.protocol.views import direct_frame, encoded_ack
-from hubbub.storage import NewDirectMessage, StoredDirect, StreamEvent
+from hubbub.storage import NewDirectMessage, StorageError, StoredDirect, StreamEvent
 
 log = logging.getLogger("hubbub.engine")
 
@@ -115,6 +115,18 @@ class DirectMessaging(ChatPart):
         self.stream.committed(events, received=received)
         if created:
             self.metrics.messages_stored.labels("direct").inc(created)
+
+    async def announce_delivered(self, message_ids: Sequence[int]) -> None:
+        """Mark delivered, with a ``status`` event to each author, messages announced
+        ``pending`` that reached the recipient live (``live_pending.py``). If storage
+        cannot answer, they are marked as any other (the authors are not told)."""
+        try:
+            events = await self.storage.deliver_pending(message_ids)
+        except StorageError as error:
+            log.warning("delivered not announced", extra={"fields": {"error": str(error)}})
+            self.gate.mark_delivered(list(message_ids))
+            return
+        self.stream.committed(events)
 
     async def catch_up(
         self, peer: Peer, sent: RecentIds, skip: Container[int] = (), cursor: str | None = None

@@ -10,7 +10,8 @@ import attrs
 from hubbub.engine.chat.direct import DirectMessaging
 from hubbub.engine.chat.directory import UserDirectory
 from hubbub.engine.chat.groups import GroupMessaging
-from hubbub.engine.chat.messages import Attach, Detach
+from hubbub.engine.chat.live_pending import LivePending
+from hubbub.engine.chat.messages import AnnounceDelivered, Attach, Detach
 from hubbub.engine.chat.ports import Peer
 from hubbub.engine.chat.presence import PresenceAnnouncer
 from hubbub.engine.chat.rich import RichMessages
@@ -43,6 +44,8 @@ class ChatDispatcher:
     typing: TypingRelay
     #: Where a parked UserActor is found (its session's detach wakes it).
     local_users: LocalUsers | None = None
+    #: Messages announced pending that were routed to a recipient here (the tail notes them).
+    live_pending: LivePending = attrs.field(factory=LivePending)
 
     async def session_opened(self, peer: Peer) -> None:
         self.directory.remember(peer.user_id, peer.username)
@@ -74,7 +77,29 @@ class ChatDispatcher:
         await self.gate.flush_delivered()
 
     def frames_written(self, peer: Peer, message_ids: list[int]) -> None:
-        self.gate.mark_delivered(message_ids)
+        if not self.live_pending:  # the common case: nothing was announced pending here
+            self.gate.mark_delivered(message_ids)
+            return
+        announced, rest = self.live_pending.take(message_ids)
+        if rest:
+            self.gate.mark_delivered(rest)
+        if announced and not self._tell_user(peer.user_id, AnnounceDelivered(tuple(announced))):
+            self.gate.mark_delivered(announced)
+
+    def _tell_user(self, user_id: int, message: object) -> bool:
+        """Queue ``message`` for the user's actor, running or parked; never blocks."""
+        actor = self.users.get(user_id)
+        if actor is not None:
+            try:
+                actor.tell_nowait(message)
+            except ActorError:
+                return False
+            return True
+        parked = None if self.local_users is None else self.local_users.parked(user_id)
+        if parked is None:
+            return False
+        parked.wake(message)
+        return True
 
     async def handle_frame(self, peer: Peer, frame: object) -> None:
         """Do what ``frame`` asks. A database that cannot answer refuses the frame with

@@ -50,6 +50,14 @@ class Resync:
     """The shared bus was down: fetch from storage what live delivery may have missed."""
 
 
+@attrs.frozen(slots=True)
+class AnnounceDelivered:
+    """These direct messages, whose authors were told ``pending``, reached a session of
+    the user live: mark them delivered and tell the authors (``live_pending.py``)."""
+
+    message_ids: tuple[int, ...]
+
+
 # -- StorageWriter ---------------------------------------------------------
 
 

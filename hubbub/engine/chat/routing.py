@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from hubbub.engine.chat.live_pending import LivePending
 from hubbub.engine.chat.ports import Event
 from hubbub.engine.chat.users import LocalUsers
 from hubbub.engine.runtime.registry import Registry
@@ -14,6 +15,7 @@ from hubbub.storage import StreamEvent
 class StreamRouting:
     users: LocalUsers
     group_actors: Registry[int]
+    live_pending: LivePending = attrs.field(factory=LivePending)
 
     def dispatch(self, event: StreamEvent, frame: bytes, own_frame: bytes | None) -> None:
         """Hand ``event`` to the UserActors of its audience that live here; never blocks.
@@ -41,6 +43,10 @@ class StreamRouting:
             return
         if kind == "message":
             author, recipient = event.user_ids
+            # Committed here and announced pending, yet the recipient is connected here.
+            pending = event.data.get("status") == "pending"
+            if pending and message_id is not None and self.users.is_here(recipient):
+                self.live_pending.note(message_id)
             deliver(recipient, Event("direct", frame, message_id, position=position))
             if author != recipient:
                 deliver(author, Event("echo", frame, message_id, position=position))

@@ -30,7 +30,14 @@ import trio
 from hubbub.engine.chat.blocks import BLOCKS_CHANGED, HIDDEN_KINDS, BlockCache
 from hubbub.engine.chat.direct import DirectMessaging
 from hubbub.engine.chat.groups import GroupMessaging
-from hubbub.engine.chat.messages import DISCONNECT, JOINED, Attach, Detach, Resync
+from hubbub.engine.chat.messages import (
+    DISCONNECT,
+    JOINED,
+    AnnounceDelivered,
+    Attach,
+    Detach,
+    Resync,
+)
 from hubbub.engine.chat.ports import Bus, Event, Peer, user_channel
 from hubbub.engine.chat.presence import PresenceAnnouncer
 from hubbub.engine.chat.recent import RecentIds
@@ -249,6 +256,8 @@ class UserActor(Actor):
             await self._detach(message.session)
         elif isinstance(message, Resync):
             await self._resync()
+        elif isinstance(message, AnnounceDelivered):
+            await self.direct.announce_delivered(message.message_ids)
         elif isinstance(message, _Subscribe):
             await self.bus.subscribe(user_channel(self.user_id), self.on_event)
             # The channel is ours now (a parked predecessor forwarded it meanwhile).
