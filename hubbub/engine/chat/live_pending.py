@@ -8,9 +8,9 @@ contract's ``status`` frame), which the live path's plain delivery mark never te
 
 The stream tail notes such messages as it routes them (``note``): events this node
 committed, announced ``pending``, whose recipient is connected here. When their frames
-are written, the session hands their ids to the recipient's UserActor instead of the
-storage writer, which marks them delivered with a ``status`` event each, as offline
-catch-up does. A message committed on another node is not noted: that node's announced
+are written, the dispatcher hands their ids to the recipient's UserActor instead of the
+storage writer, and the actor marks them delivered with a ``status`` event each, as
+offline catch-up does. A message committed on another node is not noted: that node's announced
 status does not travel with the event.
 """
 
