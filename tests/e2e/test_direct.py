@@ -221,7 +221,7 @@ async def test_an_author_told_pending_hears_when_the_message_reached_the_recipie
         assert (await next_message(bob_chat))["message_id"] == ack["message_id"]
         status = await alice_chat.receive_type("status")
         assert (status["message_id"], status["status"]) == (ack["message_id"], "delivered")
-        # A message announced delivered gets no status frame: the next one is this one's.
+        # Messages announced delivered get no status frame: the next one is the fourth's.
         await node.chat.presence.went_online(bob.id)
         second = await alice_chat.send_direct(bob.id, "and this?", "race-2")
         assert second["status"] == "delivered"
