@@ -81,6 +81,28 @@ def _leaves_connection_usable(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _CONNECTION_LOST)
 
 
+async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection, timeout: float) -> None:
+    """Give ``conn`` back to ``pool``, returning only once asyncpg is done with it, even if
+    this task is cancelled meanwhile (then ``CancelledError`` is raised after).
+
+    A statement that missed its deadline is cancelled by a request asyncpg sends on a
+    connection of its own; ``pool.release`` waits for it, within ``timeout``, else it
+    terminates the connection. It shields itself from cancellation, but that alone lets
+    the caller go on while the request is still on its way: the call's deadline landing
+    just after asyncpg's own command timeout (both are ``timeout`` long) then let a write
+    answered "unavailable" commit once its lock was released."""
+    release = asyncio.ensure_future(pool.release(conn, timeout=timeout))
+    cancelled = False
+    while not release.done():
+        try:
+            await asyncio.shield(release)
+        except asyncio.CancelledError:
+            cancelled = True
+    release.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
 def _translate(exc: BaseException, where: str, timeout: float) -> StorageError:
     """The storage error for anything a call raised: ``Conflict`` for a known uniqueness
     rule, ``InvalidData`` when the data itself is refused (SQLSTATE class 22, data
@@ -164,7 +186,7 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
                     conn.terminate()
                 raise
             finally:
-                await self._pool.release(conn)
+                await _release(self._pool, conn, timeout)
 
         try:
             with trio.fail_after(timeout):

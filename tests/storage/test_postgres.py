@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -170,6 +171,51 @@ async def test_a_statement_past_asyncpgs_own_timeout_writes_nothing(postgres_url
 
         with trio.fail_after(10), pytest.raises(StorageUnavailable):
             await storage._call(insert, timeout=3)
+        await run(lambda c: c.execute("ROLLBACK"))
+        assert await storage.direct_history(alice.id, bob.id, None, 10) == []
+
+
+async def test_a_deadline_landing_while_the_statement_is_being_cancelled_writes_nothing(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg's command timeout fires, then the call's own deadline cancels the task while
+    the pool waits for the server to cancel the statement (the two are the same length, so
+    either may come first). The call must still wait for the cancel to land: going on
+    while the request is in flight let the write commit once its lock was released."""
+    send_cancel = asyncpg.connect_utils._cancel
+
+    async def slow_cancel(**kwargs: Any) -> None:
+        await asyncio.sleep(0.5)  # a loaded machine: the request is slow to reach the server
+        await send_cancel(**kwargs)
+
+    monkeypatch.setattr(asyncpg.connect_utils, "_cancel", slow_cancel)
+    async with (
+        open_storage(postgres_url, timeout=1) as storage,
+        raw_connection(postgres_url) as run,
+    ):
+        assert isinstance(storage, PostgresStorage)
+        await storage.migrate()
+        alice, bob = await two_users(storage)
+        await hold_uncommitted_duplicate(run, alice, bob)
+
+        async def insert_then_cancelled(conn: asyncpg.Connection) -> None:
+            try:
+                await conn.execute(
+                    "INSERT INTO direct_messages (author_id, recipient_id, body, client_id)"
+                    " VALUES ($1, $2, 'late', 'k')",
+                    alice.id,
+                    bob.id,
+                    timeout=0.2,
+                )
+            except TimeoutError:
+                # The deadline, at the next await: the release waiting for the cancel.
+                current = asyncio.current_task()
+                assert current is not None
+                current.cancel()
+                raise
+
+        with trio.fail_after(10), pytest.raises(StorageUnavailable):
+            await storage._call(insert_then_cancelled, timeout=5)
         await run(lambda c: c.execute("ROLLBACK"))
         assert await storage.direct_history(alice.id, bob.id, None, 10) == []
 
