@@ -81,16 +81,16 @@ def _leaves_connection_usable(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _CONNECTION_LOST)
 
 
-async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection, timeout: float) -> None:
-    """Give ``conn`` back to ``pool``, returning only once asyncpg is done with it, even if
-    this task is cancelled meanwhile (then ``CancelledError`` is raised after).
+async def _release_cancelled(pool: asyncpg.Pool, conn: asyncpg.Connection, timeout: float) -> None:
+    """Give back ``conn``, whose statement was cancelled or timed out, once the server has
+    cancelled it (or the pool, past ``timeout``, has terminated the connection), even if
+    this task is cancelled again meanwhile (then ``CancelledError`` is raised after).
 
-    A statement that missed its deadline is cancelled by a request asyncpg sends on a
-    connection of its own; ``pool.release`` waits for it, within ``timeout``, else it
-    terminates the connection. It shields itself from cancellation, but that alone lets
-    the caller go on while the request is still on its way: the call's deadline landing
-    just after asyncpg's own command timeout (both are ``timeout`` long) then let a write
-    answered "unavailable" commit once its lock was released."""
+    asyncpg cancels a statement with a request on a connection of its own, and
+    ``pool.release`` waits for it. That release shields itself from cancellation, but
+    returns at once when cancelled, with the request still on its way: the call's
+    deadline landing just after asyncpg's own command timeout (both are ``timeout`` long)
+    then let a write answered "unavailable" commit once its lock was released."""
     release = asyncio.ensure_future(pool.release(conn, timeout=timeout))
     cancelled = False
     while not release.done():
@@ -169,6 +169,7 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
 
         async def on_asyncio() -> T:
             conn = await self._pool.acquire(timeout=timeout)
+            cancelling = False
             try:
                 return await op(conn)
             except (asyncio.CancelledError, TimeoutError):
@@ -178,6 +179,7 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
                 # the pool's budget, else it terminates) until it has: a write that missed
                 # its deadline must not commit afterwards, which terminating here, dropping
                 # that request, would allow.
+                cancelling = True
                 raise
             except BaseException as exc:
                 # Killed mid-statement, or in a state asyncpg cannot name ("another
@@ -186,7 +188,10 @@ class PostgresStorage(BlocksAndMutes, IntegrationStorage, plans.StreamStorage):
                     conn.terminate()
                 raise
             finally:
-                await _release(self._pool, conn, timeout)
+                if cancelling:
+                    await _release_cancelled(self._pool, conn, timeout)
+                else:  # nothing in flight: the release needs no round trip (_keep_session)
+                    await self._pool.release(conn)
 
         try:
             with trio.fail_after(timeout):
