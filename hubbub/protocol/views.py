@@ -23,6 +23,28 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+class _LastTimestamp:
+    """``isoformat`` of a message's time, the last one kept: the messages of one commit
+    share its timestamp, and formatting costs more than anything else in their frame
+    (0.8 us, against 16 ns to compare)."""
+
+    __slots__ = ("moment", "text")
+
+    def __init__(self) -> None:
+        self.moment: datetime | None = None
+        self.text = ""
+
+    def __call__(self, moment: datetime) -> str:
+        last = self.moment
+        # Equal instants in other zones format differently.
+        if last is None or moment != last or moment.tzinfo is not last.tzinfo:
+            self.moment, self.text = moment, moment.isoformat()
+        return self.text
+
+
+_timestamp = _LastTimestamp()
+
+
 def reaction_summaries(reactions: tuple[Reaction, ...]) -> tuple[frames.ReactionSummary, ...]:
     """Reaction records as message objects carry them: ``{"emoji", "user_ids"}`` each."""
     return tuple({"emoji": r.emoji, "user_ids": list(r.user_ids)} for r in reactions)
@@ -41,7 +63,7 @@ def _message_fields(
         # A tombstone's content is never sent again.
         "message": None if deleted else message.body,
         "image_url": None if deleted else message.image_url,
-        "timestamp": message.created_at.isoformat(),
+        "timestamp": _timestamp(message.created_at),
         "edited_at": iso(state.edited_at),
         "deleted": deleted,
         "reply_to": state.reply_to,

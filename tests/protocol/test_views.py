@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 
@@ -150,3 +150,14 @@ def test_a_direct_object_is_the_direct_frames_and_an_encoded_ack_the_acks() -> N
         assert list(built.items()) == list(as_dict(frame).items())
     assert encoded_ack(7, "delivered", "c-1") == encode(Ack(7, "delivered", "c-1"))
     assert encoded_ack(7, "pending") == encode(Ack(7, "pending"))
+
+
+def test_each_message_shows_its_own_time_though_the_last_one_formatted_is_kept() -> None:
+    """Messages of one commit share a timestamp, so its text is reused; an equal instant
+    in another zone, or another instant, is formatted anew."""
+    later = datetime(2025, 1, 2, 3, 4, 6, tzinfo=UTC)
+    same_instant_elsewhere = SENT.astimezone(timezone(timedelta(hours=2)))
+    times = [SENT, SENT.replace(), same_instant_elsewhere, later, SENT]
+    shown = [direct_object(direct(created_at=t), "a", "b", "pending")["timestamp"] for t in times]
+    assert shown == [t.isoformat() for t in times]
+    assert shown[2] == "2025-01-02T05:04:05.123456+02:00"
