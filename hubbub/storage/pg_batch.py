@@ -123,13 +123,15 @@ def _statement(
             " (SELECT DISTINCT (least(author_id, recipient_id) % 2147483648)::int AS low,"
             " (greatest(author_id, recipient_id) % 2147483648)::int AS high FROM fresh) p"
             " ORDER BY low, high),"
-            # Locked apart and handed over as one array: as ``id IN (subquery)`` the planner
-            # may run the locking subquery again for every pending row (quadratic).
-            f" marking AS MATERIALIZED (SELECT id FROM {table} WHERE id = ANY({marked})"
-            " AND status = 'pending' AND (SELECT count(*) FROM pairs) >= 0"
-            " ORDER BY id FOR NO KEY UPDATE),"
-            f" delivered AS (UPDATE {table} SET status = 'delivered' WHERE status = 'pending'"
-            " AND id = ANY(ARRAY(SELECT id FROM marking)) RETURNING 1),"
+            # Found by id alone, the pending ones kept behind a fence (message_changes.py,
+            # DELIVER, says why); locked apart and handed over as one array: as ``id IN
+            # (subquery)`` the planner may run the locking subquery again for every pending
+            # row (quadratic).
+            f" asked AS MATERIALIZED (SELECT id, status FROM {table} WHERE id = ANY({marked})"
+            " AND (SELECT count(*) FROM pairs) >= 0 ORDER BY id FOR NO KEY UPDATE),"
+            " marking AS MATERIALIZED (SELECT id FROM asked WHERE status = 'pending'),"
+            f" delivered AS (UPDATE {table} SET status = 'delivered'"
+            " WHERE id = ANY(ARRAY(SELECT id FROM marking)) RETURNING 1),"
             # The gate on delivered makes it run (and lock) before these locks. The gate on
             # pairs again: with no ids to mark, the planner skips ``marking`` whole, pairs
             # with it, and the advisory locks would not be taken at all.
