@@ -25,17 +25,27 @@ _DUE = (
     " facts, attempts FROM webhook_outbox WHERE state = 'pending' AND next_attempt_at <= $1"
     " ORDER BY next_attempt_at, seq LIMIT $2"
 )
-_DELIVERED = (
-    "UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1,"
-    " finished_at = $2, last_error = NULL WHERE seq = $1 AND state = 'pending'"
+
+
+def _if_pending(assignments: str) -> str:
+    """An UPDATE of outbox row ``$1`` while it is pending. The row is found by ``seq`` alone
+    and its state checked behind the CTE's fence: beside ``state = 'pending'`` the planner
+    may take the due index (``seq`` is its second column) and read the whole backlog per
+    update, as it did for the delivery marks (message_changes.py, DELIVER)."""
+    return (
+        "WITH asked AS MATERIALIZED (SELECT seq, state FROM webhook_outbox WHERE seq = $1"
+        " FOR NO KEY UPDATE)"
+        f" UPDATE webhook_outbox SET {assignments}"
+        " WHERE seq = (SELECT seq FROM asked WHERE state = 'pending')"
+    )
+
+
+_DELIVERED = _if_pending(
+    "state = 'delivered', attempts = attempts + 1, finished_at = $2, last_error = NULL"
 )
-_RETRY = (
-    "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3"
-    " WHERE seq = $1 AND state = 'pending'"
-)
-_GIVE_UP = (
-    "UPDATE webhook_outbox SET state = 'failed', attempts = attempts + 1, last_error = $2,"
-    " finished_at = $3 WHERE seq = $1 AND state = 'pending'"
+_RETRY = _if_pending("attempts = attempts + 1, last_error = $2, next_attempt_at = $3")
+_GIVE_UP = _if_pending(
+    "state = 'failed', attempts = attempts + 1, last_error = $2, finished_at = $3"
 )
 _LEASE = (
     "UPDATE webhook_sender SET holder = $1, lease_until = $2 WHERE holder = $1"
