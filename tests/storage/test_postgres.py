@@ -129,22 +129,40 @@ async def test_a_batch_racing_an_uncommitted_duplicate_answers_the_winner(
         assert results[1].created
 
 
-async def test_a_call_past_the_timeout_is_unavailable_and_writes_nothing(
-    postgres_url: str,
-) -> None:
-    async with (
-        open_storage(postgres_url, timeout=1) as storage,
-        raw_connection(postgres_url) as run,
-    ):
+@asynccontextmanager
+async def a_write_held_up(url: str) -> AsyncIterator[tuple[PostgresStorage, User, User]]:
+    """A storage whose calls time out after 1 s, and alice's ``client_id`` "k" taken by a
+    transaction left open beside it, so that a write of it waits; on the way out that
+    transaction is rolled back and nothing of alice's to bob may have been written."""
+    async with open_storage(url, timeout=1) as storage, raw_connection(url) as run:
+        assert isinstance(storage, PostgresStorage)
         await storage.migrate()
         alice, bob = await two_users(storage)
         await hold_uncommitted_duplicate(run, alice, bob)
+        yield storage, alice, bob
+        await run(lambda c: c.execute("ROLLBACK"))
+        assert await storage.direct_history(alice.id, bob.id, None, 10) == []
+
+
+def insert_late(conn: asyncpg.Connection, author: User, recipient: User, **options: Any) -> Any:
+    """Insert (author, "k"): waits for the held transaction."""
+    return conn.execute(
+        "INSERT INTO direct_messages (author_id, recipient_id, body, client_id)"
+        " VALUES ($1, $2, 'late', 'k')",
+        author.id,
+        recipient.id,
+        **options,
+    )
+
+
+async def test_a_call_past_the_timeout_is_unavailable_and_writes_nothing(
+    postgres_url: str,
+) -> None:
+    async with a_write_held_up(postgres_url) as (storage, alice, bob):
         batch = [NewDirectMessage(alice.id, bob.id, "blocked", None, "k")]
         batch.append(NewDirectMessage(alice.id, bob.id, "with it", None, None))
         with trio.fail_after(10), pytest.raises(StorageUnavailable, match=r"within 1 s"):
             await storage.store_direct_messages(batch)
-        await run(lambda c: c.execute("ROLLBACK"))
-        assert await storage.direct_history(alice.id, bob.id, None, 10) == []
 
 
 async def test_a_statement_past_asyncpgs_own_timeout_writes_nothing(postgres_url: str) -> None:
@@ -152,27 +170,9 @@ async def test_a_statement_past_asyncpgs_own_timeout_writes_nothing(postgres_url
     (3 s): the connection must wait for the server to cancel the statement, not be
     dropped with the statement still waiting on the lock (it would commit once the lock
     is released)."""
-    async with (
-        open_storage(postgres_url, timeout=1) as storage,
-        raw_connection(postgres_url) as run,
-    ):
-        assert isinstance(storage, PostgresStorage)
-        await storage.migrate()
-        alice, bob = await two_users(storage)
-        await hold_uncommitted_duplicate(run, alice, bob)
-
-        def insert(conn: asyncpg.Connection) -> Awaitable[Any]:
-            return conn.execute(
-                "INSERT INTO direct_messages (author_id, recipient_id, body, client_id)"
-                " VALUES ($1, $2, 'late', 'k')",
-                alice.id,
-                bob.id,
-            )
-
+    async with a_write_held_up(postgres_url) as (storage, alice, bob):
         with trio.fail_after(10), pytest.raises(StorageUnavailable):
-            await storage._call(insert, timeout=3)
-        await run(lambda c: c.execute("ROLLBACK"))
-        assert await storage.direct_history(alice.id, bob.id, None, 10) == []
+            await storage._call(lambda conn: insert_late(conn, alice, bob), timeout=3)
 
 
 async def test_a_deadline_landing_while_the_statement_is_being_cancelled_writes_nothing(
@@ -189,35 +189,20 @@ async def test_a_deadline_landing_while_the_statement_is_being_cancelled_writes_
         await send_cancel(**kwargs)
 
     monkeypatch.setattr(asyncpg.connect_utils, "_cancel", slow_cancel)
-    async with (
-        open_storage(postgres_url, timeout=1) as storage,
-        raw_connection(postgres_url) as run,
-    ):
-        assert isinstance(storage, PostgresStorage)
-        await storage.migrate()
-        alice, bob = await two_users(storage)
-        await hold_uncommitted_duplicate(run, alice, bob)
 
-        async def insert_then_cancelled(conn: asyncpg.Connection) -> None:
-            try:
-                await conn.execute(
-                    "INSERT INTO direct_messages (author_id, recipient_id, body, client_id)"
-                    " VALUES ($1, $2, 'late', 'k')",
-                    alice.id,
-                    bob.id,
-                    timeout=0.2,
-                )
-            except TimeoutError:
-                # The deadline, at the next await: the release waiting for the cancel.
-                current = asyncio.current_task()
-                assert current is not None
-                current.cancel()
-                raise
+    async def insert_then_cancelled(conn: asyncpg.Connection, alice: User, bob: User) -> None:
+        try:
+            await insert_late(conn, alice, bob, timeout=0.2)
+        except TimeoutError:
+            # The deadline, at the next await: the release waiting for the cancel.
+            current = asyncio.current_task()
+            assert current is not None
+            current.cancel()
+            raise
 
+    async with a_write_held_up(postgres_url) as (storage, alice, bob):
         with trio.fail_after(10), pytest.raises(StorageUnavailable):
-            await storage._call(insert_then_cancelled, timeout=5)
-        await run(lambda c: c.execute("ROLLBACK"))
-        assert await storage.direct_history(alice.id, bob.id, None, 10) == []
+            await storage._call(lambda conn: insert_then_cancelled(conn, alice, bob), timeout=5)
 
 
 @pytest.mark.usefixtures("postgres_server_url")  # skips (or fails under CI) like the others
