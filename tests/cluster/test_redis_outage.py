@@ -15,7 +15,7 @@ from tests.cluster.test_groups import group_frames_until_all, make_group
 from tests.helpers.chat import counts, drain, frames_until, is_text
 from tests.helpers.cluster import NODES, Cluster
 from tests.helpers.polling import poll_until
-from tests.helpers.views import presence_view
+from tests.helpers.views import metric, presence_view
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -27,6 +27,8 @@ NOT_READY_TIMEOUT = 15.0
 READY_AGAIN_TIMEOUT = 30.0
 #: Redis restarts empty: every node re-claims its users at its next heartbeat (5 s).
 RECLAIM_TIMEOUT = 15.0
+#: A node's tail reads storage at least once a second.
+CATCH_UP_TIMEOUT = 10.0
 #: The pub/sub storm: clients killed this often while this many group messages go out.
 KILL_EVERY = 0.3
 STORM_MESSAGES = 60
@@ -78,12 +80,25 @@ async def test_traffic_survives_a_redis_restart_and_nothing_acked_is_lost(
         live += await drain(recipient_b)
 
     # The recipient comes back on another node: what it missed live comes as catch-up.
+    # What C's tail has yet to dispatch when the recipient attaches would also come live
+    # (at least once, docs/protocol.md): C hears of A's commits at its next poll while its
+    # subscription is still being restored, so wait until it is as far along as A.
+    await poll_until(
+        lambda: _as_far_along(cluster, C, A),
+        what="node C's stream tail reaching node A's",
+        timeout=CATCH_UP_TIMEOUT,
+    )
     async with cluster.connect(recipient, C) as again:
         caught_up = await drain(again)
     got = counts(live + caught_up, "message")
     assert {ack["message_id"]: got[ack["message_id"]] for ack in [*during, after]} == {
         ack["message_id"]: 1 for ack in [*during, after]
     }
+
+
+async def _as_far_along(cluster: Cluster, node: int, leader: int) -> bool:
+    leading = await metric(cluster.http(leader), "hubbub_stream_position")
+    return await metric(cluster.http(node), "hubbub_stream_position") >= leading
 
 
 async def _is_online(cluster: Cluster, viewer: Account, user_id: int) -> bool:
