@@ -133,7 +133,7 @@ def _statement(
             f" delivered AS (UPDATE {table} SET status = 'delivered'"
             " WHERE id = ANY(ARRAY(SELECT id FROM marking)) RETURNING 1),"
             # The gate on delivered makes it run (and lock) before these locks. The gate on
-            # pairs again: with no ids to mark, the planner skips ``marking`` whole, pairs
+            # pairs again: with no ids to mark, the planner skips ``asked`` whole, pairs
             # with it, and the advisory locks would not be taken at all.
             " locks AS MATERIALIZED (SELECT 1 FROM direct_conversations c"
             " WHERE (SELECT count(*) FROM delivered) >= 0 AND (SELECT count(*) FROM pairs) >= 0"
